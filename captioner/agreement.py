@@ -1,0 +1,99 @@
+"""Local agreement of successive hypotheses (Macháček et al., "Turning Whisper into Real-Time
+Transcription System", 2023): a word becomes final once two consecutive decodes of the growing
+audio buffer agree on it and on everything before it.
+
+Each hypothesis transcribes the whole buffer, so it starts with the words already committed from
+that buffer. They are matched by text, not by time: word times from cross-attention alignment are
+approximate (the last word of a window tends to stretch to the window's end), and a time filter
+would drop the words that follow it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from protocol import Word
+
+_NON_WORD = re.compile(r"[^\w']+")
+MATCH_WORDS = 3  # committed words compared to find where the new words begin
+SEARCH_RADIUS = 2  # how far the model's re-transcription of committed words may drift in count
+
+
+def normalize(text: str) -> str:
+    """The comparable form of a word: case, punctuation and spacing do not count as disagreement."""
+    return _NON_WORD.sub("", text.lower())
+
+
+def cut_repetition(words: Sequence[Word], *, max_phrase: int = 8, pile: int = 3) -> list[Word]:
+    """Cut a hypothesis where greedy decoding starts to loop.
+
+    Two signs, both of text that no audio supports: a phrase of two or more words immediately
+    repeated ("ask not to ask not to"), which speech almost never does, and several words aligned to
+    one instant, which the alignment does when the text runs past what was said. Both copies go:
+    the first is no better supported than the second."""
+    heard = [normalize(w.text) for w in words]
+    for i in range(len(words)):
+        if i + pile <= len(words) and len({w.start for w in words[i : i + pile]}) == 1:
+            return list(words[:i])
+        for n in range(2, max_phrase + 1):
+            if i + 2 * n <= len(words) and heard[i : i + n] == heard[i + n : i + 2 * n]:
+                return list(words[:i])
+    return list(words)
+
+
+class LocalAgreement:
+    """The committed/tentative split of the transcript of one audio buffer."""
+
+    def __init__(self) -> None:
+        self.committed: list[Word] = []  # committed words whose audio is still in the buffer
+        self._previous: list[Word] = []
+
+    @property
+    def tentative(self) -> tuple[Word, ...]:
+        return tuple(self._previous)
+
+    def insert(self, hypothesis: Sequence[Word]) -> tuple[list[Word], list[Word]]:
+        """Take a new hypothesis of the buffer; return (newly committed words, tentative words)."""
+        new = self._new_words(hypothesis)
+        agreed = 0
+        for old_word, new_word in zip(self._previous, new, strict=False):
+            if normalize(old_word.text) != normalize(new_word.text):
+                break
+            agreed += 1
+        committed, self._previous = new[:agreed], new[agreed:]
+        self.committed.extend(committed)
+        return committed, list(self._previous)
+
+    def commit_all(self, hypothesis: Sequence[Word]) -> list[Word]:
+        """At a pause or the end of a stream: everything heard is final."""
+        words = self._new_words(hypothesis)
+        self.committed.extend(words)
+        self._previous = []
+        return words
+
+    def forget(self, before: float | None = None) -> list[Word]:
+        """The buffer was cut at `before` (None: entirely): drop and return the committed words
+        no longer in it."""
+        keep = [] if before is None else [w for w in self.committed if w.end > before]
+        gone = self.committed[: len(self.committed) - len(keep)]
+        self.committed = keep
+        if before is None:
+            self._previous = []
+        return gone
+
+    def _new_words(self, hypothesis: Sequence[Word]) -> list[Word]:
+        count = len(self.committed)
+        if count == 0:
+            return list(hypothesis)
+        tail = [normalize(w.text) for w in self.committed[-MATCH_WORDS:]]
+        heard = [normalize(w.text) for w in hypothesis]
+
+        def score(cut: int) -> tuple[int, int]:
+            window = heard[max(0, cut - len(tail)) : cut]
+            matches = sum(a == b for a, b in zip(reversed(window), reversed(tail), strict=False))
+            return matches, -abs(cut - count)
+
+        candidates = range(max(0, count - SEARCH_RADIUS), min(len(heard), count + SEARCH_RADIUS) + 1)
+        cut = max(candidates, key=score, default=len(heard))
+        return list(hypothesis[cut:])

@@ -1,0 +1,70 @@
+"""The engine interface: streaming and batched.
+
+An engine holds per-stream streaming state, one slot per stream. Each `step` takes the new audio of
+any number of streams and serves them all in one model step, returning what each stream's
+transcript became: words now final (never revised again) and the tentative words after them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from protocol import Word
+
+SAMPLE_RATE = 24_000  # the pipeline's rate: what the room tap produces and every engine accepts
+FRAME_SECONDS = 0.08  # 80 ms frames, the Kyutai/Mimi frame size
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """New audio of one stream: `pcm` is 24 kHz mono float32 starting at `start` (room clock)."""
+
+    stream_id: str
+    start: float
+    pcm: np.ndarray
+    end_of_stream: bool = False
+
+    @property
+    def end(self) -> float:
+        return self.start + len(self.pcm) / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """What one step changed in one stream's transcript.
+
+    `committed` words are new final words, in order; `tentative` words follow them and may be
+    revised by the next update (each update replaces the previous tentative words entirely).
+    `end_of_utterance` marks a pause: the speaker stopped, the segment may be closed."""
+
+    stream_id: str
+    committed: tuple[Word, ...] = ()
+    tentative: tuple[Word, ...] = ()
+    end_of_utterance: bool = False
+    language: str | None = None
+    audio_end: float = 0.0  # room time up to which audio has been processed
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0
+    last_step_seconds: float = 0.0
+    decoded_streams: int = 0
+    step_seconds: list[float] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """A streaming speech-to-text engine that serves many streams per step."""
+
+    name: str
+    languages: tuple[str, ...]
+
+    def open_stream(self, stream_id: str, start: float) -> None: ...
+
+    def close_stream(self, stream_id: str) -> None: ...
+
+    def step(self, chunks: Sequence[AudioChunk]) -> list[StreamUpdate]: ...

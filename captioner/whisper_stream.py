@@ -1,0 +1,184 @@
+"""The streaming policy of the embedded Whisper engine, for one stream, with no model inside.
+
+Whisper is not a streaming model: it transcribes a window of audio. This policy turns it into one.
+Audio accumulates in a buffer; each step decodes the buffer (`plan` says what to decode, `apply`
+takes the result), local agreement commits the words two successive decodes agree on, and a pause
+commits everything. The buffer is trimmed at committed sentence ends so each decode stays short,
+and the committed text before the buffer is given to the model as its prompt. Silence is gated by
+energy: a buffer with no speech is never decoded, and words the model places in silence are
+dropped, so silence never becomes invented text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from protocol import Word
+
+from .agreement import LocalAgreement, cut_repetition
+from .speech_gate import GateConfig, SpeechGate
+
+SAMPLE_RATE = 16_000  # Whisper's rate
+SENTENCE_END = (".", "?", "!")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StreamPolicy:
+    min_new_audio: float = 0.3  # seconds of new audio before another decode of the same buffer
+    min_audio: float = 1.0  # Whisper invents text on very short windows: wait for this much
+    pause_seconds: float = 0.55  # trailing silence that ends an utterance
+    trim_after: float = 10.0  # buffer length past which it is cut at a committed sentence end
+    hard_trim_after: float = 20.0  # past this, cut at the last committed word
+    max_buffer: float = 25.0  # past this, commit everything (Whisper's window is 30 s)
+    preroll: float = 0.3  # audio kept before speech starts
+    end_of_turn: float = 1.5  # silence after which the buffer's audio no longer helps as context
+    prompt_chars: int = 200
+    gate: GateConfig = GateConfig()
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    audio: np.ndarray  # 16 kHz float32
+    start: float  # room time of audio[0]
+    prompt: str
+    final: bool  # commit every word of the result
+
+
+@dataclass(frozen=True)
+class DecodedWord:
+    """A word as the model returned it: times relative to the decoded audio's start."""
+
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class PolicyUpdate:
+    committed: tuple[Word, ...]
+    tentative: tuple[Word, ...]
+    end_of_utterance: bool
+
+
+class WhisperStream:
+    def __init__(self, start: float, policy: StreamPolicy | None = None) -> None:
+        self.policy = policy or StreamPolicy()
+        self._gate = SpeechGate(SAMPLE_RATE, self.policy.gate)
+        self._frame = self._gate.frame_size
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._speech: list[bool] = []  # one flag per gate frame of the buffer
+        self._start = start  # room time of the buffer's first sample
+        self._agreement = LocalAgreement()
+        self._context = ""  # committed text already cut out of the buffer: the model's prompt
+        self._decoded_until = start
+        self._utterance_open = False  # speech heard since everything was last committed
+        self._last_speech_end = start
+        self._ended = False
+
+    @property
+    def end(self) -> float:
+        return self._start + len(self._audio) / SAMPLE_RATE
+
+    def append(self, pcm16k: np.ndarray, *, end_of_stream: bool = False) -> None:
+        flags = self._gate.feed(pcm16k)
+        offset = len(self._audio) // self._frame
+        self._audio = np.concatenate([self._audio, pcm16k.astype(np.float32, copy=False)])
+        self._speech.extend(flags)
+        for i, speech in enumerate(flags):
+            if speech:
+                self._utterance_open = True
+                self._last_speech_end = self._start + (offset + i + 1) * self._frame / SAMPLE_RATE
+        self._ended = self._ended or end_of_stream
+
+    # --- one step: plan, (the engine decodes), apply ---------------------------------------------
+
+    def plan(self) -> DecodeRequest | None:
+        if not self._utterance_open:
+            if self.end - self._last_speech_end >= self.policy.end_of_turn:
+                self._drop_silence()
+            return None
+        pause = self.end - self._last_speech_end >= self.policy.pause_seconds
+        final = pause or self._ended or self.end - self._start >= self.policy.max_buffer
+        if not final and (
+            self.end - self._decoded_until < self.policy.min_new_audio
+            or self.end - self._start < self.policy.min_audio
+        ):
+            return None
+        self._decoded_until = self.end
+        return DecodeRequest(self._audio, self._start, self._context[-self.policy.prompt_chars :],
+                             final)
+
+    def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
+        heard = cut_repetition(self._to_room_time(request, decoded))
+        words = [w for w in heard if self._overlaps_speech(w)]
+        if request.final:
+            committed = self._agreement.commit_all(words)
+            tentative: list[Word] = []
+            self._utterance_open = False
+        else:
+            committed, tentative = self._agreement.insert(words)
+        self._trim(committed, final=request.final)
+        return PolicyUpdate(tuple(committed), tuple(tentative), request.final)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _to_room_time(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> list[Word]:
+        length = len(request.audio) / SAMPLE_RATE
+        words = []
+        for w in decoded:
+            text = w.text.strip()
+            if not text:
+                continue
+            start = request.start + min(max(w.start, 0.0), length)
+            end = request.start + min(max(w.end, w.start, 0.0), length)
+            words.append(Word(text, round(start, 3), round(max(end, start), 3)))
+        return words
+
+    def _overlaps_speech(self, word: Word) -> bool:
+        slack = self.policy.gate.hangover_seconds
+        first = max(0, int((word.start - slack - self._start) * SAMPLE_RATE) // self._frame)
+        last = int((word.end + slack - self._start) * SAMPLE_RATE) // self._frame + 1
+        return any(self._speech[first:last])
+
+    def _trim(self, committed: Sequence[Word], *, final: bool) -> None:
+        if final and self.end - self._last_speech_end >= self.policy.end_of_turn:
+            self._cut(self.end - self.policy.preroll)
+            self._remember(self._agreement.forget())
+            return
+        length = self.end - self._start
+        done = self._agreement.committed
+        if length < self.policy.trim_after or not done:
+            return
+        # Cut where the next word starts, not where the sentence's last word is said to end:
+        # alignment tends to stretch a word's end over the silence after it.
+        cuts = [
+            min(word.end, after.start) if after else word.end
+            for word, after in zip(done, [*done[1:], None], strict=True)
+            if word.text.endswith(SENTENCE_END)
+        ]
+        if cuts:
+            self._cut(cuts[-1])
+        elif length >= self.policy.hard_trim_after:
+            self._cut(done[-1].end)
+
+    def _cut(self, time: float) -> None:
+        frames = max(0, int((time - self._start) * SAMPLE_RATE) // self._frame)
+        frames = min(frames, len(self._speech))
+        self._audio = self._audio[frames * self._frame :]
+        self._speech = self._speech[frames:]
+        self._start += frames * self._frame / SAMPLE_RATE
+        self._remember(self._agreement.forget(self._start))
+
+    def _remember(self, words: Sequence[Word]) -> None:
+        """Committed words cut out of the buffer become the prompt of the next decodes."""
+        text = " ".join(w.text for w in words)
+        self._context = f"{self._context} {text}".strip()[-4 * self.policy.prompt_chars :]
+
+    def _drop_silence(self) -> None:
+        """A turn ended: keep only a little pre-roll for the next word's onset."""
+        if self.end - self._start > 2 * self.policy.preroll:
+            self._cut(self.end - self.policy.preroll)
+            self._remember(self._agreement.forget())

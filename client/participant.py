@@ -1,0 +1,229 @@
+"""One participant: signaling over a WebSocket, an aiortc peer, the `captions` channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from protocol import (
+    Answer,
+    Caption,
+    ErrorMessage,
+    Join,
+    Joined,
+    Leave,
+    Offer,
+    ParticipantJoined,
+    ParticipantLeft,
+    ServerAnswer,
+    ServerOffer,
+    Status,
+    SubtitlesToggle,
+)
+from protocol.captions import parse_channel_message
+from protocol.sdp import keep_candidates
+from protocol.signaling import parse_server_frame, serialize
+from sfu.ice import restrict_host_addresses, rtc_configuration
+
+
+@dataclass(frozen=True)
+class ReceivedCaption:
+    caption: Caption
+    received_at: float  # unix
+
+
+class CaptionClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        room: str,
+        name: str,
+        audio: MediaStreamTrack | None = None,
+        subtitles: bool = True,
+        token: str = "",
+        ice_hosts: Sequence[str] = ("127.0.0.1",),
+    ) -> None:
+        self.url = url
+        self.room = room
+        self.name = name
+        self.audio = audio
+        self.subtitles = subtitles
+        self.token = token
+        self.ice_hosts = tuple(ice_hosts)
+        self.joined: Joined | None = None
+        self.captions: list[ReceivedCaption] = []
+        self.statuses: list[Status] = []
+        self.errors: list[ErrorMessage] = []
+        self.events: list[ParticipantJoined | ParticipantLeft] = []
+        self.remote_audio_peak = 0.0  # peak level of the audio forwarded to us
+        self.remote_audio_frames = 0
+        self.changed = asyncio.Condition()
+        self.pc: RTCPeerConnection | None = None
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._answer: asyncio.Future[ServerAnswer] | None = None
+        self.channel_open = asyncio.Event()
+
+    # --- joining -------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._ws = await connect(self.url, max_size=None)
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def send_frame(self, frame: str) -> None:
+        assert self._ws is not None
+        await self._ws.send(frame)
+
+    async def join(self, timeout: float = 10.0) -> Joined:
+        """Connect, join, and complete the first offer/answer."""
+        if self.ice_hosts:
+            restrict_host_addresses(self.ice_hosts)
+        if self._ws is None:
+            await self.connect()
+        await self.send_frame(serialize(Join(self.room, self.name, self.token, self.subtitles)))
+        await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
+        if self.joined is None:
+            raise RuntimeError(f"join refused: {self.errors[-1]}")
+        self.pc = pc = RTCPeerConnection(rtc_configuration())
+        transceiver = pc.addTransceiver("audio", direction="sendrecv")
+        if self.audio is not None:
+            transceiver.sender.replaceTrack(self.audio)
+        channel = pc.createDataChannel("captions")
+        channel.on("message", self._on_caption_message)
+        channel.on("open", self.channel_open.set)
+        pc.on("track", self._on_track)
+        await pc.setLocalDescription(await pc.createOffer())
+        self._answer = asyncio.get_running_loop().create_future()
+        await self.send_frame(serialize(Offer(pc.localDescription.sdp)))
+        await asyncio.wait_for(self._answer, timeout)
+        await asyncio.wait_for(self.channel_open.wait(), timeout)
+        return self.joined
+
+    def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:
+        if self.ice_hosts:
+            sdp = keep_candidates(sdp, self.ice_hosts)
+        return RTCSessionDescription(sdp=sdp, type=kind)
+
+    # --- signaling -----------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        assert self._ws is not None
+        try:
+            async for frame in self._ws:
+                message = parse_server_frame(frame)
+                if isinstance(message, Joined):
+                    self.joined = message
+                elif isinstance(message, ServerAnswer):
+                    # Applied here, in order: a server offer may follow right behind it.
+                    assert self.pc is not None
+                    await self.pc.setRemoteDescription(self._remote(message.sdp, "answer"))
+                    if self._answer is not None and not self._answer.done():
+                        self._answer.set_result(message)
+                elif isinstance(message, ServerOffer):
+                    await self._renegotiate(message)
+                elif isinstance(message, ErrorMessage):
+                    self.errors.append(message)
+                else:
+                    self.events.append(message)
+                await self._notify()
+        except ConnectionClosed:
+            pass
+        finally:
+            await self._notify()
+
+    async def _renegotiate(self, offer: ServerOffer) -> None:
+        assert self.pc is not None
+        await self.pc.setRemoteDescription(self._remote(offer.sdp, "offer"))
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.send_frame(serialize(Answer(self.pc.localDescription.sdp)))
+
+    async def set_subtitles(self, enabled: bool) -> None:
+        await self.send_frame(serialize(SubtitlesToggle(enabled)))
+
+    @property
+    def closed(self) -> bool:
+        return self._ws is None or self._ws.close_code is not None
+
+    @property
+    def close_code(self) -> int | None:
+        return self._ws.close_code if self._ws is not None else None
+
+    # --- media ---------------------------------------------------------------------------------
+
+    def _on_caption_message(self, data: str | bytes) -> None:
+        message = parse_channel_message(data)
+        if isinstance(message, Caption):
+            self.captions.append(ReceivedCaption(message, time.time()))
+        else:
+            self.statuses.append(message)
+        task = asyncio.ensure_future(self._notify())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        task = asyncio.ensure_future(self._listen(track))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _listen(self, track: MediaStreamTrack) -> None:
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            samples = frame.to_ndarray().astype(np.float32) / 32768.0
+            self.remote_audio_peak = max(self.remote_audio_peak, float(np.abs(samples).max()))
+            self.remote_audio_frames += 1
+
+    # --- waiting -------------------------------------------------------------------------------
+
+    async def _notify(self) -> None:
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def wait_for(self, predicate: object, timeout: float) -> None:
+        """Wait until `predicate()` holds, woken by every message received."""
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)  # type: ignore[arg-type]
+
+    # --- results -------------------------------------------------------------------------------
+
+    def finals(self) -> list[Caption]:
+        return [r.caption for r in self.captions if r.caption.final]
+
+    def final_text(self) -> str:
+        return " ".join(c.text for c in self.finals() if c.text)
+
+    def latency(self, received: ReceivedCaption) -> float:
+        assert self.joined is not None
+        return received.received_at - (self.joined.clock_origin + received.caption.end)
+
+    # --- leaving -------------------------------------------------------------------------------
+
+    async def leave(self) -> None:
+        if self._ws is not None and self._ws.close_code is None:
+            with contextlib.suppress(ConnectionClosed):
+                await self.send_frame(serialize(Leave()))
+        await self.close()
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        for task in list(self._tasks):
+            task.cancel()
+        if self.pc is not None:
+            await self.pc.close()

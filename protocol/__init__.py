@@ -1,0 +1,55 @@
+"""Protocol v1 (PROTOCOL.md) as typed values: parsing, validation and serialisation, with no I/O.
+
+Everything that crosses a process boundary goes through this package: the server, the reference
+client, the tests and the load test all speak it.
+"""
+
+from .captions import Caption, ChannelMessage, Speaker, Status, StatusState, Word
+from .errors import ErrorCode, ProtocolError
+from .session import CloseCode, ServerSession, SessionState
+from .signaling import (
+    PROTOCOL_VERSION,
+    Answer,
+    ClientMessage,
+    ErrorMessage,
+    Join,
+    Joined,
+    Leave,
+    Offer,
+    ParticipantInfo,
+    ParticipantJoined,
+    ParticipantLeft,
+    ServerAnswer,
+    ServerMessage,
+    ServerOffer,
+    SubtitlesToggle,
+)
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Answer",
+    "Caption",
+    "ChannelMessage",
+    "ClientMessage",
+    "CloseCode",
+    "ErrorCode",
+    "ErrorMessage",
+    "Join",
+    "Joined",
+    "Leave",
+    "Offer",
+    "ParticipantInfo",
+    "ParticipantJoined",
+    "ParticipantLeft",
+    "ProtocolError",
+    "ServerAnswer",
+    "ServerMessage",
+    "ServerOffer",
+    "ServerSession",
+    "SessionState",
+    "Speaker",
+    "Status",
+    "StatusState",
+    "SubtitlesToggle",
+    "Word",
+]

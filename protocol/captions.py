@@ -1,0 +1,170 @@
+"""Messages of the `captions` data channel (PROTOCOL.md section 2): `caption` and `status`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar
+
+from .errors import ErrorCode, ProtocolError
+from .fields import Fields, as_object
+from .signaling import LANGUAGE_PATTERN, PROTOCOL_VERSION, ROOM_PATTERN, decode_frame
+
+# Word times come from models with 10-20 ms resolution; allow rounding at the segment's edges.
+TIME_TOLERANCE = 0.005
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: float
+    end: float
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"word {self.text!r} ends before it starts")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Word:
+        f = as_object(value, Caption.TYPE, "word")
+        return cls(f.string("text"), f.number("start"), f.number("end"))
+
+
+@dataclass(frozen=True)
+class Speaker:
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+
+@dataclass(frozen=True)
+class Caption:
+    """One update of a caption segment. `emitted_at` is stamped when it is sent on a channel."""
+
+    TYPE: ClassVar[str] = "caption"
+    room: str
+    segment: str
+    rev: int
+    final: bool
+    speaker: Speaker | None
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] | None
+    language: str | None
+    emitted_at: float = 0.0
+
+    def __post_init__(self) -> None:
+        def fail(message: str) -> ProtocolError:
+            return ProtocolError(ErrorCode.BAD_REQUEST, message, self.TYPE)
+
+        if self.rev < 0:
+            raise fail("rev must be >= 0")
+        if self.end < self.start:
+            raise fail("caption ends before it starts")
+        if self.final and self.words is None:
+            raise fail("a final caption must carry its words")
+        for word in self.words or ():
+            if word.start < self.start - TIME_TOLERANCE or word.end > self.end + TIME_TOLERANCE:
+                raise fail(f"word {word.text!r} lies outside the caption's [start, end]")
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "room": self.room,
+            "segment": self.segment,
+            "rev": self.rev,
+            "final": self.final,
+            "speaker": self.speaker.to_json() if self.speaker else None,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+        }
+        if self.words is not None:
+            body["words"] = [w.to_json() for w in self.words]
+        body["language"] = self.language
+        body["emitted_at"] = self.emitted_at
+        return body
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Caption:
+        version = f.integer("v")
+        if version != PROTOCOL_VERSION:
+            raise f.fail(f"unsupported caption version {version}")
+        speaker = f.object("speaker", nullable=True)
+        speaker_fields = as_object(speaker, cls.TYPE, "speaker") if speaker is not None else None
+        words = (
+            tuple(Word.from_json(w) for w in f.array("words"))
+            if f.has("words")
+            else None
+        )
+        if not f.contains("language"):
+            raise f.fail("missing field 'language'")
+        return cls(
+            room=f.string("room", pattern=ROOM_PATTERN),
+            segment=f.string("segment", min_len=1),
+            rev=f.integer("rev", minimum=0),
+            final=f.boolean("final"),
+            speaker=(
+                Speaker(speaker_fields.string("id"), speaker_fields.string("name"))
+                if speaker_fields
+                else None
+            ),
+            start=f.number("start"),
+            end=f.number("end"),
+            text=f.string("text"),
+            words=words,
+            language=f.optional_string("language", pattern=LANGUAGE_PATTERN),
+            emitted_at=f.number("emitted_at"),
+        )
+
+
+class StatusState(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True)
+class Status:
+    TYPE: ClassVar[str] = "status"
+    subtitles: bool
+    engine: str
+    state: StatusState
+
+    def to_json(self) -> dict[str, Any]:
+        return {"subtitles": self.subtitles, "engine": self.engine, "state": self.state.value}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Status:
+        state = f.string("state")
+        try:
+            status_state = StatusState(state)
+        except ValueError:
+            raise f.fail(f"unknown status state {state!r}") from None
+        return cls(f.boolean("subtitles"), f.string("engine"), status_state)
+
+
+ChannelMessage = Caption | Status
+CHANNEL_MESSAGES: dict[str, Any] = {Caption.TYPE: Caption, Status.TYPE: Status}
+
+
+def parse_channel_message(data: str | bytes) -> ChannelMessage:
+    """Parse one message received on the `captions` data channel; raises ProtocolError."""
+    message_type, fields = decode_frame(data)
+    message_class = CHANNEL_MESSAGES.get(message_type)
+    if message_class is None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"unknown channel message {message_type!r}", message_type
+        )
+    return message_class.from_fields(fields)
+
+
+def serialize_channel_message(message: ChannelMessage) -> str:
+    return json.dumps({"type": message.TYPE, **message.to_json()}, ensure_ascii=False)

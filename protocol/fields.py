@@ -1,0 +1,107 @@
+"""Typed field readers for JSON objects: each failure is a precise `bad-request`."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from .errors import ErrorCode, ProtocolError
+
+_MISSING = object()
+
+
+class Fields:
+    """Reads typed fields out of one decoded JSON object, naming the message type in errors."""
+
+    def __init__(self, obj: dict[str, Any], ref: str | None) -> None:
+        self._obj = obj
+        self.ref = ref
+
+    def has(self, key: str) -> bool:
+        """True when the field is present and not null."""
+        return self._obj.get(key) is not None
+
+    def contains(self, key: str) -> bool:
+        """True when the field is present, null included."""
+        return key in self._obj
+
+    def fail(self, message: str) -> ProtocolError:
+        return ProtocolError(ErrorCode.BAD_REQUEST, message, self.ref)
+
+    def _get(self, key: str, default: Any) -> Any:
+        value = self._obj.get(key, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise self.fail(f"missing field {key!r}")
+            return default
+        return value
+
+    def string(
+        self,
+        key: str,
+        *,
+        default: Any = _MISSING,
+        min_len: int = 0,
+        max_len: int | None = None,
+        pattern: re.Pattern[str] | None = None,
+    ) -> Any:
+        value = self._get(key, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not isinstance(value, str):
+            raise self.fail(f"field {key!r} must be a string")
+        if len(value) < min_len:
+            raise self.fail(f"field {key!r} must have at least {min_len} characters")
+        if max_len is not None and len(value) > max_len:
+            raise self.fail(f"field {key!r} must have at most {max_len} characters")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.fail(f"field {key!r} must match {pattern.pattern}")
+        return value
+
+    def optional_string(self, key: str, **kwargs: Any) -> str | None:
+        if self._obj.get(key) is None:
+            return None
+        return self.string(key, **kwargs)
+
+    def boolean(self, key: str, *, default: Any = _MISSING) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(f"field {key!r} must be a boolean")
+        return value
+
+    def integer(self, key: str, *, minimum: int | None = None) -> int:
+        value = self._get(key, _MISSING)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(f"field {key!r} must be an integer")
+        if minimum is not None and value < minimum:
+            raise self.fail(f"field {key!r} must be >= {minimum}")
+        return value
+
+    def number(self, key: str, *, default: Any = _MISSING) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"field {key!r} must be a number")
+        if not math.isfinite(value):
+            raise self.fail(f"field {key!r} must be finite")
+        return float(value)
+
+    def array(self, key: str) -> list[Any]:
+        value = self._get(key, _MISSING)
+        if not isinstance(value, list):
+            raise self.fail(f"field {key!r} must be an array")
+        return value
+
+    def object(self, key: str, *, nullable: bool = False) -> dict[str, Any] | None:
+        value = self._get(key, _MISSING)
+        if value is None and nullable:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(f"field {key!r} must be an object")
+        return value
+
+
+def as_object(value: Any, ref: str | None, what: str) -> Fields:
+    if not isinstance(value, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{what} must be a JSON object", ref)
+    return Fields(value, ref)

@@ -1,0 +1,65 @@
+"""Checks on SDP received from clients, before it reaches aiortc (RFC 8866, RFC 8839)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Collection
+
+from .errors import ErrorCode, ProtocolError
+
+
+def validate_offer(sdp: str, ref: str = "offer") -> None:
+    """An offer must be SDP with one audio section and one data-channel section."""
+    _check_sdp(sdp, ref)
+    kinds = [line.split()[0][2:] for line in _lines(sdp) if line.startswith("m=") and line[2:]]
+    if kinds.count("audio") != 1:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, "the offer must have exactly one audio section", ref
+        )
+    if "application" not in kinds:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            "the offer must have a data-channel section (the 'captions' channel)",
+            ref,
+        )
+    if "opus/48000" not in sdp.lower():
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "the offer must include the Opus codec", ref)
+
+
+def validate_answer(sdp: str, ref: str = "answer") -> None:
+    _check_sdp(sdp, ref)
+
+
+def _check_sdp(sdp: str, ref: str) -> None:
+    lines = _lines(sdp)
+    if not lines or lines[0] != "v=0":
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "invalid SDP: it must start with 'v=0'", ref)
+    for line in lines:
+        if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP line {line[:40]!r}", ref)
+    if not any(line.startswith("m=") for line in lines):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "invalid SDP: no media section", ref)
+
+
+def _lines(sdp: str) -> list[str]:
+    return [line.rstrip("\r") for line in sdp.split("\n") if line.strip()]
+
+
+def keep_candidates(sdp: str, allowed_hosts: Collection[str]) -> str:
+    """Drop every `a=candidate` line whose address is not one of `allowed_hosts`.
+
+    Used in local mode so that no connectivity check ever leaves loopback, whatever addresses a
+    browser offers (its LAN and IPv6 host candidates, mDNS names)."""
+    allowed = {ipaddress.ip_address(host) for host in allowed_hosts}
+    kept: list[str] = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            parts = line.split()
+            try:
+                address = ipaddress.ip_address(parts[4])
+            except (IndexError, ValueError):
+                continue  # mDNS names and malformed candidates cannot be loopback addresses
+            if address not in allowed:
+                continue
+        kept.append(line)
+    return "\r\n".join(kept) + "\r\n"

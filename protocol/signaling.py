@@ -1,0 +1,319 @@
+"""Signaling frames of protocol v1 (PROTOCOL.md section 1): one JSON object per WebSocket text frame.
+
+Client → server: join, offer, answer, subtitles, leave.
+Server → client: joined, answer, offer, participant-joined, participant-left, error.
+
+`parse_client_frame` turns a raw frame into a validated message or raises ProtocolError with the
+code the server must answer with; `parse_server_frame` does the same for clients. `serialize` is
+the inverse of both.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import ErrorCode, ProtocolError
+from .fields import Fields, as_object
+
+PROTOCOL_VERSION = 1
+MAX_FRAME_BYTES = 64 * 1024
+ROOM_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
+MAX_NAME_CHARS = 64
+MAX_TOKEN_CHARS = 4096
+MAX_SDP_CHARS = MAX_FRAME_BYTES
+
+
+@dataclass(frozen=True)
+class ParticipantInfo:
+    id: str
+    name: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name}
+
+    @classmethod
+    def from_json(cls, value: Any, ref: str | None) -> ParticipantInfo:
+        fields = as_object(value, ref, "participant")
+        return cls(id=fields.string("id", min_len=1), name=fields.string("name"))
+
+
+# --- client → server -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Join:
+    TYPE: ClassVar[str] = "join"
+    room: str
+    name: str
+    token: str = ""
+    subtitles: bool = True
+    language: str | None = None
+
+    def __post_init__(self) -> None:
+        if not ROOM_PATTERN.fullmatch(self.room):
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "room must be 1-64 characters of [A-Za-z0-9_-]", self.TYPE
+            )
+        if not 1 <= len(self.name) <= MAX_NAME_CHARS or not self.name.strip():
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, "name must be 1-64 characters, not all blank", self.TYPE
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "v": PROTOCOL_VERSION,
+            "room": self.room,
+            "name": self.name,
+            "token": self.token,
+            "subtitles": self.subtitles,
+        }
+        if self.language is not None:
+            body["language"] = self.language
+        return body
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Join:
+        version = f.integer("v")
+        if version != PROTOCOL_VERSION:
+            raise f.fail(f"unsupported protocol version {version}; this server speaks v1")
+        return cls(
+            room=f.string("room", min_len=1, max_len=64, pattern=ROOM_PATTERN),
+            name=f.string("name", min_len=1, max_len=MAX_NAME_CHARS),
+            token=f.string("token", max_len=MAX_TOKEN_CHARS),
+            subtitles=f.boolean("subtitles", default=True),
+            language=f.optional_string("language", max_len=20, pattern=LANGUAGE_PATTERN),
+        )
+
+
+@dataclass(frozen=True)
+class Offer:
+    TYPE: ClassVar[str] = "offer"
+    sdp: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sdp": self.sdp}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Offer:
+        return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
+
+
+@dataclass(frozen=True)
+class Answer:
+    TYPE: ClassVar[str] = "answer"
+    sdp: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sdp": self.sdp}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Answer:
+        return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
+
+
+@dataclass(frozen=True)
+class SubtitlesToggle:
+    TYPE: ClassVar[str] = "subtitles"
+    enabled: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"enabled": self.enabled}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> SubtitlesToggle:
+        return cls(enabled=f.boolean("enabled"))
+
+
+@dataclass(frozen=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+
+    def to_json(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Leave:
+        return cls()
+
+
+ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave
+CLIENT_MESSAGES: dict[str, Any] = {
+    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)
+}
+
+
+# --- server → client -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Joined:
+    TYPE: ClassVar[str] = "joined"
+    participant: str
+    room: str
+    participants: tuple[ParticipantInfo, ...]
+    clock_origin: float
+    engine: str
+    languages: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "participant": self.participant,
+            "room": self.room,
+            "participants": [p.to_json() for p in self.participants],
+            "clock_origin": self.clock_origin,
+            "engine": self.engine,
+            "languages": list(self.languages),
+        }
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Joined:
+        return cls(
+            participant=f.string("participant", min_len=1),
+            room=f.string("room", pattern=ROOM_PATTERN),
+            participants=tuple(
+                ParticipantInfo.from_json(p, cls.TYPE) for p in f.array("participants")
+            ),
+            clock_origin=f.number("clock_origin"),
+            engine=f.string("engine"),
+            languages=tuple(_strings(f, "languages")),
+        )
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    TYPE: ClassVar[str] = "answer"
+    sdp: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sdp": self.sdp}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ServerAnswer:
+        return cls(sdp=f.string("sdp", min_len=1))
+
+
+@dataclass(frozen=True)
+class ServerOffer:
+    TYPE: ClassVar[str] = "offer"
+    sdp: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sdp": self.sdp}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ServerOffer:
+        return cls(sdp=f.string("sdp", min_len=1))
+
+
+@dataclass(frozen=True)
+class ParticipantJoined:
+    TYPE: ClassVar[str] = "participant-joined"
+    participant: ParticipantInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {"participant": self.participant.to_json()}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ParticipantJoined:
+        return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
+
+
+@dataclass(frozen=True)
+class ParticipantLeft:
+    TYPE: ClassVar[str] = "participant-left"
+    participant: ParticipantInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {"participant": self.participant.to_json()}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ParticipantLeft:
+        return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
+
+
+@dataclass(frozen=True)
+class ErrorMessage:
+    TYPE: ClassVar[str] = "error"
+    code: ErrorCode
+    message: str
+    ref: str | None = field(default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code.value, "message": self.message, "ref": self.ref}
+
+    @classmethod
+    def from_error(cls, error: ProtocolError) -> ErrorMessage:
+        return cls(error.code, error.message, error.ref)
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ErrorMessage:
+        code = f.string("code")
+        try:
+            error_code = ErrorCode(code)
+        except ValueError:
+            raise f.fail(f"unknown error code {code!r}") from None
+        return cls(error_code, f.string("message"), f.optional_string("ref"))
+
+
+ServerMessage = (
+    Joined | ServerAnswer | ServerOffer | ParticipantJoined | ParticipantLeft | ErrorMessage
+)
+SERVER_MESSAGES: dict[str, Any] = {
+    m.TYPE: m
+    for m in (Joined, ServerAnswer, ServerOffer, ParticipantJoined, ParticipantLeft, ErrorMessage)
+}
+
+
+# --- framing ---------------------------------------------------------------------------------
+
+
+def _strings(f: Fields, key: str) -> list[str]:
+    values = f.array(key)
+    if not all(isinstance(v, str) for v in values):
+        raise f.fail(f"field {key!r} must be an array of strings")
+    return values
+
+
+def decode_frame(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> tuple[str, Fields]:
+    """Check size and JSON shape of one frame; return its type and its fields."""
+    size = len(frame.encode() if isinstance(frame, str) else frame)
+    if size > max_bytes:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes exceeds {max_bytes}")
+    if isinstance(frame, bytes):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "binary frames are not accepted; send JSON text")
+    try:
+        obj = json.loads(frame)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"frame is not valid JSON: {exc}") from None
+    fields = as_object(obj, None, "frame")
+    message_type = fields.string("type")
+    fields.ref = message_type
+    return message_type, fields
+
+
+def _parse(frame: str | bytes, registry: dict[str, Any]) -> Any:
+    message_type, fields = decode_frame(frame)
+    message_class = registry.get(message_type)
+    if message_class is None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"unknown message type {message_type!r}", message_type
+        )
+    return message_class.from_fields(fields)
+
+
+def parse_client_frame(frame: str | bytes) -> ClientMessage:
+    """Parse one client → server frame; raises ProtocolError."""
+    return _parse(frame, CLIENT_MESSAGES)
+
+
+def parse_server_frame(frame: str | bytes) -> ServerMessage:
+    """Parse one server → client frame; raises ProtocolError."""
+    return _parse(frame, SERVER_MESSAGES)
+
+
+def serialize(message: ClientMessage | ServerMessage) -> str:
+    return json.dumps({"type": message.TYPE, **message.to_json()}, ensure_ascii=False)

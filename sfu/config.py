@@ -1,0 +1,34 @@
+"""Server configuration: one typed value, passed in; nothing is read from globals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from captioner.scheduler import SchedulerConfig
+from captioner.whisper_engine import WhisperConfig
+from protocol.session import SessionLimits
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    host: str = LOOPBACK
+    port: int = 8080
+    # Addresses ICE may use, on both sides: our host candidates and the remote candidates we keep.
+    # Empty: every interface (an operator behind a real network, with STUN/TURN configured).
+    ice_hosts: tuple[str, ...] = (LOOPBACK,)
+    ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; none by default: no traffic leaves the box
+    participant_token: str | None = None  # when set, `join` must carry it
+    max_participants: int = 16  # per room
+    max_rooms: int = 200
+    jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
+    engine: str = "whisper"
+    whisper: WhisperConfig = field(default_factory=WhisperConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    session_limits: SessionLimits = field(default_factory=SessionLimits)
+    max_frame_bytes: int = 64 * 1024
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"

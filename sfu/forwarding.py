@@ -1,0 +1,100 @@
+"""Forwarding Opus packets untouched from one participant to the others.
+
+Decoding and re-encoding per subscriber (aiortc's MediaRelay) saturated a core with one 10-person
+room; forwarding the packets costs a fraction of that (DESIGN.md). The receive side needs the packets
+before aiortc's jitter buffer and decoder: `PacketTap` wraps the receiver's `_handle_rtp_packet`, a
+private method of aiortc 1.16 (pinned, and covered by the forwarding test). The send side is public:
+a track whose `recv()` returns `av.Packet` is sent without encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from fractions import Fraction
+
+import av
+from aiortc import MediaStreamTrack, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
+
+logger = logging.getLogger(__name__)
+
+OPUS_CLOCK = 48_000
+TIME_BASE = Fraction(1, OPUS_CLOCK)
+QUEUE_PACKETS = 50  # 1 s of 20 ms packets: a subscriber further behind loses the oldest
+
+
+class ForwardedAudioTrack(MediaStreamTrack):
+    """One source's Opus packets, queued for one subscriber's sender."""
+
+    kind = "audio"
+
+    def __init__(self, source_id: str) -> None:
+        super().__init__()
+        self.source_id = source_id
+        self.dropped = 0
+        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
+        self._origin: int | None = None
+        self._last_pts = -1
+
+    def push(self, payload: bytes, rtp_timestamp: int) -> None:
+        if self.readyState != "live":
+            return
+        if self._origin is None:
+            self._origin = rtp_timestamp
+        pts = (rtp_timestamp - self._origin) % (1 << 32)
+        if pts <= self._last_pts:  # reordered or duplicated: the subscriber's buffer can't use it
+            return
+        self._last_pts = pts
+        packet = av.Packet(payload)
+        packet.pts = pts
+        packet.time_base = TIME_BASE
+        if self._queue.full():
+            self._queue.get_nowait()
+            self.dropped += 1
+        self._queue.put_nowait(packet)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        packet = await self._queue.get()
+        if packet is None:
+            raise MediaStreamError
+        return packet
+
+    def stop(self) -> None:
+        if self.readyState == "live" and not self._queue.full():
+            self._queue.put_nowait(None)
+        super().stop()
+
+
+class PacketTap:
+    """Copies each RTP payload a receiver gets to the subscribers' tracks, then lets aiortc go on."""
+
+    def __init__(self, receiver: RTCRtpReceiver, *, jitter_prefetch: int) -> None:
+        self.subscribers: dict[str, ForwardedAudioTrack] = {}
+        self.packets = 0
+        self._receiver = receiver
+        original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
+
+        async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+            if packet.payload:
+                self.packets += 1
+                for track in self.subscribers.values():
+                    track.push(packet.payload, packet.timestamp)
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+        # aiortc holds 4 audio frames before decoding; for the captions path fewer is enough.
+        receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+            capacity=16, prefetch=jitter_prefetch
+        )
+
+    def subscribe(self, subscriber_id: str, track: ForwardedAudioTrack) -> None:
+        self.subscribers[subscriber_id] = track
+
+    def unsubscribe(self, subscriber_id: str) -> ForwardedAudioTrack | None:
+        return self.subscribers.pop(subscriber_id, None)

@@ -1,0 +1,128 @@
+"""Prometheus metrics: one registry per server (no process-global state)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from captioner.scheduler import SchedulerStats
+
+    from .room import Room
+
+LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class _LiveCollector(Collector):
+    """Reads rooms and the scheduler when scraped, so no gauge can go stale."""
+
+    def __init__(
+        self, rooms: Callable[[], list[Room]], scheduler: Callable[[], SchedulerStats]
+    ) -> None:
+        self._rooms = rooms
+        self._scheduler = scheduler
+
+    def collect(self) -> Iterator[Metric]:
+        rooms = self._rooms()
+        yield GaugeMetricFamily("livecaptions_rooms", "Rooms open.", value=len(rooms))
+        participants = GaugeMetricFamily(
+            "livecaptions_room_participants", "Participants per room.", labels=["room"]
+        )
+        backlog = GaugeMetricFamily(
+            "livecaptions_datachannel_backlog_bytes",
+            "Bytes queued on caption data channels, per room.",
+            labels=["room"],
+        )
+        late = CounterMetricFamily(
+            "livecaptions_late_audio_seconds",
+            "Audio that reached the room tap after its frame left for the captioner.",
+            labels=["room"],
+        )
+        for room in rooms:
+            participants.add_metric([room.name], len(room.participants))
+            backlog.add_metric(
+                [room.name], sum(p.channel_backlog for p in room.participants.values())
+            )
+            late.add_metric([room.name], room.late_audio_seconds)
+        yield participants
+        yield backlog
+        yield late
+        yield GaugeMetricFamily(
+            "livecaptions_participants",
+            "Participants connected.",
+            value=sum(len(r.participants) for r in rooms),
+        )
+        yield from self._scheduler_metrics(self._scheduler())
+
+    @staticmethod
+    def _scheduler_metrics(stats: SchedulerStats) -> Iterator[Metric]:
+        steps = np.array(stats.step_seconds or [0.0])
+        step = GaugeMetricFamily(
+            "livecaptions_engine_step_seconds",
+            "Engine step time over the recent steps.",
+            labels=["quantile"],
+        )
+        for q in (0.5, 0.9, 0.99):
+            step.add_metric([str(q)], float(np.quantile(steps, q)))
+        yield step
+        yield CounterMetricFamily(
+            "livecaptions_engine_steps", "Engine steps run.", value=stats.steps
+        )
+        yield CounterMetricFamily(
+            "livecaptions_engine_failures", "Engine steps that failed.", value=stats.failures
+        )
+        yield GaugeMetricFamily(
+            "livecaptions_engine_wait_seconds",
+            "How long the oldest audio of the last step waited for it.",
+            value=stats.wait_seconds,
+        )
+        queue = GaugeMetricFamily(
+            "livecaptions_engine_queue_seconds",
+            "Audio waiting for the engine, per stream.",
+            labels=["stream"],
+        )
+        dropped = CounterMetricFamily(
+            "livecaptions_engine_dropped_audio_seconds",
+            "Audio dropped because the engine fell too far behind, per stream.",
+            labels=["stream"],
+        )
+        for stream_id, seconds in stats.backlog_seconds.items():
+            queue.add_metric([stream_id], seconds)
+            dropped.add_metric([stream_id], stats.dropped_seconds.get(stream_id, 0.0))
+        yield queue
+        yield dropped
+
+
+class ServerMetrics:
+    def __init__(
+        self, rooms: Callable[[], list[Room]], scheduler: Callable[[], SchedulerStats]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.caption_latency = Histogram(
+            "livecaptions_caption_latency_seconds",
+            "Time from the end of the transcribed audio reaching the server to the caption "
+            "being sent (PROTOCOL.md's caption latency, server side).",
+            ["final"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.captions_sent = Counter(
+            "livecaptions_captions_sent",
+            "Caption updates sent on data channels.",
+            registry=self.registry,
+        )
+        self.signaling_errors = Counter(
+            "livecaptions_signaling_errors",
+            "Error frames sent, by code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.registry.register(_LiveCollector(rooms, scheduler))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

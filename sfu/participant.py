@@ -1,0 +1,251 @@
+"""One participant: its aiortc peer connection, its `captions` channel, the audio forwarded to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
+
+import av
+from aiortc import (
+    MediaStreamTrack,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from captioner.engine import SAMPLE_RATE
+from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status, StatusState
+from protocol.captions import serialize_channel_message
+from protocol.errors import ErrorCode, ProtocolError
+from protocol.sdp import keep_candidates
+
+from .forwarding import ForwardedAudioTrack, PacketTap
+
+if TYPE_CHECKING:
+    from .room import Room
+
+logger = logging.getLogger(__name__)
+
+CAPTIONS_LABEL = "captions"
+
+
+class Signaling(Protocol):
+    """What a participant needs of its signaling connection."""
+
+    def send(self, message: ServerMessage) -> None: ...
+
+    @property
+    def can_offer(self) -> bool: ...
+
+
+def opus_only(pc: RTCPeerConnection) -> None:
+    """Forwarding passes Opus packets through untouched, so every audio section must be Opus."""
+    opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/opus"]
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio":
+            transceiver.setCodecPreferences(opus)
+
+
+class Participant:
+    def __init__(
+        self,
+        *,
+        participant_id: str,
+        name: str,
+        room: Room,
+        signaling: Signaling,
+        pc: RTCPeerConnection,
+        subtitles: bool,
+        language: str | None,
+        ice_hosts: tuple[str, ...],
+        jitter_prefetch: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.id = participant_id
+        self.name = name
+        self.room = room
+        self.signaling = signaling
+        self.pc = pc
+        self.subtitles = subtitles
+        self.language = language
+        self.channel: RTCDataChannel | None = None
+        self.packet_tap: PacketTap | None = None
+        self.senders: dict[str, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}
+        self.closed = False
+        self._ice_hosts = ice_hosts
+        self._jitter_prefetch = jitter_prefetch
+        self._clock = clock
+        self._last_emitted = 0.0
+        self._negotiation = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def info(self) -> ParticipantInfo:
+        return ParticipantInfo(self.id, self.name)
+
+    # --- negotiation -----------------------------------------------------------------------------
+
+    def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:
+        if self._ice_hosts:
+            sdp = keep_candidates(sdp, self._ice_hosts)
+        return RTCSessionDescription(sdp=sdp, type=kind)
+
+    async def accept_offer(self, sdp: str) -> str:
+        """The client's first offer; returns our answer."""
+        async with self._negotiation:
+            try:
+                await self.pc.setRemoteDescription(self._remote(sdp, "offer"))
+                opus_only(self.pc)
+                await self.pc.setLocalDescription(await self.pc.createAnswer())
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST, f"the offer could not be applied: {exc}", "offer"
+                ) from None
+            return self.pc.localDescription.sdp
+
+    async def accept_answer(self, sdp: str) -> None:
+        async with self._negotiation:
+            try:
+                await self.pc.setRemoteDescription(self._remote(sdp, "answer"))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST, f"the answer could not be applied: {exc}", "answer"
+                ) from None
+        self.spawn(self.renegotiate())
+
+    async def renegotiate(self) -> None:
+        """Forward every other participant's audio to this one; offer when that changed."""
+        async with self._negotiation:
+            if self.closed or not self.signaling.can_offer or self.pc.signalingState != "stable":
+                return  # retried after the pending answer arrives
+            sources = {
+                p.id: p
+                for p in self.room.participants.values()
+                if p is not self and p.packet_tap is not None
+            }
+            changed = False
+            for source_id in [s for s in self.senders if s not in sources]:
+                sender, track = self.senders.pop(source_id)
+                track.stop()
+                self._stop_sending(sender)
+                changed = True
+            for source_id, source in sources.items():
+                if source_id not in self.senders and source.packet_tap is not None:
+                    track = ForwardedAudioTrack(source_id)
+                    self.senders[source_id] = (self.pc.addTrack(track), track)
+                    source.packet_tap.subscribe(self.id, track)
+                    changed = True
+            if not changed:
+                return
+            opus_only(self.pc)
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
+
+    def _stop_sending(self, sender: RTCRtpSender) -> None:
+        """aiortc has no removeTrack: detach the track and stop sending on its transceiver, which a
+        later addTrack may reuse."""
+        sender.replaceTrack(None)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.sender is sender:
+                transceiver.direction = (
+                    "recvonly" if transceiver.direction == "sendrecv" else "inactive"
+                )
+
+    # --- media -----------------------------------------------------------------------------------
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or self.packet_tap is not None:
+            return
+        receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
+        self.packet_tap = PacketTap(receiver, jitter_prefetch=self._jitter_prefetch)
+        self.spawn(self._consume(track))
+        self.room.inbound_ready(self)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        """Decode this participant's audio once, for the room tap."""
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        while not self.closed:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            for out in resampler.resample(frame):
+                self.room.on_audio(self.id, out.to_ndarray()[0])
+
+    # --- captions channel ------------------------------------------------------------------------
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        if channel.label != CAPTIONS_LABEL:
+            logger.info("participant %s opened an unknown channel %r", self.id, channel.label)
+            return
+        self.channel = channel
+        channel.on("message", self._on_channel_message)
+        if channel.readyState == "open":
+            self.send_status()
+        else:
+            channel.on("open", self.send_status)
+
+    def _on_channel_message(self, message: str | bytes) -> None:
+        # Protocol v1 defines no client → server channel messages: ignore, but say so once.
+        logger.info("participant %s sent an unexpected channel message (%d bytes)", self.id,
+                    len(message))
+
+    def set_subtitles(self, enabled: bool) -> None:
+        self.subtitles = enabled
+        self.send_status()
+
+    def send_status(self) -> None:
+        self._send_channel(Status(self.subtitles, self.room.engine_name, self.room.state))
+
+    def send_caption(self, caption: Caption) -> bool:
+        if not self.subtitles:
+            return False
+        self._last_emitted = max(self._last_emitted, self._clock())
+        return self._send_channel(replace(caption, emitted_at=round(self._last_emitted, 6)))
+
+    def _send_channel(self, message: Caption | Status) -> bool:
+        channel = self.channel
+        if channel is None or channel.readyState != "open":
+            return False
+        channel.send(serialize_channel_message(message))
+        return True
+
+    @property
+    def channel_backlog(self) -> int:
+        return self.channel.bufferedAmount if self.channel is not None else 0
+
+    # --- life ------------------------------------------------------------------------------------
+
+    def _on_connection_state(self) -> None:
+        if self.pc.connectionState == "failed":
+            logger.warning("participant %s: peer connection failed", self.id)
+
+    def spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("participant %s: task failed", self.id, exc_info=task.exception())
+
+    async def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for _, track in self.senders.values():
+            track.stop()
+        for task in list(self._tasks):
+            task.cancel()
+        await self.pc.close()
+
