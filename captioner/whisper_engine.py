@@ -77,6 +77,14 @@ def check_model_dir(model_dir: Path, sha256: str | None) -> None:
         )
 
 
+def window_frames(samples: int) -> int:
+    """Mel frames of the encoder window for `samples` of 16 kHz audio: the audio plus some
+    trailing padding, rounded up to a step so that similar buffers share a batch."""
+    seconds = samples / WHISPER_RATE + TRAILING_PAD_SECONDS
+    window = WINDOW_STEP_SECONDS * math.ceil(seconds / WINDOW_STEP_SECONDS)
+    return min(MAX_FRAMES, int(window * FRAMES_PER_SECOND))
+
+
 class _Resampler:
     """24 kHz → 16 kHz for one stream, stateful across chunks (libswresample)."""
 
@@ -170,16 +178,27 @@ class WhisperEngine:
         return updates
 
     def decode(self, requests: Sequence[DecodeRequest]) -> list[list[DecodedWord]]:
-        """One batched decode: encode, greedy generate, align. Words per request, in order."""
-        if not requests:
-            return []
-        features, frame_counts = self._features([r.audio for r in requests])
+        """Batched decodes: encode, greedy generate, align. Words per request, in order.
+
+        Requests are batched by window length: padding a window to a longer one would change
+        the encoder's input, so a stream would not decode as it does alone, and pays for
+        encoding silence."""
+        results: list[list[DecodedWord]] = [[] for _ in requests]
+        groups: dict[int, list[int]] = {}
+        for i, request in enumerate(requests):
+            groups.setdefault(window_frames(len(request.audio)), []).append(i)
+        for frames, indices in groups.items():
+            batch = [requests[i] for i in indices]
+            for i, words in zip(indices, self._decode_batch(batch, frames), strict=True):
+                results[i] = words
+        return results
+
+    def _decode_batch(self, requests: Sequence[DecodeRequest], frames: int) -> list[list[DecodedWord]]:
+        features, frame_counts = self._features([r.audio for r in requests], frames)
         encoded = self._model.encode(features)
         prompts = [self._prompt(r.prompt) for r in requests]
-        durations = [len(r.audio) / WHISPER_RATE for r in requests]
-        max_length = min(
-            MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * max(durations))
-        )
+        seconds = frames / FRAMES_PER_SECOND
+        max_length = min(MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * seconds))
         results = self._model.model.generate(
             encoded,
             prompts,
@@ -192,14 +211,12 @@ class WhisperEngine:
         )
         tokens = [self._accept(result) for result in results]
         alignments = self._model.find_alignment(self._tokenizer, tokens, encoded, frame_counts)
-        return [self._words(alignment) if t else [] for t, alignment in zip(tokens, alignments,
-                                                                              strict=True)]
+        return [
+            self._words(alignment) if t else []
+            for t, alignment in zip(tokens, alignments, strict=True)
+        ]
 
-    def _features(self, audios: Sequence[np.ndarray]) -> tuple[np.ndarray, list[int]]:
-        longest = max(len(a) for a in audios) / WHISPER_RATE
-        window = WINDOW_STEP_SECONDS * math.ceil((longest + TRAILING_PAD_SECONDS)
-                                                 / WINDOW_STEP_SECONDS)
-        frames = min(MAX_FRAMES, int(window * FRAMES_PER_SECOND))
+    def _features(self, audios: Sequence[np.ndarray], frames: int) -> tuple[np.ndarray, list[int]]:
         batch = np.zeros((len(audios), self._model.model.n_mels, frames), dtype=np.float32)
         counts = []
         for i, audio in enumerate(audios):

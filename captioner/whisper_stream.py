@@ -35,6 +35,8 @@ class StreamPolicy:
     max_buffer: float = 25.0  # past this, commit everything (Whisper's window is 30 s)
     preroll: float = 0.3  # audio kept before speech starts
     end_of_turn: float = 1.5  # silence after which the buffer's audio no longer helps as context
+    tail: float = 0.3  # silence kept after the last speech in a decoded window (Whisper invents
+    # words over longer trailing silence)
     prompt_chars: int = 200
     gate: GateConfig = GateConfig()
 
@@ -108,8 +110,9 @@ class WhisperStream:
         ):
             return None
         self._decoded_until = self.end
-        return DecodeRequest(self._audio, self._start, self._context[-self.policy.prompt_chars :],
-                             final)
+        until = min(self.end, self._last_speech_end + self.policy.tail)
+        audio = self._audio[: max(0, round((until - self._start) * SAMPLE_RATE))]
+        return DecodeRequest(audio, self._start, self._context[-self.policy.prompt_chars :], final)
 
     def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
         heard = cut_repetition(self._to_room_time(request, decoded))
@@ -171,6 +174,9 @@ class WhisperStream:
         self._speech = self._speech[frames:]
         self._start += frames * self._frame / SAMPLE_RATE
         self._remember(self._agreement.forget(self._start))
+        # What is left may be only the hangover after the last committed word: not speech.
+        min_frames = (self.policy.gate.hangover_seconds + 0.1) * SAMPLE_RATE / self._frame
+        self._utterance_open = self._utterance_open and sum(self._speech) >= min_frames
 
     def _remember(self, words: Sequence[Word]) -> None:
         """Committed words cut out of the buffer become the prompt of the next decodes."""

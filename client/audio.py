@@ -33,13 +33,22 @@ def load_audio(path: str | Path, rate: int = RATE) -> np.ndarray:
 class WavTrack(MediaStreamTrack):
     """Plays `samples` (48 kHz mono float32) in 20 ms frames at real-time pace, then silence.
 
-    `started_at` is the unix time the first frame was handed to the sender; `play_offset` delays
-    the audio's start by that many seconds of silence."""
+    `started_at` is the unix time the first frame of the audio was handed to the sender;
+    `play_offset` delays the audio's start by that many seconds of silence."""
 
     kind = "audio"
 
-    def __init__(self, samples: np.ndarray, *, play_offset: float = 0.0, loop: bool = False) -> None:
+    def __init__(
+        self,
+        samples: np.ndarray,
+        *,
+        play_offset: float = 0.0,
+        loop: bool = False,
+        start: asyncio.Event | None = None,
+    ) -> None:
+        """`start`: silence is sent until it is set, so several tracks can start together."""
         super().__init__()
+        self._start = start
         pad = np.zeros(round(play_offset * RATE), dtype=np.float32)
         pcm = np.clip(np.concatenate([pad, samples]), -1.0, 1.0)
         self._pcm = (pcm * 32767).astype(np.int16)
@@ -57,12 +66,15 @@ class WavTrack(MediaStreamTrack):
     async def recv(self) -> av.AudioFrame:
         if self._t0 is None:
             self._t0 = time.monotonic()
-            self.started_at = time.time()
         else:
             self._timestamp += FRAME
             wait = self._t0 + self._timestamp / RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+        if self._start is not None and not self._start.is_set():
+            return self._frame(np.zeros(FRAME, dtype=np.int16))
+        if self.started_at is None:
+            self.started_at = time.time()
         chunk = self._pcm[self._position : self._position + FRAME]
         self._position += FRAME
         if self._position >= len(self._pcm):
@@ -72,6 +84,9 @@ class WavTrack(MediaStreamTrack):
                 self.finished.set()
         if len(chunk) < FRAME:
             chunk = np.concatenate([chunk, np.zeros(FRAME - len(chunk), dtype=np.int16)])
+        return self._frame(chunk)
+
+    def _frame(self, chunk: np.ndarray) -> av.AudioFrame:
         frame = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
         frame.sample_rate = RATE
         frame.pts = self._timestamp

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Collection
 
 from .errors import ErrorCode, ProtocolError
+
+# RFC 8866 section 5.14: m=<media> <port>[/<number>] <proto> <fmt> ...
+MEDIA_LINE = re.compile(r"m=[a-z]+ \d{1,5}(/\d+)? [A-Za-z0-9/_.-]+( \S+)+")
 
 
 def validate_offer(sdp: str, ref: str = "offer") -> None:
@@ -37,8 +41,12 @@ def _check_sdp(sdp: str, ref: str) -> None:
     for line in lines:
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP line {line[:40]!r}", ref)
-    if not any(line.startswith("m=") for line in lines):
+    media = [line for line in lines if line.startswith("m=")]
+    if not media:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "invalid SDP: no media section", ref)
+    for line in media:
+        if not MEDIA_LINE.fullmatch(line):
+            raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP media line {line[:60]!r}", ref)
 
 
 def _lines(sdp: str) -> list[str]:

@@ -106,9 +106,9 @@ class Participant:
                 await self.pc.setRemoteDescription(self._remote(sdp, "offer"))
                 opus_only(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except Exception as exc:  # aiortc's parser fails with many types, asserts included
                 raise ProtocolError(
-                    ErrorCode.BAD_REQUEST, f"the offer could not be applied: {exc}", "offer"
+                    ErrorCode.BAD_REQUEST, f"the offer could not be applied: {exc!r}", "offer"
                 ) from None
             return self.pc.localDescription.sdp
 
@@ -116,9 +116,9 @@ class Participant:
         async with self._negotiation:
             try:
                 await self.pc.setRemoteDescription(self._remote(sdp, "answer"))
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            except Exception as exc:
                 raise ProtocolError(
-                    ErrorCode.BAD_REQUEST, f"the answer could not be applied: {exc}", "answer"
+                    ErrorCode.BAD_REQUEST, f"the answer could not be applied: {exc!r}", "answer"
                 ) from None
         self.spawn(self.renegotiate())
 

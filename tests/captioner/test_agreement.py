@@ -1,0 +1,69 @@
+from protocol import Word
+
+from captioner.agreement import LocalAgreement, cut_repetition, normalize
+
+
+def words(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
+    return [Word(w, start + i * step, start + i * step + 0.3) for i, w in enumerate(text.split())]
+
+
+def texts(ws: list[Word]) -> str:
+    return " ".join(w.text for w in ws)
+
+
+def test_normalize_ignores_case_and_punctuation() -> None:
+    assert normalize("Friday.") == normalize("friday") == "friday"
+    assert normalize("don't") == "don't"
+
+
+def test_commits_the_agreed_prefix_only() -> None:
+    agreement = LocalAgreement()
+    committed, tentative = agreement.insert(words("and so am I"))
+    assert committed == [] and texts(tentative) == "and so am I"
+    committed, tentative = agreement.insert(words("And so my fellow"))
+    assert texts(committed) == "And so"
+    assert texts(tentative) == "my fellow"
+
+
+def test_committed_words_are_matched_by_text_not_time() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("ever tried ever failed"))
+    agreement.insert(words("ever tried ever failed no"))
+    # The next hypothesis re-transcribes the buffer; alignment moved every word.
+    committed, tentative = agreement.insert(words("Ever tried, ever failed. No matter.", step=0.7))
+    assert texts(committed) == "No"
+    assert texts(tentative) == "matter."
+
+
+def test_commit_all_at_a_pause() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("try again"))
+    agreement.insert(words("try again fail"))
+    assert texts(agreement.commit_all(words("try again fail better"))) == "fail better"
+    assert agreement.tentative == ()
+
+
+def test_forget_drops_committed_words_before_a_cut() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("one two three"))
+    agreement.insert(words("one two three four"))
+    gone = agreement.forget(0.75)
+    assert texts(gone) == "one two"
+    assert texts(agreement.committed) == "three"
+
+
+def test_cut_repetition_drops_a_loop_entirely() -> None:
+    hypothesis = words("ask not to ask not to ask not to")
+    assert texts(cut_repetition(hypothesis)) == ""
+    assert texts(cut_repetition(words("so we ask not to ask not to"))) == "so we"
+
+
+def test_cut_repetition_drops_words_piled_on_one_instant() -> None:
+    hypothesis = [*words("and so"), Word("my", 2.0, 2.0), Word("fellow", 2.0, 2.0),
+                  Word("Americans", 2.0, 2.0)]
+    assert texts(cut_repetition(hypothesis)) == "and so"
+
+
+def test_cut_repetition_keeps_normal_speech() -> None:
+    text = "it was the best of times it was the worst of times"
+    assert texts(cut_repetition(words(text))) == text

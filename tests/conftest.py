@@ -1,0 +1,37 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that need espeak-ng/sox or Chromium must not pass by skipping in CI.
+    import os
+
+    if os.environ.get("CI"):
+        return
+    missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+    for item in items:
+        if missing and "speech" in item.fixturenames:
+            item.add_marker(pytest.mark.skip(reason=f"{missing} not installed"))
+
+
+@pytest.fixture(scope="session")
+def speech() -> dict[str, tuple[np.ndarray, str]]:
+    """Synthesised test speech (48 kHz mono) with its text, made once per run."""
+    from client.speech import synthesize
+
+    lines = {
+        "report": "The quarterly report is ready for review. We shipped the new build to the "
+        "testing team this morning. Please send the meeting notes to everyone before Friday.",
+        "ada": "Good morning everyone. The budget for next year is finally approved.",
+        "bob": "That is great news. I will tell the design team this afternoon.",
+        "ada2": "Thank you. Please book the large room for the planning meeting.",
+        "bob2": "Sure, I will send the invitation after lunch.",
+    }
+    voices = {"report": "en-us", "ada": "en-us", "ada2": "en-us", "bob": "en-gb+m3",
+              "bob2": "en-gb+m3"}
+    return {key: (synthesize(text, voice=voices[key]), text) for key, text in lines.items()}

@@ -1,0 +1,45 @@
+"""Integration tests: the real server on loopback, driven by real aiortc clients."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+
+from client import CaptionClient
+from sfu.config import ServerConfig
+from sfu.server import CaptionServer
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def server() -> AsyncIterator[CaptionServer]:
+    server = CaptionServer(ServerConfig(port=0))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def ws_url(server: CaptionServer) -> str:
+    return f"ws://127.0.0.1:{server.port}/ws"
+
+
+def client(server: CaptionServer, room: str, name: str, **kwargs: object) -> CaptionClient:
+    return CaptionClient(ws_url(server), room=room, name=name, **kwargs)  # type: ignore[arg-type]
+
+
+async def wait_for_speech_captioned(listener: CaptionClient, track, timeout: float = 60.0) -> None:  # noqa: ANN001
+    """Wait until `track` has played out and a final caption covers its last seconds."""
+    await asyncio.wait_for(track.finished.wait(), timeout)
+    assert listener.joined is not None and track.started_at is not None
+    speech_end = track.started_at + track.duration - listener.joined.clock_origin
+
+    def covered() -> bool:
+        finals = [c for c in listener.finals() if c.text]
+        return bool(finals) and finals[-1].end >= speech_end - 2.0 and not _open(listener)
+
+    await listener.wait_for(covered, timeout)
+
+
+def _open(listener: CaptionClient) -> bool:
+    """True while some segment has a partial update and no final yet."""
+    final = {r.caption.segment for r in listener.captions if r.caption.final}
+    return any(r.caption.segment not in final for r in listener.captions)

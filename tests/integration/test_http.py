@@ -1,0 +1,57 @@
+"""The HTTP surface on the signaling port."""
+
+import asyncio
+import json
+
+import pytest
+
+from sfu.server import CaptionServer
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def get(server: CaptionServer, path: str) -> tuple[int, dict[str, str], bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+async def test_page_is_served(server: CaptionServer) -> None:
+    status, headers, body = await get(server, "/")
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert b'aria-live="polite"' in body and b"/static/app.js" in body
+    status, headers, body = await get(server, "/static/app.js")
+    assert status == 200 and b"createDataChannel(\"captions\")" in body
+
+
+async def test_healthz(server: CaptionServer) -> None:
+    status, _, body = await get(server, "/healthz")
+    health = json.loads(body)
+    assert status == 200
+    assert health["status"] == "ok" and health["engine"] == "whisper-tiny.en"
+    assert health["languages"] == ["en"]
+
+
+async def test_metrics_are_prometheus_text(server: CaptionServer) -> None:
+    status, headers, body = await get(server, "/metrics")
+    assert status == 200 and headers["content-type"].startswith("text/plain")
+    text = body.decode()
+    for name in ("livecaptions_rooms", "livecaptions_participants",
+                 "livecaptions_engine_step_seconds", "livecaptions_caption_latency_seconds"):
+        assert f"# TYPE {name}" in text
+
+
+@pytest.mark.parametrize(
+    "path", ["/nope", "/static/../sfu/server.py", "/static/%2e%2e/config.py", "/static/",
+             "/static/index.html/../../etc/passwd"]
+)
+async def test_unknown_paths_are_404(server: CaptionServer, path: str) -> None:
+    status, _, body = await get(server, path)
+    assert status == 404
+    assert b"import" not in body

@@ -1,0 +1,118 @@
+import json
+
+import pytest
+
+from protocol import ErrorCode, Join, Joined, ParticipantInfo, ProtocolError
+from protocol.signaling import (
+    MAX_FRAME_BYTES,
+    ErrorMessage,
+    Offer,
+    SubtitlesToggle,
+    parse_client_frame,
+    parse_server_frame,
+    serialize,
+)
+
+
+def frame(**fields: object) -> str:
+    return json.dumps(fields)
+
+
+def join_frame(**overrides: object) -> str:
+    fields = {"type": "join", "v": 1, "room": "standup", "name": "Ada", "token": ""}
+    fields.update(overrides)
+    return frame(**fields)
+
+
+def error_of(data: str | bytes) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        parse_client_frame(data)
+    return info.value
+
+
+def test_join_round_trip() -> None:
+    message = parse_client_frame(join_frame(subtitles=False, language="fr"))
+    assert message == Join("standup", "Ada", "", subtitles=False, language="fr")
+    assert parse_client_frame(serialize(message)) == message
+
+
+def test_join_defaults_subtitles_on() -> None:
+    message = parse_client_frame(join_frame())
+    assert isinstance(message, Join) and message.subtitles is True and message.language is None
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "ref", "needle"),
+    [
+        ("not json", ErrorCode.BAD_REQUEST, None, "not valid JSON"),
+        ("[1, 2]", ErrorCode.BAD_REQUEST, None, "JSON object"),
+        (frame(sdp="x"), ErrorCode.BAD_REQUEST, None, "'type'"),
+        (frame(type=3), ErrorCode.BAD_REQUEST, None, "'type' must be a string"),
+        (frame(type="dance"), ErrorCode.BAD_REQUEST, "dance", "unknown message type"),
+        (join_frame(room="bad room!"), ErrorCode.BAD_REQUEST, "join", "'room'"),
+        (join_frame(room=""), ErrorCode.BAD_REQUEST, "join", "'room'"),
+        (join_frame(room="r" * 65), ErrorCode.BAD_REQUEST, "join", "'room'"),
+        (join_frame(name=""), ErrorCode.BAD_REQUEST, "join", "'name'"),
+        (join_frame(name="n" * 65), ErrorCode.BAD_REQUEST, "join", "'name'"),
+        (join_frame(name="   "), ErrorCode.BAD_REQUEST, "join", "name"),
+        (join_frame(v=2), ErrorCode.BAD_REQUEST, "join", "version"),
+        (join_frame(v="1"), ErrorCode.BAD_REQUEST, "join", "'v'"),
+        (join_frame(subtitles="yes"), ErrorCode.BAD_REQUEST, "join", "'subtitles'"),
+        (join_frame(token=None), ErrorCode.BAD_REQUEST, "join", "'token'"),
+        (join_frame(language="english!"), ErrorCode.BAD_REQUEST, "join", "'language'"),
+        (frame(type="offer"), ErrorCode.BAD_REQUEST, "offer", "'sdp'"),
+        (frame(type="offer", sdp=""), ErrorCode.BAD_REQUEST, "offer", "'sdp'"),
+        (frame(type="subtitles", enabled=1), ErrorCode.BAD_REQUEST, "subtitles", "'enabled'"),
+    ],
+)
+def test_invalid_frames_map_to_codes(data: str, code: ErrorCode, ref: str | None, needle: str) -> None:
+    error = error_of(data)
+    assert error.code is code
+    assert error.ref == ref
+    assert needle in error.message
+
+
+def test_oversized_frame_is_too_large() -> None:
+    data = frame(type="offer", sdp="v=0\n" + "a" * MAX_FRAME_BYTES)
+    assert error_of(data).code is ErrorCode.TOO_LARGE
+
+
+def test_size_counts_bytes_not_characters() -> None:
+    data = frame(type="offer", sdp="é" * (MAX_FRAME_BYTES // 2))
+    assert error_of(data).code is ErrorCode.TOO_LARGE
+
+
+def test_binary_frame_is_refused() -> None:
+    assert error_of(b'{"type": "leave"}').code is ErrorCode.BAD_REQUEST
+
+
+def test_client_messages_round_trip() -> None:
+    for message in (Offer("v=0\r\n"), SubtitlesToggle(False)):
+        assert parse_client_frame(serialize(message)) == message
+
+
+def test_server_messages_round_trip() -> None:
+    joined = Joined(
+        participant="p-1",
+        room="standup",
+        participants=(ParticipantInfo("p-2", "Bob"),),
+        clock_origin=1795000000.5,
+        engine="whisper-tiny.en",
+        languages=("en",),
+    )
+    error = ErrorMessage(ErrorCode.ROOM_FULL, "full", "join")
+    for message in (joined, error):
+        assert parse_server_frame(serialize(message)) == message
+    wire = json.loads(serialize(joined))
+    assert wire == {
+        "type": "joined",
+        "participant": "p-1",
+        "room": "standup",
+        "participants": [{"id": "p-2", "name": "Bob"}],
+        "clock_origin": 1795000000.5,
+        "engine": "whisper-tiny.en",
+        "languages": ["en"],
+    }
+    assert json.loads(serialize(error)) == {
+        "type": "error", "code": "room-full", "message": "full", "ref": "join"
+    }
