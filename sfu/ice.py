@@ -1,23 +1,33 @@
 """Keeping ICE on the addresses the operator allows.
 
-aioice gathers host candidates from every interface and skips 127.0.0.1, so a server on loopback
-would offer its LAN address. Its host-address lookup (`aioice.ice.get_host_addresses`) is the seam:
-`restrict_host_addresses` replaces it for the whole process, which holds for every peer connection
-the server (or a test client in the same process) makes. The remote side is handled per SDP by
-`protocol.sdp.keep_candidates`.
+Two seams of aioice, both replaced for the whole process (so they hold for every peer connection
+the server, or a test client in the same process, makes):
+
+- host candidates: aioice gathers from every interface and skips 127.0.0.1, so a server on loopback
+  would offer its LAN address. `aioice.ice.get_host_addresses` is replaced by the allowed list.
+- incoming datagrams: a browser pairs each of its interfaces with our 127.0.0.1 candidate, and its
+  checks from, say, its eth0 address reach our loopback socket; aioice would answer and learn that
+  address as peer-reflexive, then send checks to it. `StunProtocol.datagram_received` drops every
+  datagram whose source is not allowed, so nothing is ever sent back there.
+
+The remote side's offered candidates are filtered per SDP by `protocol.sdp.keep_candidates`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import Any
 
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer
 
+_original_datagram_received = aioice.ice.StunProtocol.datagram_received
+
 
 def restrict_host_addresses(addresses: Sequence[str]) -> None:
     allowed = [ipaddress.ip_address(a) for a in addresses]
+    allowed_text = {str(a) for a in allowed}
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [
@@ -26,7 +36,14 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
             if (a.version == 4 and use_ipv4) or (a.version == 6 and use_ipv6)
         ]
 
+    def datagram_received(
+        protocol: aioice.ice.StunProtocol, data: bytes | str, addr: tuple[Any, ...]
+    ) -> None:
+        if addr[0] in allowed_text:
+            _original_datagram_received(protocol, data, addr)
+
     aioice.ice.get_host_addresses = get_host_addresses
+    aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
 
 
 def rtc_configuration(ice_servers: Sequence[str] = ()) -> RTCConfiguration:

@@ -23,7 +23,7 @@ from captioner.engine import SAMPLE_RATE
 from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status, StatusState
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.sdp import keep_candidates
+from protocol.sdp import extmap_ids, keep_candidates, remap_extmap_ids
 
 from .forwarding import ForwardedAudioTrack, PacketTap
 
@@ -83,6 +83,7 @@ class Participant:
         self._clock = clock
         self._last_emitted = 0.0
         self._negotiation = asyncio.Lock()
+        self._extmap_ids: dict[str, int] = {}  # header-extension IDs the client chose
         self._tasks: set[asyncio.Task[None]] = set()
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
@@ -104,6 +105,7 @@ class Participant:
         async with self._negotiation:
             try:
                 await self.pc.setRemoteDescription(self._remote(sdp, "offer"))
+                self._extmap_ids = extmap_ids(sdp)
                 opus_only(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             except Exception as exc:  # aiortc's parser fails with many types, asserts included
@@ -147,7 +149,9 @@ class Participant:
             if not changed:
                 return
             opus_only(self.pc)
-            await self.pc.setLocalDescription(await self.pc.createOffer())
+            offer = await self.pc.createOffer()
+            offer.sdp = remap_extmap_ids(offer.sdp, self._extmap_ids)
+            await self.pc.setLocalDescription(offer)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
 
     def _stop_sending(self, sender: RTCRtpSender) -> None:

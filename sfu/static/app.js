@@ -144,7 +144,10 @@ function join(event) {
   // Signaling messages are handled one at a time, in order: an offer may follow an answer at once.
   let queue = Promise.resolve();
   ws.onmessage = (event) => {
-    queue = queue.then(() => onSignal(JSON.parse(event.data))).catch((error) => setStatus(`Error: ${error}`));
+    queue = queue.then(() => onSignal(JSON.parse(event.data))).catch((error) => {
+      console.error("signaling failed", error);
+      setStatus(`Error: ${error}`);
+    });
   };
   ws.onopen = () => send({ type: "join", v: 1, room, name, token: "", subtitles: $("subtitles").checked });
   ws.onclose = () => { setStatus("Disconnected"); teardown(); };
