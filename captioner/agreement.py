@@ -94,6 +94,8 @@ class LocalAgreement:
             matches = sum(a == b for a, b in zip(reversed(window), reversed(tail), strict=False))
             return matches, -abs(cut - count)
 
-        candidates = range(max(0, count - SEARCH_RADIUS), min(len(heard), count + SEARCH_RADIUS) + 1)
+        candidates = range(
+            max(0, count - SEARCH_RADIUS), min(len(heard), count + SEARCH_RADIUS) + 1
+        )
         cut = max(candidates, key=score, default=len(heard))
         return list(hypothesis[cut:])

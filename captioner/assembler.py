@@ -90,14 +90,16 @@ class CaptionAssembler:
 
     # --- tentative words ---------------------------------------------------------------------
 
-    def _show_tentative(self, tentative: list[Word], language: str | None, out: list[Caption]) -> None:
+    def _show_tentative(
+        self, tentative: list[Word], language: str | None, out: list[Caption]
+    ) -> None:
         segment = self._segment
         if segment is None and not tentative:
             return
-        if segment is not None and tentative and segment.words:
-            if not fits(text_of(segment.words + tentative)):
-                self._close(language, out)
-                segment = None
+        overflow = segment is not None and tentative and segment.words
+        if overflow and not fits(text_of(segment.words + tentative)):  # type: ignore[union-attr]
+            self._close(language, out)
+            segment = None
         if segment is None:
             segment = self._open(self._speaker_at(tentative[0].start, tentative[-1].end))
         # A long tentative run keeps its latest words: that is what is being said now.

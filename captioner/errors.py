@@ -1,9 +1,9 @@
 """Captioner errors.
 
-    CaptionerError
-      ModelNotFoundError     a model directory or file that should be there is not
-      ModelChecksumError     a model file differs from the pinned sha256
-      StreamError            an operation on a stream that is unknown or already open
+CaptionerError
+  ModelNotFoundError     a model directory or file that should be there is not
+  ModelChecksumError     a model file differs from the pinned sha256
+  StreamError            an operation on a stream that is unknown or already open
 """
 
 

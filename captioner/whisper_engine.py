@@ -193,7 +193,9 @@ class WhisperEngine:
                 results[i] = words
         return results
 
-    def _decode_batch(self, requests: Sequence[DecodeRequest], frames: int) -> list[list[DecodedWord]]:
+    def _decode_batch(
+        self, requests: Sequence[DecodeRequest], frames: int
+    ) -> list[list[DecodedWord]]:
         features, frame_counts = self._features([r.audio for r in requests], frames)
         encoded = self._model.encode(features)
         prompts = [self._prompt(r.prompt) for r in requests]
@@ -250,7 +252,7 @@ class WhisperEngine:
     def _words(alignment: list[dict]) -> list[DecodedWord]:
         from faster_whisper.transcribe import merge_punctuations
 
-        merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+        merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")  # noqa: RUF001
         return [
             DecodedWord(w["word"], float(w["start"]), float(w["end"]))
             for w in alignment

@@ -12,7 +12,7 @@ dropped, so silence never becomes invented text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class StreamPolicy:
     tail: float = 0.3  # silence kept after the last speech in a decoded window (Whisper invents
     # words over longer trailing silence)
     prompt_chars: int = 200
-    gate: GateConfig = GateConfig()
+    gate: GateConfig = field(default_factory=GateConfig)
 
 
 @dataclass(frozen=True)

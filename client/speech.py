@@ -25,9 +25,7 @@ class SpeechToolMissing(RuntimeError):
 def require_tools() -> None:
     missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
     if missing:
-        raise SpeechToolMissing(
-            f"{' and '.join(missing)} not found: apt-get install espeak-ng sox"
-        )
+        raise SpeechToolMissing(f"{' and '.join(missing)} not found: apt-get install espeak-ng sox")
 
 
 def synthesize(text: str, *, voice: str = "en-us", words_per_minute: int = 150) -> np.ndarray:
@@ -37,11 +35,13 @@ def synthesize(text: str, *, voice: str = "en-us", words_per_minute: int = 150) 
         raw, wav = Path(tmp) / "raw.wav", Path(tmp) / "speech.wav"
         subprocess.run(
             ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(raw), text],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
             ["sox", str(raw), "-r", str(RATE), "-c", "1", "-b", "16", str(wav)],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         return load_audio(wav)
 

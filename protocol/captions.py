@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from .errors import ErrorCode, ProtocolError
@@ -99,11 +99,7 @@ class Caption:
             raise f.fail(f"unsupported caption version {version}")
         speaker = f.object("speaker", nullable=True)
         speaker_fields = as_object(speaker, cls.TYPE, "speaker") if speaker is not None else None
-        words = (
-            tuple(Word.from_json(w) for w in f.array("words"))
-            if f.has("words")
-            else None
-        )
+        words = tuple(Word.from_json(w) for w in f.array("words")) if f.has("words") else None
         if not f.contains("language"):
             raise f.fail("missing field 'language'")
         return cls(
@@ -125,7 +121,7 @@ class Caption:
         )
 
 
-class StatusState(str, Enum):
+class StatusState(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     UNAVAILABLE = "unavailable"

@@ -10,10 +10,10 @@ its `error` frame, so the edge never has to guess how to answer bad input.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """The `code` of an `error` frame (PROTOCOL.md section 1)."""
 
     BAD_REQUEST = "bad-request"

@@ -134,7 +134,7 @@ class ServerSession:
             self.close(CloseCode.POLICY_VIOLATION, "too many invalid frames")
 
     def reject_join(self, error: ProtocolError) -> None:
-        """The application refused an accepted join (room full, bad token): a new join may follow."""
+        """The application refused a join (room full, bad token): a new join may follow."""
         self._join_pending = False
         self.reject(error)
 

@@ -1,4 +1,4 @@
-"""Signaling frames of protocol v1 (PROTOCOL.md section 1): one JSON object per WebSocket text frame.
+"""Signaling frames of protocol v1 (PROTOCOL.md section 1): one JSON object per text frame.
 
 Client → server: join, offer, answer, subtitles, leave.
 Server → client: joined, answer, offer, participant-joined, participant-left, error.
@@ -141,9 +141,7 @@ class Leave:
 
 
 ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave
-CLIENT_MESSAGES: dict[str, Any] = {
-    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)
-}
+CLIENT_MESSAGES: dict[str, Any] = {m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)}
 
 
 # --- server → client -------------------------------------------------------------------------

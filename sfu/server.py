@@ -133,8 +133,9 @@ class CaptionServer:
         room = self.rooms.get(message.room)
         if room is None:
             if len(self.rooms) >= self.config.max_rooms:
-                raise ProtocolError(ErrorCode.UNAVAILABLE, "the server hosts its maximum number "
-                                    "of rooms", Join.TYPE)
+                raise ProtocolError(
+                    ErrorCode.UNAVAILABLE, "the server hosts its maximum number of rooms", Join.TYPE
+                )
             room = self._open_room(message.room)
         if len(room.participants) >= self.config.max_participants:
             raise ProtocolError(

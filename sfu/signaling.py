@@ -102,8 +102,9 @@ class SignalingConnection:
                 self.session.reject(error)
         except Exception:
             logger.exception("failed to handle %s", message.TYPE)
-            error = ProtocolError(ErrorCode.INTERNAL, "the server failed to handle this message",
-                                  message.TYPE)
+            error = ProtocolError(
+                ErrorCode.INTERNAL, "the server failed to handle this message", message.TYPE
+            )
             if isinstance(message, Join):
                 self.session.reject_join(error)
             else:

@@ -68,9 +68,7 @@ class RoomMixer:
         last = math.floor((now - self.hold) / FRAME_SECONDS + 1e-9)
         if last <= self._next_frame:
             return None
-        frames = [
-            self._frames.pop(i, None) for i in range(self._next_frame, last)
-        ]
+        frames = [self._frames.pop(i, None) for i in range(self._next_frame, last)]
         start = self._next_frame * FRAME_SECONDS
         self._next_frame = last
         pcm = np.concatenate(
@@ -120,9 +118,7 @@ class VoiceActivity:
         """The participant with the most speech energy in [start - margin, end + margin]."""
         best, best_power = None, 0.0
         for participant_id, frames in self._frames.items():
-            power = sum(
-                f.power for f in frames if start - margin <= f.time <= end + margin
-            )
+            power = sum(f.power for f in frames if start - margin <= f.time <= end + margin)
             if power > best_power:
                 best, best_power = participant_id, power
         return best

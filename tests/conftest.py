@@ -32,6 +32,11 @@ def speech() -> dict[str, tuple[np.ndarray, str]]:
         "ada2": "Thank you. Please book the large room for the planning meeting.",
         "bob2": "Sure, I will send the invitation after lunch.",
     }
-    voices = {"report": "en-us", "ada": "en-us", "ada2": "en-us", "bob": "en-gb+m3",
-              "bob2": "en-gb+m3"}
+    voices = {
+        "report": "en-us",
+        "ada": "en-us",
+        "ada2": "en-us",
+        "bob": "en-gb+m3",
+        "bob2": "en-gb+m3",
+    }
     return {key: (synthesize(text, voice=voices[key]), text) for key, text in lines.items()}

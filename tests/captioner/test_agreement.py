@@ -1,6 +1,5 @@
-from protocol import Word
-
 from captioner.agreement import LocalAgreement, cut_repetition, normalize
+from protocol import Word
 
 
 def words(text: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
@@ -59,8 +58,12 @@ def test_cut_repetition_drops_a_loop_entirely() -> None:
 
 
 def test_cut_repetition_drops_words_piled_on_one_instant() -> None:
-    hypothesis = [*words("and so"), Word("my", 2.0, 2.0), Word("fellow", 2.0, 2.0),
-                  Word("Americans", 2.0, 2.0)]
+    hypothesis = [
+        *words("and so"),
+        Word("my", 2.0, 2.0),
+        Word("fellow", 2.0, 2.0),
+        Word("Americans", 2.0, 2.0),
+    ]
     assert texts(cut_repetition(hypothesis)) == "and so"
 
 

@@ -1,18 +1,19 @@
-from protocol import Speaker, Word
-
 from captioner.assembler import CaptionAssembler
 from captioner.engine import StreamUpdate
 from captioner.lines import fits
+from protocol import Speaker, Word
 
 ADA = Speaker("p-1", "Ada")
 BOB = Speaker("p-2", "Bob")
 
 
 def ws(text: str, start: float) -> tuple[Word, ...]:
-    return tuple(Word(w, start + i * 0.3, start + i * 0.3 + 0.25) for i, w in enumerate(text.split()))
+    return tuple(
+        Word(w, start + i * 0.3, start + i * 0.3 + 0.25) for i, w in enumerate(text.split())
+    )
 
 
-def assembler(speaker_at=lambda s, e: ADA) -> CaptionAssembler:  # noqa: ANN001
+def assembler(speaker_at=lambda s, e: ADA) -> CaptionAssembler:
     return CaptionAssembler("standup", "standup#1", speaker_at)
 
 
@@ -58,8 +59,10 @@ def test_speaker_change_splits_segments() -> None:
 
 def test_every_update_respects_the_line_rule() -> None:
     a = assembler()
-    text = ("it was the best of times it was the worst of times it was the age of wisdom "
-            "it was the age of foolishness it was the epoch of belief")
+    text = (
+        "it was the best of times it was the worst of times it was the age of wisdom "
+        "it was the age of foolishness it was the epoch of belief"
+    )
     out = []
     committed = ws(text, 0.0)
     for i in range(0, len(committed), 3):

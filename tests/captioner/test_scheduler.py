@@ -6,10 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from protocol import Word
-
 from captioner.engine import SAMPLE_RATE, AudioChunk, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerConfig
+from protocol import Word
 
 
 class CountingEngine:
@@ -34,8 +33,11 @@ class CountingEngine:
             self.gate.wait(5)
         self.steps.append({c.stream_id: len(c.pcm) for c in chunks})
         return [
-            StreamUpdate(c.stream_id, (Word(str(len(c.pcm)), c.start, c.end),),
-                         end_of_utterance=c.end_of_stream)
+            StreamUpdate(
+                c.stream_id,
+                (Word(str(len(c.pcm)), c.start, c.end),),
+                end_of_utterance=c.end_of_stream,
+            )
             for c in chunks
         ]
 
@@ -52,7 +54,7 @@ class Collector:
             self.closed += closed
             self.cond.notify_all()
 
-    def wait(self, predicate) -> None:  # noqa: ANN001
+    def wait(self, predicate) -> None:
         with self.cond:
             assert self.cond.wait_for(predicate, timeout=5)
 
@@ -121,7 +123,7 @@ def test_closing_flushes_and_reports_the_stream() -> None:
 
 def test_a_failing_step_is_counted_and_the_thread_lives_on() -> None:
     class Failing(CountingEngine):
-        def step(self, chunks):  # noqa: ANN001, ANN202
+        def step(self, chunks):
             if not self.steps:
                 self.steps.append({})
                 raise RuntimeError("boom")

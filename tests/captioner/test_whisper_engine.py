@@ -19,8 +19,10 @@ from client.audio import load_audio
 from client.speech import word_error_rate
 
 DATA = Path(__file__).parent.parent / "data"
-JFK = ("And so my fellow Americans, ask not what your country can do for you, "
-       "ask what you can do for your country.")
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,9 @@ def test_streams_real_speech(engine: WhisperEngine) -> None:
 def test_silence_and_hum_give_no_text(engine: WhisperEngine) -> None:
     rng = np.random.default_rng(1)
     quiet = (0.001 * rng.standard_normal(SAMPLE_RATE * 6)).astype(np.float32)
-    updates = stream_through(engine, {"quiet": quiet, "zero": np.zeros(SAMPLE_RATE * 6, np.float32)})
+    updates = stream_through(
+        engine, {"quiet": quiet, "zero": np.zeros(SAMPLE_RATE * 6, np.float32)}
+    )
     assert all(not u.committed and not u.tentative for us in updates.values() for u in us)
 
 
@@ -84,7 +88,7 @@ def test_batched_streams_give_what_each_gives_alone(engine: WhisperEngine) -> No
 def test_missing_model_file_is_named(tmp_path: Path) -> None:
     for name in MODEL_FILES[1:]:
         os.symlink(default_model_dir() / name, tmp_path / name)
-    with pytest.raises(ModelNotFoundError, match="model.bin"):
+    with pytest.raises(ModelNotFoundError, match=r"model\.bin"):
         check_model_dir(tmp_path, None)
     with pytest.raises(ModelNotFoundError, match="does not exist"):
         WhisperEngine(WhisperConfig(model_dir=tmp_path / "nowhere"))

@@ -17,7 +17,7 @@ def audio(seconds: float, speech: list[tuple[float, float]]) -> np.ndarray:
     return pcm
 
 
-def decode(request) -> list[DecodedWord]:  # noqa: ANN001
+def decode(request) -> list[DecodedWord]:
     end = request.start + len(request.audio) / SAMPLE_RATE
     return [
         DecodedWord(text, start - request.start, stop - request.start)

@@ -26,7 +26,7 @@ def client(server: CaptionServer, room: str, name: str, **kwargs: object) -> Cap
     return CaptionClient(ws_url(server), room=room, name=name, **kwargs)  # type: ignore[arg-type]
 
 
-async def wait_for_speech_captioned(listener: CaptionClient, track, timeout: float = 60.0) -> None:  # noqa: ANN001
+async def wait_for_speech_captioned(listener: CaptionClient, track, timeout: float = 60.0) -> None:
     """Wait until `track` has played out and a final caption covers its last seconds."""
     await asyncio.wait_for(track.finished.wait(), timeout)
     assert listener.joined is not None and track.started_at is not None

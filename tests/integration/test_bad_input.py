@@ -7,8 +7,8 @@ import pytest
 from websockets.asyncio.client import connect
 
 from client import WavTrack
-from protocol.signaling import serialize
 from protocol import Join
+from protocol.signaling import serialize
 from sfu.server import CaptionServer
 
 from .conftest import client, ws_url
@@ -16,7 +16,7 @@ from .conftest import client, ws_url
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def exchange(ws, frame: str | bytes) -> dict:  # noqa: ANN001
+async def exchange(ws, frame: str | bytes) -> dict:
     await ws.send(frame)
     return json.loads(await ws.recv())
 
@@ -32,7 +32,9 @@ async def test_each_bad_frame_gets_its_code_and_the_room_goes_on(
     try:
         async with connect(ws_url(server), max_size=None) as ws:
             assert await exchange(ws, "this is not json") == {
-                "type": "error", "code": "bad-request", "ref": None,
+                "type": "error",
+                "code": "bad-request",
+                "ref": None,
                 "message": "frame is not valid JSON: Expecting value: line 1 column 1 (char 0)",
             }
             big = json.dumps({"type": "offer", "sdp": "v=0\r\n" + "a" * 70_000})
@@ -52,8 +54,16 @@ async def test_each_bad_frame_gets_its_code_and_the_room_goes_on(
             assert {p["name"] for p in joined["participants"]} == {"Ada", "Bob"}
             reply = await exchange(ws, '{"type": "offer", "sdp": "garbage"}')
             assert (reply["code"], reply["ref"]) == ("bad-request", "offer")
-            reply = await exchange(ws, json.dumps({"type": "offer", "sdp": "v=0\r\nm=audio 9 x\r\n"
-                                                   "m=application 9 y\r\na=rtpmap:1 opus/48000\r\n"}))
+            reply = await exchange(
+                ws,
+                json.dumps(
+                    {
+                        "type": "offer",
+                        "sdp": "v=0\r\nm=audio 9 x\r\n"
+                        "m=application 9 y\r\na=rtpmap:1 opus/48000\r\n",
+                    }
+                ),
+            )
             assert (reply["code"], reply["ref"]) == ("bad-request", "offer")
             reply = await exchange(ws, '{"type": "answer", "sdp": "v=0"}')
             assert (reply["code"], reply["ref"]) == ("bad-request", "answer")
@@ -61,14 +71,23 @@ async def test_each_bad_frame_gets_its_code_and_the_room_goes_on(
             assert (reply["code"], reply["ref"]) == ("bad-request", "subtitles")
 
         # Eve's socket closed: the room noticed, and captions kept flowing to the others.
-        await bob.wait_for(lambda: any(e.participant.name == "Eve" for e in bob.events
-                                       if type(e).__name__ == "ParticipantLeft"), 10)
+        await bob.wait_for(
+            lambda: any(
+                e.participant.name == "Eve"
+                for e in bob.events
+                if type(e).__name__ == "ParticipantLeft"
+            ),
+            10,
+        )
         await bob.wait_for(lambda: any(c.text for c in bob.finals()), 30)
         assert ada.errors == [] and bob.errors == []
     finally:
         await ada.leave()
         await bob.leave()
-    assert "livecaptions_signaling_errors_total{code=\"bad-request\"}" in server.metrics.render().decode()
+    assert (
+        'livecaptions_signaling_errors_total{code="bad-request"}'
+        in server.metrics.render().decode()
+    )
 
 
 async def test_repeated_abuse_closes_with_1008(server: CaptionServer) -> None:

@@ -15,11 +15,13 @@ from .conftest import client, wait_for_speech_captioned
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-JFK = ("And so my fellow Americans, ask not what your country can do for you, "
-       "ask what you can do for your country.")
+JFK = (
+    "And so my fellow Americans, ask not what your country can do for you, "
+    "ask what you can do for your country."
+)
 
 
-async def speak_and_listen(server: CaptionServer, room: str, pcm: np.ndarray, reference: str):  # noqa: ANN201
+async def speak_and_listen(server: CaptionServer, room: str, pcm: np.ndarray, reference: str):
     track = WavTrack(pcm, play_offset=0.5)
     ada = client(server, room, "Ada", audio=track)
     bob = client(server, room, "Bob")

@@ -27,7 +27,7 @@ async def test_page_is_served(server: CaptionServer) -> None:
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b'aria-live="polite"' in body and b"/static/app.js" in body
     status, headers, body = await get(server, "/static/app.js")
-    assert status == 200 and b"createDataChannel(\"captions\")" in body
+    assert status == 200 and b'createDataChannel("captions")' in body
 
 
 async def test_healthz(server: CaptionServer) -> None:
@@ -42,14 +42,24 @@ async def test_metrics_are_prometheus_text(server: CaptionServer) -> None:
     status, headers, body = await get(server, "/metrics")
     assert status == 200 and headers["content-type"].startswith("text/plain")
     text = body.decode()
-    for name in ("livecaptions_rooms", "livecaptions_participants",
-                 "livecaptions_engine_step_seconds", "livecaptions_caption_latency_seconds"):
+    for name in (
+        "livecaptions_rooms",
+        "livecaptions_participants",
+        "livecaptions_engine_step_seconds",
+        "livecaptions_caption_latency_seconds",
+    ):
         assert f"# TYPE {name}" in text
 
 
 @pytest.mark.parametrize(
-    "path", ["/nope", "/static/../sfu/server.py", "/static/%2e%2e/config.py", "/static/",
-             "/static/index.html/../../etc/passwd"]
+    "path",
+    [
+        "/nope",
+        "/static/../sfu/server.py",
+        "/static/%2e%2e/config.py",
+        "/static/",
+        "/static/index.html/../../etc/passwd",
+    ],
 )
 async def test_unknown_paths_are_404(server: CaptionServer, path: str) -> None:
     status, _, body = await get(server, path)

@@ -15,7 +15,9 @@ from .conftest import client
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-def turns(speech: dict[str, tuple[np.ndarray, str]], order: list[tuple[str, str]], gap: float = 1.2):  # noqa: ANN201
+def turns(
+    speech: dict[str, tuple[np.ndarray, str]], order: list[tuple[str, str]], gap: float = 1.2
+):
     """One track per speaker, silent while the other speaks, and the timetable."""
     total = sum(len(speech[k][0]) for _, k in order) + round(gap * RATE) * (len(order) + 1)
     tracks = {who: np.zeros(total, np.float32) for who, _ in order}
@@ -61,8 +63,12 @@ async def test_each_final_names_who_said_it(
     assert finals
     for caption in finals:
         middle = (caption.start + caption.end) / 2 - offset
-        said = min(timetable, key=lambda u: 0 if u.start <= middle <= u.end
-                   else min(abs(middle - u.start), abs(middle - u.end)))
+        said = min(
+            timetable,
+            key=lambda u: (
+                0 if u.start <= middle <= u.end else min(abs(middle - u.start), abs(middle - u.end))
+            ),
+        )
         assert caption.speaker is not None, caption
         assert caption.speaker.name == said.speaker, (caption.text, said)
     for name in ("Ada", "Bob"):

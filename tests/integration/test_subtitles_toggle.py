@@ -14,7 +14,9 @@ from .conftest import client
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
-async def test_toggle_off_then_on(server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]) -> None:
+async def test_toggle_off_then_on(
+    server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
     pcm = np.concatenate([speech["report"][0], speech["ada"][0], speech["bob"][0]])
     track = WavTrack(pcm, play_offset=0.3)
     ada = client(server, "toggle", "Ada", audio=track)

@@ -77,11 +77,16 @@ def test_status_round_trip() -> None:
     status = Status(True, "whisper-tiny.en", StatusState.DEGRADED)
     text = serialize_channel_message(status)
     assert json.loads(text) == {
-        "type": "status", "subtitles": True, "engine": "whisper-tiny.en", "state": "degraded"
+        "type": "status",
+        "subtitles": True,
+        "engine": "whisper-tiny.en",
+        "state": "degraded",
     }
     assert parse_channel_message(text) == status
 
 
 def test_unknown_status_state_is_refused() -> None:
     with pytest.raises(ProtocolError, match="state"):
-        parse_channel_message('{"type": "status", "subtitles": true, "engine": "x", "state": "meh"}')
+        parse_channel_message(
+            '{"type": "status", "subtitles": true, "engine": "x", "state": "meh"}'
+        )

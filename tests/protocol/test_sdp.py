@@ -3,20 +3,22 @@ import pytest
 from protocol import ErrorCode, ProtocolError
 from protocol.sdp import keep_candidates, validate_offer
 
-OFFER = "\r\n".join([
-    "v=0",
-    "o=- 1 1 IN IP4 0.0.0.0",
-    "s=-",
-    "t=0 0",
-    "m=audio 9 UDP/TLS/RTP/SAVPF 111",
-    "a=rtpmap:111 opus/48000/2",
-    "a=candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host",
-    "a=candidate:2 1 udp 2130706431 127.0.0.1 50001 typ host",
-    "a=candidate:3 1 udp 2130706431 abcd.local 50002 typ host",
-    "a=candidate:4 1 udp 2130706431 ::1 50003 typ host",
-    "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
-    "",
-])
+OFFER = "\r\n".join(
+    [
+        "v=0",
+        "o=- 1 1 IN IP4 0.0.0.0",
+        "s=-",
+        "t=0 0",
+        "m=audio 9 UDP/TLS/RTP/SAVPF 111",
+        "a=rtpmap:111 opus/48000/2",
+        "a=candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host",
+        "a=candidate:2 1 udp 2130706431 127.0.0.1 50001 typ host",
+        "a=candidate:3 1 udp 2130706431 abcd.local 50002 typ host",
+        "a=candidate:4 1 udp 2130706431 ::1 50003 typ host",
+        "m=application 9 UDP/DTLS/SCTP webrtc-datachannel",
+        "",
+    ]
+)
 
 
 def test_valid_offer_passes() -> None:
@@ -48,20 +50,28 @@ def test_keep_candidates_drops_every_other_address() -> None:
 
 
 def test_extmap_ids_follow_the_first_negotiation() -> None:
-    chrome = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" \
-        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n" \
+    chrome = (
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
         "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
-    aiortc_offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" \
-        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n" \
-        "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n" \
+    )
+    aiortc_offer = (
+        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+        "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
         "a=extmap:3/sendonly urn:example:new\r\n"
+    )
     from protocol.sdp import extmap_ids, remap_extmap_ids
 
     negotiated = extmap_ids(chrome)
-    assert negotiated == {"urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
-                          "urn:ietf:params:rtp-hdrext:sdes:mid": 4}
+    assert negotiated == {
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
+        "urn:ietf:params:rtp-hdrext:sdes:mid": 4,
+    }
     remapped = extmap_ids(remap_extmap_ids(aiortc_offer, negotiated))
-    assert remapped == {"urn:ietf:params:rtp-hdrext:sdes:mid": 4,
-                        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
-                        "urn:example:new": 2}
+    assert remapped == {
+        "urn:ietf:params:rtp-hdrext:sdes:mid": 4,
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
+        "urn:example:new": 2,
+    }
     assert "a=extmap:2/sendonly urn:example:new" in remap_extmap_ids(aiortc_offer, negotiated)

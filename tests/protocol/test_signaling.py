@@ -65,7 +65,9 @@ def test_join_defaults_subtitles_on() -> None:
         (frame(type="subtitles", enabled=1), ErrorCode.BAD_REQUEST, "subtitles", "'enabled'"),
     ],
 )
-def test_invalid_frames_map_to_codes(data: str, code: ErrorCode, ref: str | None, needle: str) -> None:
+def test_invalid_frames_map_to_codes(
+    data: str, code: ErrorCode, ref: str | None, needle: str
+) -> None:
     error = error_of(data)
     assert error.code is code
     assert error.ref == ref
@@ -114,5 +116,8 @@ def test_server_messages_round_trip() -> None:
         "languages": ["en"],
     }
     assert json.loads(serialize(error)) == {
-        "type": "error", "code": "room-full", "message": "full", "ref": "join"
+        "type": "error",
+        "code": "room-full",
+        "message": "full",
+        "ref": "join",
     }

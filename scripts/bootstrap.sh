@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install whatever is missing, idempotently: system packages (apt), a virtualenv, the project.
+#   scripts/bootstrap.sh server   what the server needs
+#   scripts/bootstrap.sh test     plus what the test suite needs (espeak-ng, sox, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose="${1:-server}"
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "bootstrap: need root to run: $*" >&2; exit 1; fi
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+if [ "$purpose" = test ]; then
+  apt_install espeak-ng sox chromium
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    apt_install python3-venv
+    rm -rf "$VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+fi
+
+extras=""
+[ "$purpose" = test ] && extras="[test]"
+stamp="$VENV/.installed-$purpose"
+digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
+  echo "bootstrap: installing the project$extras into $VENV"
+  "$VENV/bin/python" -m pip install -q --upgrade pip
+  "$VENV/bin/python" -m pip install -q -e ".$extras"
+  echo "$digest" > "$stamp"
+fi
