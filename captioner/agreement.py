@@ -43,33 +43,53 @@ def cut_repetition(words: Sequence[Word], *, max_phrase: int = 8, pile: int = 3)
 
 
 class LocalAgreement:
-    """The committed/tentative split of the transcript of one audio buffer."""
+    """The committed/tentative split of the transcript of one audio buffer.
 
-    def __init__(self) -> None:
+    `depth` hypotheses in a row must agree on a word to commit it: 2 is the paper's LocalAgreement-2;
+    3 waits one decode more and avoids committing a guess the model makes at a pause."""
+
+    def __init__(self, depth: int = 2) -> None:
+        if depth < 2:
+            raise ValueError("agreement needs at least two hypotheses")
+        self.depth = depth
         self.committed: list[Word] = []  # committed words whose audio is still in the buffer
         self._previous: list[Word] = []
+        self._older: list[list[Word]] = []  # earlier tentative runs, newest last (depth > 2)
 
     @property
     def tentative(self) -> tuple[Word, ...]:
         return tuple(self._previous)
 
-    def insert(self, hypothesis: Sequence[Word]) -> tuple[list[Word], list[Word]]:
-        """Take a new hypothesis of the buffer; return (newly committed words, tentative words)."""
+    def insert(
+        self, hypothesis: Sequence[Word], limit: int | None = None
+    ) -> tuple[list[Word], list[Word]]:
+        """Take a new hypothesis of the buffer; return (newly committed words, tentative words).
+        `limit`: the hypothesis's words from this index on may not be committed yet."""
         new = self._new_words(hypothesis)
+        if limit is not None:
+            limit -= len(hypothesis) - len(new)
+        runs = [*self._older, self._previous, new]
         agreed = 0
-        for old_word, new_word in zip(self._previous, new, strict=False):
-            if normalize(old_word.text) != normalize(new_word.text):
-                break
-            agreed += 1
-        committed, self._previous = new[:agreed], new[agreed:]
+        if len(runs) >= self.depth:
+            heard = [[normalize(w.text) for w in run] for run in runs[-self.depth :]]
+            while all(len(h) > agreed for h in heard) and len({h[agreed] for h in heard}) == 1:
+                agreed += 1
+        if limit is not None:
+            agreed = max(0, min(agreed, limit))
+        committed, tentative = new[:agreed], new[agreed:]
         self.committed.extend(committed)
-        return committed, list(self._previous)
+        # Earlier runs keep only what follows the words just committed.
+        keep = self.depth - 2
+        self._older = [run[agreed:] for run in [*self._older, self._previous]][-keep:] if keep else []
+        self._previous = tentative
+        return committed, list(tentative)
 
     def commit_all(self, hypothesis: Sequence[Word]) -> list[Word]:
         """At a pause or the end of a stream: everything heard is final."""
         words = self._new_words(hypothesis)
         self.committed.extend(words)
         self._previous = []
+        self._older = []
         return words
 
     def forget(self, before: float | None = None) -> list[Word]:
@@ -80,6 +100,7 @@ class LocalAgreement:
         self.committed = keep
         if before is None:
             self._previous = []
+            self._older = []
         return gone
 
     def _new_words(self, hypothesis: Sequence[Word]) -> list[Word]:

@@ -254,7 +254,7 @@ class WhisperEngine:
 
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")  # noqa: RUF001
         return [
-            DecodedWord(w["word"], float(w["start"]), float(w["end"]))
+            DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
             for w in alignment
             if w["word"].strip()
         ]

@@ -70,3 +70,24 @@ def test_cut_repetition_drops_words_piled_on_one_instant() -> None:
 def test_cut_repetition_keeps_normal_speech() -> None:
     text = "it was the best of times it was the worst of times"
     assert texts(cut_repetition(words(text))) == text
+
+
+def test_deeper_agreement_waits_for_a_third_hypothesis() -> None:
+    agreement = LocalAgreement(depth=3)
+    assert agreement.insert(words("and so asked"))[0] == []
+    assert agreement.insert(words("and so asked"))[0] == []  # two agree: not enough
+    committed, tentative = agreement.insert(words("and so ask not"))
+    assert texts(committed) == "and so"
+    assert texts(tentative) == "ask not"
+    assert texts(agreement.insert(words("and so ask not what"))[0]) == ""
+    assert texts(agreement.insert(words("and so ask not what your"))[0]) == "ask not"
+
+
+def test_limit_holds_back_words_from_an_index() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("one two three"))
+    committed, tentative = agreement.insert(words("one two three four"), limit=1)
+    assert texts(committed) == "one"
+    assert texts(tentative) == "two three four"
+    committed, _ = agreement.insert(words("one two three four"))
+    assert texts(committed) == "two three four"

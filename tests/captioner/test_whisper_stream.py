@@ -77,3 +77,25 @@ def test_decode_window_stops_shortly_after_speech() -> None:
     # speech ends at 1.0, the gate's hangover holds it 0.2 s more, then 0.3 s of tail
     assert abs(len(request.audio) / SAMPLE_RATE - 1.5) < 0.03
     assert request.start == 10.0
+
+
+def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
+    policy = StreamPolicy(min_probability=0.5, patience=1.0)
+    stream = WhisperStream(0.0, policy)
+    stream.append(audio(1.6, [(0.5, 1.3)]))
+
+    def hear(request, probability: float) -> list:  # noqa: ANN001
+        return [DecodedWord("Try", 0.5, 0.8, 0.9), DecodedWord("again.", 0.9, 1.3, probability)]
+
+    first = stream.plan()
+    assert first is not None and not first.final
+    assert stream.apply(first, hear(first, 0.3)).committed == ()
+    stream.append(audio(0.32, []))
+    second = stream.plan()
+    update = stream.apply(second, hear(second, 0.3))
+    assert [w.text for w in update.committed] == ["Try"]  # agreed, sure
+    assert [w.text for w in update.tentative] == ["again."]  # agreed, unsure, recent
+    stream.append(audio(0.32, []))
+    third = stream.plan()
+    assert third is not None and third.final  # the pause settles it
+    assert [w.text for w in stream.apply(third, hear(third, 0.3)).committed] == ["again."]
