@@ -45,8 +45,8 @@ def cut_repetition(words: Sequence[Word], *, max_phrase: int = 8, pile: int = 3)
 class LocalAgreement:
     """The committed/tentative split of the transcript of one audio buffer.
 
-    `depth` hypotheses in a row must agree on a word to commit it: 2 is the paper's LocalAgreement-2;
-    3 waits one decode more and avoids committing a guess the model makes at a pause."""
+    `depth` hypotheses in a row must agree on a word to commit it: 2 is the paper's
+    LocalAgreement-2; 3 waits one decode more (measured: no better here, docs/engine.md)."""
 
     def __init__(self, depth: int = 2) -> None:
         if depth < 2:
@@ -80,7 +80,8 @@ class LocalAgreement:
         self.committed.extend(committed)
         # Earlier runs keep only what follows the words just committed.
         keep = self.depth - 2
-        self._older = [run[agreed:] for run in [*self._older, self._previous]][-keep:] if keep else []
+        older = [run[agreed:] for run in [*self._older, self._previous]]
+        self._older = older[-keep:] if keep else []
         self._previous = tentative
         return committed, list(tentative)
 

@@ -20,8 +20,27 @@ from .tap import RoomMixer, TrackTimeline, VoiceActivity
 logger = logging.getLogger(__name__)
 
 PUMP_SECONDS = 0.04
+HEALTH_SECONDS = 1.0
 
 CaptionListener = Callable[["Room", Caption], None]
+
+
+class _HealthWatch:
+    """Captioning state of one room from the scheduler's counters: unavailable when the inference
+    thread is gone, degraded while audio is being dropped or steps fail, ok otherwise."""
+
+    def __init__(self) -> None:
+        self._dropped = 0.0
+        self._failures = 0
+
+    def check(self, scheduler: CaptionScheduler, stream_id: str) -> StatusState:
+        if not scheduler.running:
+            return StatusState.UNAVAILABLE
+        stats = scheduler.stats()
+        dropped = stats.dropped_seconds.get(stream_id, 0.0)
+        worse = dropped > self._dropped or stats.failures > self._failures
+        self._dropped, self._failures = dropped, stats.failures
+        return StatusState.DEGRADED if worse else StatusState.OK
 
 
 class Room:
@@ -72,6 +91,8 @@ class Room:
         self._activity.remove(participant.id)
         await participant.close()
         for other in self.participants.values():
+            if other.packet_tap is not None:
+                other.packet_tap.unsubscribe(participant.id)
             other.signaling.send(ParticipantLeft(participant.info))
             other.spawn(other.renegotiate())
 
@@ -103,12 +124,25 @@ class Room:
         self._activity.add(participant_id, start, pcm)
 
     async def _run_pump(self) -> None:
-        """Hand the mixed audio to the captioner as soon as each 80 ms frame is complete."""
+        """Hand the mixed audio to the captioner as soon as each 80 ms frame is complete, and
+        watch the captioner's health for this room."""
+        health = _HealthWatch()
+        next_check = self.now() + HEALTH_SECONDS
         while True:
             block = self._mixer.flush(self.now())
             if block is not None:
                 self._scheduler.push(self.stream_id, block[0], block[1])
+            if self.now() >= next_check:
+                next_check += HEALTH_SECONDS
+                self._set_state(health.check(self._scheduler, self.stream_id))
             await asyncio.sleep(PUMP_SECONDS)
+
+    def _set_state(self, state: StatusState) -> None:
+        if state is not self.state:
+            logger.warning("room %s: captioning is %s", self.name, state.value)
+            self.state = state
+            for participant in self.participants.values():
+                participant.send_status()
 
     @property
     def late_audio_seconds(self) -> float:

@@ -84,7 +84,7 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
     stream = WhisperStream(0.0, policy)
     stream.append(audio(1.6, [(0.5, 1.3)]))
 
-    def hear(request, probability: float) -> list:  # noqa: ANN001
+    def hear(request, probability: float) -> list:
         return [DecodedWord("Try", 0.5, 0.8, 0.9), DecodedWord("again.", 0.9, 1.3, probability)]
 
     first = stream.plan()
