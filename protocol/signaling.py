@@ -90,29 +90,26 @@ class Join:
 
 
 @dataclass(frozen=True)
-class Offer:
+class _SdpMessage:
+    """A message whose only field is an SDP (offer or answer, in either direction)."""
+
+    TYPE: ClassVar[str]
+    sdp: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sdp": self.sdp}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Any:
+        return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
+
+
+class Offer(_SdpMessage):
     TYPE: ClassVar[str] = "offer"
-    sdp: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sdp": self.sdp}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> Offer:
-        return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(_SdpMessage):
     TYPE: ClassVar[str] = "answer"
-    sdp: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sdp": self.sdp}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> Answer:
-        return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
 
 
 @dataclass(frozen=True)
@@ -181,30 +178,12 @@ class Joined:
         )
 
 
-@dataclass(frozen=True)
-class ServerAnswer:
+class ServerAnswer(_SdpMessage):
     TYPE: ClassVar[str] = "answer"
-    sdp: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sdp": self.sdp}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ServerAnswer:
-        return cls(sdp=f.string("sdp", min_len=1))
 
 
-@dataclass(frozen=True)
-class ServerOffer:
+class ServerOffer(_SdpMessage):
     TYPE: ClassVar[str] = "offer"
-    sdp: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sdp": self.sdp}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ServerOffer:
-        return cls(sdp=f.string("sdp", min_len=1))
 
 
 @dataclass(frozen=True)
