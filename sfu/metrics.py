@@ -38,6 +38,11 @@ class _LiveCollector(Collector):
             "Bytes queued on caption data channels, per room.",
             labels=["room"],
         )
+        forwarded_dropped = CounterMetricFamily(
+            "livecaptions_forwarded_packets_dropped",
+            "Forwarded Opus packets dropped because a subscriber's queue was full, per room.",
+            labels=["room"],
+        )
         late = CounterMetricFamily(
             "livecaptions_late_audio_seconds",
             "Audio that reached the room tap after its frame left for the captioner.",
@@ -49,9 +54,11 @@ class _LiveCollector(Collector):
                 [room.name], sum(p.channel_backlog for p in room.participants.values())
             )
             late.add_metric([room.name], room.late_audio_seconds)
+            forwarded_dropped.add_metric([room.name], room.forwarded_packets_dropped)
         yield participants
         yield backlog
         yield late
+        yield forwarded_dropped
         yield GaugeMetricFamily(
             "livecaptions_participants",
             "Participants connected.",

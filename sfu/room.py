@@ -148,6 +148,12 @@ class Room:
     def late_audio_seconds(self) -> float:
         return self._mixer.late_seconds
 
+    @property
+    def forwarded_packets_dropped(self) -> int:
+        return sum(
+            track.dropped for p in self.participants.values() for _, track in p.senders.values()
+        )
+
     # --- captions --------------------------------------------------------------------------------
 
     def speaker_at(self, start: float, end: float) -> Speaker | None:

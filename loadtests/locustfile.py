@@ -1,0 +1,176 @@
+"""Locust load test: every user is a real WebRTC participant of protocol v1.
+
+Locust runs on gevent; aiortc needs asyncio. Each locust process runs one asyncio loop in a real OS
+thread (gevent's original Thread, not its patched one) and submits each user's participant to it.
+Users fill rooms in order: in each room of --room-size participants, the first --speakers-per-room
+speak (a clip from --clips played in a loop, --turn-gap seconds apart) and the others listen. All
+enable subtitles. Reported to locust as request events:
+
+    webrtc / join             time to join (signaling + ICE + DTLS + data channel)
+    webrtc / first caption    time from joined to the first caption received
+    caption / final caption   PROTOCOL.md caption latency of each final caption received
+    accuracy / wer            WER of a speaker's turn, as "response time" in 1/1000 (100 = 10 %)
+    failures                  join refused, ICE failed, signaling closed, error frames
+
+With --events-file, every event is also appended there as a JSON line, for exact percentiles.
+
+    locust -f loadtests/locustfile.py --headless -u 4 -r 1 -t 60s --host ws://127.0.0.1:8080/ws
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent import monkey
+from locust import User, constant, events, task
+from locust.env import Environment
+
+from loadtests.scenario import ParticipantRun, Scenario, load_clips
+
+RealThread = monkey.get_original("threading", "Thread")
+DEFAULT_CLIPS = Path(__file__).with_name("clips.json")
+
+
+@events.init_command_line_parser.add_listener
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--room-size", type=int, default=2, help="participants per room")
+    parser.add_argument("--speakers-per-room", type=int, default=1)
+    parser.add_argument(
+        "--clips",
+        default=str(DEFAULT_CLIPS),
+        help="JSON list of {audio, text}: the speakers' audio and reference text",
+    )
+    parser.add_argument("--turn-gap", type=float, default=3.0, help="seconds between plays")
+    parser.add_argument("--room-prefix", default="load")
+    parser.add_argument("--events-file", default="", help="append every event as a JSON line")
+
+
+class AsyncioRunner:
+    """One asyncio loop in a real thread, for all the users of this locust process."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = RealThread(target=self.loop.run_forever, name="aiortc-loop", daemon=True)
+        self.thread.start()
+
+    def submit(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+class EventSink:
+    """Fires locust request events from the locust side (the asyncio thread only queues them)."""
+
+    KINDS = {
+        "join": ("webrtc", 1000.0),
+        "first_caption": ("webrtc", 1000.0),
+        "caption_latency": ("caption", 1000.0),
+        "wer": ("accuracy", 1000.0),
+        "failure": ("failure", 1000.0),
+    }
+
+    def __init__(self, environment: Environment, path: str) -> None:
+        self.environment = environment
+        self.pending: list[tuple[str, str, float, str | None, dict | None, float]] = []
+        self.file = open(path, "a") if path else None  # noqa: SIM115 - closed at test stop
+
+    def __call__(
+        self, kind: str, name: str, value: float, error: str | None, detail: dict | None
+    ) -> None:
+        self.pending.append((kind, name, value, error, detail, time.time()))  # atomic append
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        for kind, name, value, error, detail, at in pending:
+            request_type, scale = self.KINDS[kind]
+            self.environment.events.request.fire(
+                request_type=request_type,
+                name=name,
+                response_time=value * scale,
+                response_length=0,
+                exception=RuntimeError(error) if error else None,
+                context={},
+            )
+            if self.file is not None:
+                runner = self.environment.runner
+                entry = {
+                    "t": at,
+                    "kind": kind,
+                    "name": name,
+                    "value": value,
+                    "error": error,
+                    "users": runner.user_count if runner else 0,
+                    "detail": detail,
+                }
+                self.file.write(json.dumps(entry) + "\n")
+        if self.file is not None:
+            self.file.flush()
+
+
+@events.test_start.add_listener
+def on_test_start(environment: Environment, **_: Any) -> None:
+    options = environment.parsed_options
+    environment.caption_runner = AsyncioRunner()  # type: ignore[attr-defined]
+    environment.caption_sink = EventSink(environment, options.events_file)  # type: ignore[attr-defined]
+    environment.caption_index = itertools.count()  # type: ignore[attr-defined]
+    environment.caption_scenario = Scenario(  # type: ignore[attr-defined]
+        url=environment.host or "ws://127.0.0.1:8080/ws",
+        clips=load_clips(options.clips),
+        room_size=options.room_size,
+        speakers_per_room=options.speakers_per_room,
+        room_prefix=options.room_prefix,
+        turn_gap=options.turn_gap,
+    )
+
+
+@events.test_stop.add_listener
+def on_test_stop(environment: Environment, **_: Any) -> None:
+    sink = getattr(environment, "caption_sink", None)
+    if sink is not None:
+        sink.flush()
+        if sink.file is not None:
+            sink.file.close()
+
+
+class CaptionParticipant(User):
+    """A participant that stays in its room for the whole run."""
+
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        env = self.environment
+        self._stop: asyncio.Event | None = None
+        self._index = next(env.caption_index)  # type: ignore[attr-defined]
+        self._future = None
+
+    @task
+    def take_part(self) -> None:
+        env = self.environment
+        runner: AsyncioRunner = env.caption_runner  # type: ignore[attr-defined]
+        sink: EventSink = env.caption_sink  # type: ignore[attr-defined]
+        participant = ParticipantRun(env.caption_scenario, self._index, sink)  # type: ignore[attr-defined]
+        stop = asyncio.Event()
+        self._stop = stop
+        self._future = runner.submit(participant.run(stop))
+        try:
+            while not self._future.done():
+                sink.flush()
+                gevent.sleep(0.25)
+        finally:
+            sink.flush()
+        self._future.result()  # re-raise a crash of the participant itself
+        gevent.sleep(1.0)  # a participant that failed to join retries after a second
+
+    def on_stop(self) -> None:
+        env = self.environment
+        if self._stop is not None and self._future is not None:
+            env.caption_runner.loop.call_soon_threadsafe(self._stop.set)  # type: ignore[attr-defined]
+            deadline = time.monotonic() + 10
+            while not self._future.done() and time.monotonic() < deadline:
+                gevent.sleep(0.1)
+        env.caption_sink.flush()  # type: ignore[attr-defined]

@@ -1,0 +1,106 @@
+"""Summaries of a load-test run: exact percentiles from the events file, server resource samples,
+and a plot of caption latency over time against the number of users."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Sample:
+    t: float
+    cpu_percent: float  # of one core
+    rss_bytes: int
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "count": 0}
+    array = np.asarray(values, dtype=float)
+    return {
+        "p50": round(float(np.percentile(array, 50)), 3),
+        "p95": round(float(np.percentile(array, 95)), 3),
+        "p99": round(float(np.percentile(array, 99)), 3),
+        "count": len(values),
+    }
+
+
+def read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def summarize(events: list[dict], samples: list[Sample], *, users: int, seconds: float) -> dict:
+    def values(kind: str) -> list[float]:
+        return [e["value"] for e in events if e["kind"] == kind and not e["error"]]
+
+    failures: dict[str, int] = {}
+    for e in events:
+        if e["kind"] == "failure" or e["error"]:
+            failures[e["name"]] = failures.get(e["name"], 0) + 1
+    wer = values("wer")
+    cpu = [s.cpu_percent for s in samples]
+    return {
+        "users": users,
+        "seconds": seconds,
+        "joins": percentiles(values("join")),
+        "first_caption_seconds": percentiles(values("first_caption")),
+        "caption_latency_seconds": percentiles(values("caption_latency")),
+        "wer": {
+            "median": round(float(np.median(wer)), 3) if wer else None,
+            "mean": round(float(np.mean(wer)), 3) if wer else None,
+            "turns": len(wer),
+        },
+        "failures": failures,
+        "server": {
+            "cpu_percent_median": round(float(np.median(cpu)), 1) if cpu else None,
+            "cpu_percent_max": round(max(cpu), 1) if cpu else None,
+            "rss_mb_max": round(max(s.rss_bytes for s in samples) / 2**20, 1) if samples else None,
+        },
+    }
+
+
+def plot(events: list[dict], path: Path) -> None:
+    """Caption latency of each final caption over time, and the number of users."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    captions = [e for e in events if e["kind"] == "caption_latency" and not e["error"]]
+    start = min((e["t"] for e in events), default=0.0)
+    fig, left = plt.subplots(figsize=(9, 4.5), dpi=110)
+    left.scatter(
+        [e["t"] - start for e in captions],
+        [e["value"] for e in captions],
+        s=8,
+        color="tab:blue",
+        label="final caption latency",
+    )
+    left.set_xlabel("seconds since start")
+    left.set_ylabel("caption latency (s)", color="tab:blue")
+    left.axhline(2.0, color="tab:red", linewidth=0.8, linestyle="--", label="2 s")
+    right = left.twinx()
+    timeline = sorted((e["t"] - start, e["users"]) for e in events)
+    right.step(
+        [t for t, _ in timeline],
+        [u for _, u in timeline],
+        where="post",
+        color="tab:gray",
+        label="users",
+    )
+    right.set_ylabel("users", color="tab:gray")
+    right.set_ylim(bottom=0)
+    right.yaxis.get_major_locator().set_params(integer=True)
+    left.set_ylim(bottom=0)
+    left.set_title("Caption latency under load")
+    left.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,166 @@
+"""What a load-test participant does and what it measures, without locust: usable and testable
+on its own. The locustfile only adapts it to locust's users and events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from client import CaptionClient, WavTrack, load_audio
+from client.audio import RATE
+from client.speech import word_error_rate
+
+# (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer"
+# or "failure"; value in seconds (a ratio for "wer"); detail: what the value was measured on.
+Report = Callable[[str, str, float, str | None, dict | None], None]
+
+
+@dataclass(frozen=True)
+class Clip:
+    audio: Path
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scenario:
+    url: str
+    clips: tuple[Clip, ...]
+    room_size: int = 2
+    speakers_per_room: int = 1
+    room_prefix: str = "load"
+    turn_gap: float = 3.0  # silence between two plays of the clip
+
+    def role(self, index: int) -> tuple[str, bool]:
+        """Room and speaking role of the `index`-th participant (0-based): rooms fill in order."""
+        room = f"{self.room_prefix}-{index // self.room_size}"
+        return room, index % self.room_size < self.speakers_per_room
+
+
+@dataclass
+class Turn:
+    start: float  # room time
+    end: float
+    text: str
+
+
+@dataclass
+class ParticipantRun:
+    """One participant: joins, speaks in turns (or listens), reports what it measured."""
+
+    scenario: Scenario
+    index: int
+    report: Report
+    turns: list[Turn] = field(default_factory=list)
+    client: CaptionClient | None = None
+    _reported: set[str] = field(default_factory=set)
+    _errors_seen: int = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        room, speaking = self.scenario.role(self.index)
+        clip = self.scenario.clips[self.index % len(self.scenario.clips)]
+        pcm = load_audio(clip.audio)
+        track: WavTrack | None = None
+        if speaking:
+            gap = np.zeros(round(self.scenario.turn_gap * RATE), np.float32)
+            track = WavTrack(np.concatenate([pcm, gap]), loop=True)
+        name = f"{'speaker' if speaking else 'listener'}-{self.index}"
+        self.client = client = CaptionClient(self.scenario.url, room=room, name=name, audio=track)
+        started = time.perf_counter()
+        try:
+            await client.join(timeout=20)
+        except Exception as exc:  # join refused, ICE or DTLS failed, timeout
+            self.report("failure", "join", time.perf_counter() - started, f"{exc!r}", None)
+            return
+        self.report("join", "join", time.perf_counter() - started, None, {"room": room})
+        joined_at = time.perf_counter()
+        first = asyncio.ensure_future(client.wait_for(lambda: bool(client.captions), 60))
+        seen = 0
+        try:
+            while not stop.is_set():
+                if first is not None and first.done():
+                    if first.exception() is None:
+                        elapsed = time.perf_counter() - joined_at
+                        self.report("first_caption", "first caption", elapsed, None, None)
+                    else:
+                        self.report("failure", "first caption", 60.0, "no caption in 60 s", None)
+                    first = None
+                seen = self._report_captions(seen)
+                self._check_health()
+                if speaking and track is not None:
+                    self._score_turns(track, pcm, clip.text)
+                await asyncio.sleep(0.25)
+        finally:
+            if first is not None:
+                first.cancel()
+            await client.leave()
+
+    def _report_captions(self, seen: int) -> int:
+        assert self.client is not None
+        for received in self.client.captions[seen:]:
+            caption = received.caption
+            if caption.final and caption.text:
+                detail = {
+                    "room": caption.room,
+                    "segment": caption.segment,
+                    "start": caption.start,
+                    "end": caption.end,
+                    "text": caption.text,
+                }
+                self.report(
+                    "caption_latency", "final caption", self.client.latency(received), None, detail
+                )
+        return len(self.client.captions)
+
+    def _check_health(self) -> None:
+        client = self.client
+        assert client is not None
+        for error in client.errors[self._errors_seen :]:
+            self.report("failure", f"error {error.code.value}", 0.0, error.message, None)
+        self._errors_seen = len(client.errors)
+        if client.closed and "closed" not in self._reported:
+            self._reported.add("closed")
+            self.report("failure", "signaling closed", 0.0, f"close {client.close_code}", None)
+        if client.pc is not None and client.pc.connectionState == "failed":
+            if "ice" not in self._reported:
+                self._reported.add("ice")
+                self.report("failure", "ICE failed", 0.0, "peer connection failed", None)
+
+    def _score_turns(self, track: WavTrack, pcm: np.ndarray, text: str) -> None:
+        """A speaker scores each play of its clip once the captions had time to settle."""
+        client = self.client
+        assert client is not None and client.joined is not None
+        if track.started_at is None:
+            return
+        origin = track.started_at - client.joined.clock_origin
+        period = track.duration
+        played = int((time.time() - track.started_at) // period)
+        speech = len(pcm) / RATE
+        while len(self.turns) < played:
+            start = origin + len(self.turns) * period
+            self.turns.append(Turn(start, start + speech, text))
+        now = time.time() - client.joined.clock_origin
+        for turn in self.turns:
+            key = f"turn-{turn.start:.2f}"
+            if key in self._reported or now < turn.end + 4.0:
+                continue
+            self._reported.add(key)
+            said = " ".join(
+                c.text
+                for c in client.finals()
+                if c.text and turn.start - 0.5 <= (c.start + c.end) / 2 <= turn.end + 1.0
+            )
+            detail = {"start": turn.start, "end": turn.end, "captioned": said}
+            self.report("wer", "wer", word_error_rate(turn.text, said), None, detail)
+
+
+def load_clips(spec: str) -> tuple[Clip, ...]:
+    """`spec`: a JSON file [{"audio": path, "text": reference}, ...], relative to itself."""
+    path = Path(spec)
+    entries = json.loads(path.read_text())
+    return tuple(Clip((path.parent / e["audio"]).resolve(), e["text"]) for e in entries)

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+from loadtests.report import Sample, percentiles, summarize
+from loadtests.scenario import Clip, Scenario
+
+
+def test_rooms_fill_in_order_with_speakers_first() -> None:
+    scenario = Scenario(
+        url="ws://x", clips=(Clip(Path("a.wav"), "a"),), room_size=3, speakers_per_room=1
+    )
+    roles = [scenario.role(i) for i in range(7)]
+    assert roles == [
+        ("load-0", True),
+        ("load-0", False),
+        ("load-0", False),
+        ("load-1", True),
+        ("load-1", False),
+        ("load-1", False),
+        ("load-2", True),
+    ]
+
+
+def test_percentiles_and_empty() -> None:
+    assert percentiles([1.0, 2.0, 3.0, 4.0]) == {"p50": 2.5, "p95": 3.85, "p99": 3.97, "count": 4}
+    assert percentiles([])["p50"] is None
+
+
+def test_summary_counts_failures_and_resources() -> None:
+    events = [
+        {"kind": "join", "name": "join", "value": 0.05, "error": None},
+        {"kind": "failure", "name": "join", "value": 1.0, "error": "refused"},
+        {"kind": "caption_latency", "name": "final caption", "value": 0.6, "error": None},
+        {"kind": "wer", "name": "wer", "value": 0.1, "error": None},
+        {"kind": "wer", "name": "wer", "value": 0.3, "error": None},
+    ]
+    samples = [Sample(0.0, 50.0, 100 * 2**20), Sample(1.0, 150.0, 200 * 2**20)]
+    summary = summarize(events, samples, users=2, seconds=10)
+    assert summary["failures"] == {"join": 1}
+    assert summary["joins"]["count"] == 1
+    assert summary["caption_latency_seconds"]["p50"] == 0.6
+    assert summary["wer"] == {"median": 0.2, "mean": 0.2, "turns": 2}
+    assert summary["server"] == {
+        "cpu_percent_median": 100.0,
+        "cpu_percent_max": 150.0,
+        "rss_mb_max": 200.0,
+    }
