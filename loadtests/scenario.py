@@ -126,10 +126,10 @@ class ParticipantRun:
         if client.closed and "closed" not in self._reported:
             self._reported.add("closed")
             self.report("failure", "signaling closed", 0.0, f"close {client.close_code}", None)
-        if client.pc is not None and client.pc.connectionState == "failed":
-            if "ice" not in self._reported:
-                self._reported.add("ice")
-                self.report("failure", "ICE failed", 0.0, "peer connection failed", None)
+        failed = client.pc is not None and client.pc.connectionState == "failed"
+        if failed and "ice" not in self._reported:
+            self._reported.add("ice")
+            self.report("failure", "ICE failed", 0.0, "peer connection failed", None)
 
     def _score_turns(self, track: WavTrack, pcm: np.ndarray, text: str) -> None:
         """A speaker scores each play of its clip once the captions had time to settle."""
