@@ -11,12 +11,14 @@ would drop the words that follow it.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 
 from protocol import Word
 
 _NON_WORD = re.compile(r"[^\w']+")
 MATCH_WORDS = 3  # committed words compared to find where the new words begin
+MIN_WORD_SECONDS = 0.08  # spoken words take longer than this, on average, even fast ones
 SEARCH_RADIUS = 2  # how far the model's re-transcription of committed words may drift in count
 
 
@@ -25,21 +27,47 @@ def normalize(text: str) -> str:
     return _NON_WORD.sub("", text.lower())
 
 
-def cut_repetition(words: Sequence[Word], *, max_phrase: int = 8, pile: int = 3) -> list[Word]:
+def cut_repetition(words: Sequence[Word], *, max_phrase: int = 12, pile: int = 3) -> list[Word]:
     """Cut a hypothesis where greedy decoding starts to loop.
 
-    Two signs, both of text that no audio supports: a phrase of two or more words immediately
-    repeated ("ask not to ask not to"), which speech almost never does, and several words aligned to
-    one instant, which the alignment does when the text runs past what was said. Both copies go:
-    the first is no better supported than the second."""
+    Two signs, both of text that no audio supports, checked in this order: several words aligned
+    to one instant with the words after them not advancing in time (the alignment does that when
+    the text runs past what was said: often a copy of the sentence just heard; a pile followed by
+    words spread out like speech is only an alignment glitch), then a phrase of two or more words
+    immediately repeated ("ask not to ask not to"), which speech almost never does. Of a repeated
+    phrase the first copy stays when it is spread over time like speech and the second is not;
+    otherwise both go: the first is no better supported than the second."""
+    words = list(words)
+    i = 0
+    while i < len(words):
+        end = i
+        while end + 1 < len(words) and words[end + 1].start == words[i].start:
+            end += 1
+        if end - i + 1 >= pile:
+            after = words[end + 1 : end + 1 + pile]
+            if not after or after[-1].end - words[i].start < MIN_WORD_SECONDS * pile:
+                words = words[:i]
+                break
+        i = end + 1
     heard = [normalize(w.text) for w in words]
     for i in range(len(words)):
-        if i + pile <= len(words) and len({w.start for w in words[i : i + pile]}) == 1:
-            return list(words[:i])
         for n in range(2, max_phrase + 1):
             if i + 2 * n <= len(words) and heard[i : i + n] == heard[i + n : i + 2 * n]:
-                return list(words[:i])
-    return list(words)
+                first, second = words[i : i + n], words[i + n : i + 2 * n]
+                keep = _spoken(first) and not _spoken(second)
+                return words[: i + n] if keep else words[:i]
+    return words
+
+
+def _spoken(run: Sequence[Word]) -> bool:
+    """True when a run of words spans as much time as speech would."""
+    return run[-1].end - run[0].start >= MIN_WORD_SECONDS * len(run)
+
+
+def compression_ratio(text: str) -> float:
+    """Whisper's loop detector: highly repetitive text compresses well (> 2.4 is a loop)."""
+    data = text.encode()
+    return len(data) / max(1, len(zlib.compress(data)))
 
 
 class LocalAgreement:

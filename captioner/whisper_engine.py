@@ -34,8 +34,8 @@ MAX_FRAMES = 3000
 WINDOW_STEP_SECONDS = 2.0
 TRAILING_PAD_SECONDS = 1.0
 MAX_TOKENS = 448
+PROMPT_TOKENS = 48  # previous-text tokens given to the model (Whisper allows up to 223)
 NO_SPEECH_THRESHOLD = 0.8
-COMPRESSION_RATIO_THRESHOLD = 2.4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,25 +180,29 @@ class WhisperEngine:
     def decode(self, requests: Sequence[DecodeRequest]) -> list[list[DecodedWord]]:
         """Batched decodes: encode, greedy generate, align. Words per request, in order.
 
-        Requests are batched by window length: padding a window to a longer one would change
-        the encoder's input, so a stream would not decode as it does alone, and pays for
-        encoding silence."""
+        Requests are batched by window length and prompt length. Padding a window to a longer
+        one would change the encoder's input, so a stream would not decode as it does alone (and
+        would pay for encoding silence); and CTranslate2 needs <|startoftranscript|> at the same
+        position in every prompt of a batch."""
         results: list[list[DecodedWord]] = [[] for _ in requests]
-        groups: dict[int, list[int]] = {}
+        prompts = [self._prompt(r.prompt) for r in requests]
+        groups: dict[tuple[int, int], list[int]] = {}
         for i, request in enumerate(requests):
-            groups.setdefault(window_frames(len(request.audio)), []).append(i)
-        for frames, indices in groups.items():
-            batch = [requests[i] for i in indices]
+            key = (window_frames(len(request.audio)), len(prompts[i]))
+            groups.setdefault(key, []).append(i)
+        for (frames, _), indices in groups.items():
+            batch = [(requests[i], prompts[i]) for i in indices]
             for i, words in zip(indices, self._decode_batch(batch, frames), strict=True):
                 results[i] = words
         return results
 
     def _decode_batch(
-        self, requests: Sequence[DecodeRequest], frames: int
+        self, batch: Sequence[tuple[DecodeRequest, list[int]]], frames: int
     ) -> list[list[DecodedWord]]:
+        requests = [request for request, _ in batch]
+        prompts = [prompt for _, prompt in batch]
         features, frame_counts = self._features([r.audio for r in requests], frames)
         encoded = self._model.encode(features)
-        prompts = [self._prompt(r.prompt) for r in requests]
         seconds = frames / FRAMES_PER_SECOND
         max_length = min(MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * seconds))
         results = self._model.model.generate(
@@ -231,22 +235,20 @@ class WhisperEngine:
         tok = self._tokenizer
         prompt: list[int] = []
         if context:
-            previous = tok.encode(" " + context.strip())[-(MAX_TOKENS // 2 - 1) :]
+            # A fixed length, so that streams with enough context share batches.
+            previous = tok.encode(" " + context.strip())[-PROMPT_TOKENS:]
             prompt = [tok.sot_prev, *previous]
         return [*prompt, *tok.sot_sequence, tok.no_timestamps]
 
     def _accept(self, result: object) -> list[int]:
-        """The text tokens of a result, or none when the model says there is no speech or the
-        text is a repetition loop (Whisper's own fallback thresholds)."""
-        from faster_whisper.transcribe import get_compression_ratio
+        """The text tokens of a result, or none when the model says there is no speech.
 
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]  # type: ignore[attr-defined]
+        Loops are cut word by word by the streaming policy (`cut_repetition`): rejecting a whole
+        hypothesis for its compression ratio, as Whisper does, would lose the words before the
+        loop, and a final decode has no second chance."""
         if result.no_speech_prob > NO_SPEECH_THRESHOLD:  # type: ignore[attr-defined]
             return []
-        text = self._tokenizer.decode(tokens)
-        if text and get_compression_ratio(text) > COMPRESSION_RATIO_THRESHOLD:
-            return []
-        return tokens
+        return [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]  # type: ignore[attr-defined]
 
     @staticmethod
     def _words(alignment: list[dict]) -> list[DecodedWord]:

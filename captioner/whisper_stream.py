@@ -18,11 +18,12 @@ import numpy as np
 
 from protocol import Word
 
-from .agreement import LocalAgreement, cut_repetition
+from .agreement import LocalAgreement, compression_ratio, cut_repetition
 from .speech_gate import GateConfig, SpeechGate
 
 SAMPLE_RATE = 16_000  # Whisper's rate
 SENTENCE_END = (".", "?", "!")
+COMPRESSION_RATIO_THRESHOLD = 2.4
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +39,7 @@ class StreamPolicy:
     min_audio: float = 1.0  # Whisper invents text on very short windows: wait for this much
     pause_seconds: float = 0.55  # trailing silence that ends an utterance
     trim_after: float = 10.0  # buffer length past which it is cut at a committed sentence end
+    cut_margin: float = 0.2  # seconds kept after a sentence's last word when cutting there
     hard_trim_after: float = 20.0  # past this, cut at the last committed word
     max_buffer: float = 25.0  # past this, commit everything (Whisper's window is 30 s)
     preroll: float = 0.3  # audio kept before speech starts
@@ -124,6 +126,8 @@ class WhisperStream:
 
     def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
         heard = cut_repetition(self._to_room_time(request, decoded))
+        if compression_ratio(" ".join(w.text for w in heard)) > COMPRESSION_RATIO_THRESHOLD:
+            heard = []  # a loop that cut_repetition could not isolate
         words = [w for w in heard if self._overlaps_speech(w)]
         if request.final:
             committed = self._agreement.commit_all(words)
@@ -171,11 +175,15 @@ class WhisperStream:
         done = self._agreement.committed
         if length < self.policy.trim_after or not done:
             return
-        # Cut where the next word starts, not where the sentence's last word is said to end:
-        # alignment tends to stretch a word's end over the silence after it.
+        # Cut a little after the sentence's last word (alignment often ends a word early, and a
+        # fragment left at the buffer's start sends the model astray), never into the next word.
+        heard = [*done, *self._agreement.tentative]
         cuts = [
-            min(word.end, after.start) if after else word.end
-            for word, after in zip(done, [*done[1:], None], strict=True)
+            min(
+                word.end + self.policy.cut_margin,
+                heard[i + 1].start if i + 1 < len(heard) else self.end,
+            )
+            for i, word in enumerate(done)
             if word.text.endswith(SENTENCE_END)
         ]
         if cuts:

@@ -66,6 +66,16 @@ def start_server(port: int, log: Path, *, pin: bool) -> subprocess.Popen:
     raise RuntimeError("the server did not become healthy in 60 s")
 
 
+def save_metrics(url: str, path: Path) -> None:
+    """The server's /metrics at the end of the run: what explains it (drops, late audio, steps)."""
+    http = url.replace("ws://", "http://").replace("wss://", "https://").removesuffix("/ws")
+    try:
+        with urllib.request.urlopen(f"{http}/metrics", timeout=5) as response:
+            path.write_bytes(response.read())
+    except OSError as exc:
+        path.write_text(f"# could not read {http}/metrics: {exc}\n")
+
+
 def sample(pid: int, samples: list[Sample], stop: threading.Event) -> None:
     process = psutil.Process(pid)
     process.cpu_percent(None)
@@ -152,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = subprocess.run(
                 command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
+        save_metrics(url, args.out / "metrics.txt")
     finally:
         stop.set()
         if server is not None:

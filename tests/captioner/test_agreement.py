@@ -57,6 +57,12 @@ def test_cut_repetition_drops_a_loop_entirely() -> None:
     assert texts(cut_repetition(words("so we ask not to ask not to"))) == "so we"
 
 
+def test_a_spoken_sentence_survives_its_hallucinated_copy() -> None:
+    said = words("ask what you can do for your country.", start=0.5, step=0.3)
+    copy = [Word(w.text, 2.9 + i * 0.02, 2.92 + i * 0.02) for i, w in enumerate(said)]
+    assert texts(cut_repetition(said + copy)) == "ask what you can do for your country."
+
+
 def test_cut_repetition_drops_words_piled_on_one_instant() -> None:
     hypothesis = [
         *words("and so"),
@@ -65,6 +71,17 @@ def test_cut_repetition_drops_words_piled_on_one_instant() -> None:
         Word("Americans", 2.0, 2.0),
     ]
     assert texts(cut_repetition(hypothesis)) == "and so"
+
+
+def test_a_pile_followed_by_spread_words_is_only_an_alignment_glitch() -> None:
+    glitch = [
+        Word("your", 0.0, 0.4),
+        Word("country.", 0.4, 0.4),
+        Word("Ask", 0.4, 0.4),
+        Word("what", 0.4, 0.7),
+        *words("you can do for your country.", start=0.8),
+    ]
+    assert cut_repetition(glitch) == glitch
 
 
 def test_cut_repetition_keeps_normal_speech() -> None:

@@ -76,11 +76,15 @@ def test_silence_and_hum_give_no_text(engine: WhisperEngine) -> None:
 
 
 def test_batched_streams_give_what_each_gives_alone(engine: WhisperEngine) -> None:
-    speech = jfk()
-    late = np.concatenate([np.zeros(SAMPLE_RATE * 2, np.float32), speech[: SAMPLE_RATE * 6]])
-    alone_a = committed_text(stream_through(engine, {"a": speech})["a"])
+    speech = jfk()[: SAMPLE_RATE * 5]  # "And so my fellow Americans, ask not"
+    pause = np.zeros(SAMPLE_RATE * 2, np.float32)  # long enough to end the turn
+    # "a" speaks twice: the second time its prompt holds the first, while "b" has no prompt.
+    twice = np.concatenate([speech, pause, speech, pause])
+    late = np.concatenate([np.zeros(len(speech), np.float32), pause, speech, pause])
+    alone_a = committed_text(stream_through(engine, {"a": twice})["a"])
     alone_b = committed_text(stream_through(engine, {"b": late})["b"])
-    together = stream_through(engine, {"a": speech, "b": late})
+    together = stream_through(engine, {"a": twice, "b": late})
+    assert engine.stats.steps > 0
     assert committed_text(together["a"]) == alone_a
     assert committed_text(together["b"]) == alone_b
 
