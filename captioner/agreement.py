@@ -43,11 +43,13 @@ def cut_repetition(words: Sequence[Word], *, max_phrase: int = 12, pile: int = 3
         end = i
         while end + 1 < len(words) and words[end + 1].start == words[i].start:
             end += 1
-        if end - i + 1 >= pile:
-            after = words[end + 1 : end + 1 + pile]
-            if not after or after[-1].end - words[i].start < MIN_WORD_SECONDS * pile:
-                words = words[:i]
-                break
+        size = end - i + 1
+        after = words[end + 1 : end + 1 + pile]
+        piled = size >= pile or (size >= 2 and not after)
+        stalled = not after or after[-1].end - words[i].start < MIN_WORD_SECONDS * pile
+        if piled and stalled:
+            words = words[:i]
+            break
         i = end + 1
     heard = [normalize(w.text) for w in words]
     for i in range(len(words)):

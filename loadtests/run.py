@@ -41,11 +41,12 @@ def cpus(pin: bool, server: bool) -> list[int] | None:
     return available[:1] if server else available[1:]
 
 
-def start_server(port: int, log: Path, *, pin: bool) -> subprocess.Popen:
+def start_server(port: int, log: Path, *, pin: bool, threads: int | None) -> subprocess.Popen:
     server_cpus = cpus(pin, server=True)
-    threads = ["--cpu-threads", str(len(server_cpus))] if server_cpus else []
+    count = threads or (len(server_cpus) if server_cpus else None)
+    threads_args = ["--cpu-threads", str(count)] if count else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING", *threads],
+        [sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING", *threads_args],
         cwd=ROOT,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
@@ -66,26 +67,35 @@ def start_server(port: int, log: Path, *, pin: bool) -> subprocess.Popen:
     raise RuntimeError("the server did not become healthy in 60 s")
 
 
-def save_metrics(url: str, path: Path) -> None:
-    """The server's /metrics at the end of the run: what explains it (drops, late audio, steps)."""
+def read_metrics(url: str) -> str | None:
     http = url.replace("ws://", "http://").replace("wss://", "https://").removesuffix("/ws")
     try:
         with urllib.request.urlopen(f"{http}/metrics", timeout=5) as response:
-            path.write_bytes(response.read())
-    except OSError as exc:
-        path.write_text(f"# could not read {http}/metrics: {exc}\n")
+            return response.read().decode()
+    except OSError:
+        return None
 
 
-def sample(pid: int, samples: list[Sample], stop: threading.Event) -> None:
+def sample(
+    pid: int, url: str, samples: list[Sample], metrics: list[str], stop: threading.Event
+) -> None:
+    """Server CPU and memory every second; /metrics every 5 s, kept while participants are in
+    (room-level figures vanish when the rooms close at the end)."""
     process = psutil.Process(pid)
     process.cpu_percent(None)
+    ticks = 0
     while not stop.wait(1.0):
+        ticks += 1
         try:
             samples.append(
                 Sample(time.time(), process.cpu_percent(None), process.memory_info().rss)
             )
         except psutil.Error:
             return
+        if ticks % 5 == 0:
+            text = read_metrics(url)
+            if text is not None and "\nlivecaptions_participants 0.0" not in text:
+                metrics[:] = [text]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help="signaling URL of a running server (default: start one)")
     parser.add_argument("--server-pid", type=int, help="with --url: sample this process")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "load")
+    parser.add_argument("--engine-threads", type=int, help="the server's --cpu-threads")
     parser.add_argument(
         "--pin",
         action="store_true",
@@ -114,11 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     url, pid = args.url, args.server_pid
     if url is None:
         port = free_port()
-        server = start_server(port, args.out / "server.log", pin=args.pin)
+        server = start_server(
+            port, args.out / "server.log", pin=args.pin, threads=args.engine_threads
+        )
         url, pid = f"ws://127.0.0.1:{port}/ws", server.pid
     samples: list[Sample] = []
+    metrics: list[str] = []
     stop = threading.Event()
-    sampler = threading.Thread(target=sample, args=(pid, samples, stop), daemon=True)
+    sampler = threading.Thread(target=sample, args=(pid, url, samples, metrics, stop), daemon=True)
     if pid:
         sampler.start()
     try:
@@ -162,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = subprocess.run(
                 command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        save_metrics(url, args.out / "metrics.txt")
+        (args.out / "metrics.txt").write_text(metrics[0] if metrics else read_metrics(url) or "")
     finally:
         stop.set()
         if server is not None:

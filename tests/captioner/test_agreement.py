@@ -108,3 +108,8 @@ def test_limit_holds_back_words_from_an_index() -> None:
     assert texts(tentative) == "two three four"
     committed, _ = agreement.insert(words("one two three four"))
     assert texts(committed) == "two three four"
+
+
+def test_two_words_piled_at_the_end_are_dropped() -> None:
+    hypothesis = [*words("and so my fellow"), Word("ask", 3.0, 3.0), Word("not", 3.0, 3.0)]
+    assert texts(cut_repetition(hypothesis)) == "and so my fellow"
