@@ -30,10 +30,11 @@ def normalize(text: str) -> str:
 def cut_repetition(words: Sequence[Word], *, max_phrase: int = 12, pile: int = 3) -> list[Word]:
     """Cut a hypothesis where greedy decoding starts to loop.
 
-    Two signs, both of text that no audio supports, checked in this order: several words aligned
-    to one instant with the words after them not advancing in time (the alignment does that when
-    the text runs past what was said: often a copy of the sentence just heard; a pile followed by
-    words spread out like speech is only an alignment glitch), then a phrase of two or more words
+    Two signs, both of text that no audio supports, checked in this order: words aligned to one
+    instant (the alignment does that when the text runs past what was said: often a copy of the
+    sentence just heard) — more than `pile` of them, or `pile` with the words after them not
+    advancing in time (a small pile followed by words spread out like speech is only an alignment
+    glitch), or two at the very end — then a phrase of two or more words
     immediately repeated ("ask not to ask not to"), which speech almost never does. Of a repeated
     phrase the first copy stays when it is spread over time like speech and the second is not;
     otherwise both go: the first is no better supported than the second."""
@@ -45,9 +46,8 @@ def cut_repetition(words: Sequence[Word], *, max_phrase: int = 12, pile: int = 3
             end += 1
         size = end - i + 1
         after = words[end + 1 : end + 1 + pile]
-        piled = size >= pile or (size >= 2 and not after)
         stalled = not after or after[-1].end - words[i].start < MIN_WORD_SECONDS * pile
-        if piled and stalled:
+        if size > pile or (size == pile and stalled) or (size >= 2 and not after):
             words = words[:i]
             break
         i = end + 1

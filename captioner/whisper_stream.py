@@ -84,7 +84,7 @@ class WhisperStream:
         self._speech: list[bool] = []  # one flag per gate frame of the buffer
         self._start = start  # room time of the buffer's first sample
         self._agreement = LocalAgreement(self.policy.agreement)
-        self._context = ""  # committed text already cut out of the buffer: the model's prompt
+        self._context = ""  # committed text of this turn cut out of the buffer: the model's prompt
         self._decoded_until = start
         self._utterance_open = False  # speech heard since everything was last committed
         self._last_speech_end = start
@@ -168,8 +168,7 @@ class WhisperStream:
 
     def _trim(self, committed: Sequence[Word], *, final: bool) -> None:
         if final and self.end - self._last_speech_end >= self.policy.end_of_turn:
-            self._cut(self.end - self.policy.preroll)
-            self._remember(self._agreement.forget())
+            self._drop_silence()
             return
         length = self.end - self._start
         done = self._agreement.committed
@@ -208,7 +207,9 @@ class WhisperStream:
         self._context = f"{self._context} {text}".strip()[-4 * self.policy.prompt_chars :]
 
     def _drop_silence(self) -> None:
-        """A turn ended: keep only a little pre-roll for the next word's onset."""
+        """A turn ended: keep only a little pre-roll for the next word's onset, and forget the
+        prompt: given the last turn's text, Whisper tends to write it again ahead of the audio."""
         if self.end - self._start > 2 * self.policy.preroll:
             self._cut(self.end - self.policy.preroll)
-            self._remember(self._agreement.forget())
+            self._agreement.forget()
+        self._context = ""

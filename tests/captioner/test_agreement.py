@@ -113,3 +113,9 @@ def test_limit_holds_back_words_from_an_index() -> None:
 def test_two_words_piled_at_the_end_are_dropped() -> None:
     hypothesis = [*words("and so my fellow"), Word("ask", 3.0, 3.0), Word("not", 3.0, 3.0)]
     assert texts(cut_repetition(hypothesis)) == "and so my fellow"
+
+
+def test_a_large_pile_is_cut_even_when_speech_follows() -> None:
+    predicted = [Word(w, 2.0, 2.0) for w in ["ask", "not", "what", "you"]]
+    hypothesis = [*words("and so"), *predicted, *words("ask not", start=2.4)]
+    assert texts(cut_repetition(hypothesis)) == "and so"

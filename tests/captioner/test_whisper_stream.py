@@ -99,3 +99,21 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
     third = stream.plan()
     assert third is not None and third.final  # the pause settles it
     assert [w.text for w in stream.apply(third, hear(third, 0.3)).committed] == ["again."]
+
+
+def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:
+    stream = WhisperStream(0.0, StreamPolicy(trim_after=1.0))
+    first_turn = audio(3.0, [(s, e) for _, s, e in SPOKEN])
+    second_turn = audio(2.0, [(0.2, 1.2)])
+    pcm = np.concatenate([first_turn, np.zeros(SAMPLE_RATE * 2, np.float32), second_turn])
+    prompts = []
+    size = round(0.32 * SAMPLE_RATE)
+    for i in range(0, len(pcm), size):
+        stream.append(pcm[i : i + size])
+        request = stream.plan()
+        if request is not None:
+            prompts.append((request.start, request.prompt))
+            stream.apply(request, decode(request))
+    assert any("again." in prompt for start, prompt in prompts if start < 3.0)
+    later = [prompt for start, prompt in prompts if start >= 4.0]
+    assert later and all(prompt == "" for prompt in later)
