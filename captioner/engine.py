@@ -8,7 +8,7 @@ transcript became: words now final (never revised again) and the tentative words
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -54,7 +54,6 @@ class EngineStats:
     steps: int = 0
     last_step_seconds: float = 0.0
     decoded_streams: int = 0
-    step_seconds: list[float] = field(default_factory=list)
 
 
 class Engine(Protocol):

@@ -89,6 +89,7 @@ class WhisperStream:
         self._utterance_open = False  # speech heard since everything was last committed
         self._last_speech_end = start
         self._ended = False
+        self._probability: dict[int, float] = {}  # id(word) -> the model's probability, last decode
 
     @property
     def end(self) -> float:

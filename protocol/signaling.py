@@ -187,29 +187,26 @@ class ServerOffer(_SdpMessage):
 
 
 @dataclass(frozen=True)
-class ParticipantJoined:
+class _ParticipantEvent:
+    """Someone joined or left the room."""
+
+    TYPE: ClassVar[str]
+    participant: ParticipantInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {"participant": self.participant.to_json()}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Any:
+        return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
+
+
+class ParticipantJoined(_ParticipantEvent):
     TYPE: ClassVar[str] = "participant-joined"
-    participant: ParticipantInfo
-
-    def to_json(self) -> dict[str, Any]:
-        return {"participant": self.participant.to_json()}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ParticipantJoined:
-        return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
 
 
-@dataclass(frozen=True)
-class ParticipantLeft:
+class ParticipantLeft(_ParticipantEvent):
     TYPE: ClassVar[str] = "participant-left"
-    participant: ParticipantInfo
-
-    def to_json(self) -> dict[str, Any]:
-        return {"participant": self.participant.to_json()}
-
-    @classmethod
-    def from_fields(cls, f: Fields) -> ParticipantLeft:
-        return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from aiortc import RTCPeerConnection
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from captioner.engine import Engine, StreamUpdate
-from captioner.scheduler import CaptionScheduler
+from captioner.scheduler import CaptionScheduler, SchedulerStats
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
 from .config import ServerConfig
@@ -112,9 +112,7 @@ class CaptionServer:
             "participants": sum(len(r.participants) for r in self.rooms.values()),
         }
 
-    def _scheduler_stats(self) -> Any:
-        from captioner.scheduler import SchedulerStats
-
+    def _scheduler_stats(self) -> SchedulerStats:
         if self._scheduler is None:
             return SchedulerStats(0, (), {}, {}, 0.0, 0)
         return self._scheduler.stats()

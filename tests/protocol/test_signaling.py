@@ -121,3 +121,17 @@ def test_server_messages_round_trip() -> None:
         "message": "full",
         "ref": "join",
     }
+
+
+def test_participant_events_round_trip() -> None:
+    from protocol import ParticipantJoined, ParticipantLeft
+
+    for event in (
+        ParticipantJoined(ParticipantInfo("p-1", "Ada")),
+        ParticipantLeft(ParticipantInfo("p-1", "Ada")),
+    ):
+        assert parse_server_frame(serialize(event)) == event
+    assert json.loads(serialize(ParticipantLeft(ParticipantInfo("p-1", "Ada")))) == {
+        "type": "participant-left",
+        "participant": {"id": "p-1", "name": "Ada"},
+    }
