@@ -51,9 +51,7 @@ class StreamUpdate:
 
 @dataclass
 class EngineStats:
-    steps: int = 0
-    last_step_seconds: float = 0.0
-    decoded_streams: int = 0
+    steps: int = 0  # step time, queues and drops are measured by the scheduler
 
 
 class Engine(Protocol):

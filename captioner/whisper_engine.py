@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +145,6 @@ class WhisperEngine:
     # --- one step --------------------------------------------------------------------------------
 
     def step(self, chunks: Sequence[AudioChunk]) -> list[StreamUpdate]:
-        started = time.perf_counter()
         for chunk in chunks:
             slot = self._slots.get(chunk.stream_id)
             if slot is None:
@@ -171,10 +169,7 @@ class WhisperEngine:
                     audio_end=stream.end,
                 )
             )
-        elapsed = time.perf_counter() - started
         self.stats.steps += 1
-        self.stats.last_step_seconds = elapsed
-        self.stats.decoded_streams += len(planned)
         return updates
 
     def decode(self, requests: Sequence[DecodeRequest]) -> list[list[DecodedWord]]:

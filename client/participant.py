@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -30,9 +30,8 @@ from protocol import (
     SubtitlesToggle,
 )
 from protocol.captions import parse_channel_message
-from protocol.sdp import keep_candidates
 from protocol.signaling import parse_server_frame, serialize
-from sfu.ice import restrict_host_addresses, rtc_configuration
+from sfu.ice import remote_description, restrict_host_addresses, rtc_configuration
 
 
 @dataclass(frozen=True)
@@ -110,11 +109,6 @@ class CaptionClient:
         await asyncio.wait_for(self.channel_open.wait(), timeout)
         return self.joined
 
-    def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:
-        if self.ice_hosts:
-            sdp = keep_candidates(sdp, self.ice_hosts)
-        return RTCSessionDescription(sdp=sdp, type=kind)
-
     # --- signaling -----------------------------------------------------------------------------
 
     async def _read(self) -> None:
@@ -127,7 +121,9 @@ class CaptionClient:
                 elif isinstance(message, ServerAnswer):
                     # Applied here, in order: a server offer may follow right behind it.
                     assert self.pc is not None
-                    await self.pc.setRemoteDescription(self._remote(message.sdp, "answer"))
+                    await self.pc.setRemoteDescription(
+                        remote_description(message.sdp, "answer", self.ice_hosts)
+                    )
                     if self._answer is not None and not self._answer.done():
                         self._answer.set_result(message)
                 elif isinstance(message, ServerOffer):
@@ -144,7 +140,7 @@ class CaptionClient:
 
     async def _renegotiate(self, offer: ServerOffer) -> None:
         assert self.pc is not None
-        await self.pc.setRemoteDescription(self._remote(offer.sdp, "offer"))
+        await self.pc.setRemoteDescription(remote_description(offer.sdp, "offer", self.ice_hosts))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.send_frame(serialize(Answer(self.pc.localDescription.sdp)))
 

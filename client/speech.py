@@ -15,8 +15,6 @@ import numpy as np
 
 from .audio import RATE, load_audio
 
-VOICES = ("en-us", "en-gb+m3", "en-us+f2", "en-gb-x-rp+f4")
-
 
 class SpeechToolMissing(RuntimeError):
     pass

@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCConfiguration, RTCIceServer, RTCSessionDescription
+
+from protocol.sdp import keep_candidates
 
 _original_datagram_received = aioice.ice.StunProtocol.datagram_received
 
@@ -49,3 +51,10 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
 def rtc_configuration(ice_servers: Sequence[str] = ()) -> RTCConfiguration:
     """No STUN unless configured: aiortc's default asks a public server."""
     return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers])
+
+
+def remote_description(sdp: str, kind: str, ice_hosts: Sequence[str]) -> RTCSessionDescription:
+    """The peer's SDP as aiortc takes it, keeping only candidates on `ice_hosts` (when given)."""
+    if ice_hosts:
+        sdp = keep_candidates(sdp, ice_hosts)
+    return RTCSessionDescription(sdp=sdp, type=kind)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -15,7 +16,6 @@ from aiortc import (
     RTCDataChannel,
     RTCPeerConnection,
     RTCRtpSender,
-    RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
 
@@ -23,9 +23,10 @@ from captioner.engine import SAMPLE_RATE
 from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.sdp import extmap_ids, keep_candidates, remap_extmap_ids
+from protocol.sdp import extmap_ids, remap_extmap_ids
 
 from .forwarding import ForwardedAudioTrack, PacketTap
+from .ice import remote_description
 
 if TYPE_CHECKING:
     from .room import Room
@@ -42,6 +43,18 @@ class Signaling(Protocol):
 
     @property
     def can_offer(self) -> bool: ...
+
+
+@contextlib.contextmanager
+def client_sdp(kind: str) -> Iterator[None]:
+    """Any failure to apply the client's SDP is the client's `bad-request` (aiortc's parser fails
+    with many exception types, bare asserts included)."""
+    try:
+        yield
+    except Exception as exc:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"the {kind} could not be applied: {exc!r}", kind
+        ) from None
 
 
 def opus_only(pc: RTCPeerConnection) -> None:
@@ -95,33 +108,24 @@ class Participant:
 
     # --- negotiation -----------------------------------------------------------------------------
 
-    def _remote(self, sdp: str, kind: str) -> RTCSessionDescription:
-        if self._ice_hosts:
-            sdp = keep_candidates(sdp, self._ice_hosts)
-        return RTCSessionDescription(sdp=sdp, type=kind)
-
     async def accept_offer(self, sdp: str) -> str:
         """The client's first offer; returns our answer."""
         async with self._negotiation:
-            try:
-                await self.pc.setRemoteDescription(self._remote(sdp, "offer"))
+            with client_sdp("offer"):
+                await self.pc.setRemoteDescription(
+                    remote_description(sdp, "offer", self._ice_hosts)
+                )
                 self._extmap_ids = extmap_ids(sdp)
                 opus_only(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
-            except Exception as exc:  # aiortc's parser fails with many types, asserts included
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST, f"the offer could not be applied: {exc!r}", "offer"
-                ) from None
             return self.pc.localDescription.sdp
 
     async def accept_answer(self, sdp: str) -> None:
         async with self._negotiation:
-            try:
-                await self.pc.setRemoteDescription(self._remote(sdp, "answer"))
-            except Exception as exc:
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST, f"the answer could not be applied: {exc!r}", "answer"
-                ) from None
+            with client_sdp("answer"):
+                await self.pc.setRemoteDescription(
+                    remote_description(sdp, "answer", self._ice_hosts)
+                )
         self.spawn(self.renegotiate())
 
     async def renegotiate(self) -> None:
