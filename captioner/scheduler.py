@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engine import SAMPLE_RATE, AudioChunk, Engine, StreamUpdate
-from .errors import StreamError
+from .errors import CapacityError, StreamError
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class SchedulerStats:
     dropped_seconds: dict[str, float]
     wait_seconds: float  # how long the oldest audio of the last step waited for it
     failures: int
+    lag_seconds: dict[str, float] = field(default_factory=dict)  # oldest pending audio's age
+    realtime_factor: float = 0.0  # step time / audio time over the recent steps (< 1: keeps up)
+    capacity: int | None = None  # streams the engine can serve at once; None: no fixed limit
 
 
 class CaptionScheduler:
@@ -71,15 +74,25 @@ class CaptionScheduler:
         self._steps = 0
         self._failures = 0
         self._step_seconds: deque[float] = deque(maxlen=self.config.step_history)
+        self._step_audio: deque[float] = deque(maxlen=self.config.step_history)
         self._wait = 0.0
         self._engine_streams: set[str] = set()
 
     # --- producers (any thread) ------------------------------------------------------------------
 
+    @property
+    def capacity(self) -> int | None:
+        return getattr(self.engine, "capacity", None)
+
     def open_stream(self, stream_id: str, start: float) -> None:
+        """Admit a stream; `CapacityError` when every slot of the engine is taken, so that a new
+        stream is refused rather than slowing down those already served."""
         with self._cond:
             if stream_id in self._streams:
                 raise StreamError(f"stream {stream_id!r} is already open")
+            capacity = self.capacity
+            if capacity is not None and len(self._streams) >= capacity:
+                raise CapacityError(f"all {capacity} streams of the engine are taken")
             self._streams[stream_id] = StreamQueue(start)
 
     def push(self, stream_id: str, start: float, pcm: np.ndarray) -> None:
@@ -95,6 +108,13 @@ class CaptionScheduler:
             while queue.samples > limit and len(queue.chunks) > 1:
                 dropped = queue.chunks.popleft()
                 queue.samples -= len(dropped.pcm)
+                if not queue.dropped_seconds:
+                    logger.warning(
+                        "stream %s: the engine is %.1f s behind; dropping its oldest audio "
+                        "(counted in livecaptions_engine_dropped_audio_seconds)",
+                        stream_id,
+                        self.config.max_backlog_seconds,
+                    )
                 queue.dropped_seconds += len(dropped.pcm) / SAMPLE_RATE
             self._cond.notify()
 
@@ -184,12 +204,15 @@ class CaptionScheduler:
             self._engine_streams.discard(stream_id)
         self._steps += 1
         self._step_seconds.append(elapsed)
+        self._step_audio.append(max((len(c.pcm) for c in chunks), default=0) / SAMPLE_RATE)
         return updates
 
     # --- observation -----------------------------------------------------------------------------
 
     def stats(self) -> SchedulerStats:
         with self._cond:
+            now = time.monotonic()
+            audio = sum(self._step_audio)
             return SchedulerStats(
                 steps=self._steps,
                 step_seconds=tuple(self._step_seconds),
@@ -197,4 +220,10 @@ class CaptionScheduler:
                 dropped_seconds={k: q.dropped_seconds for k, q in self._streams.items()},
                 wait_seconds=self._wait,
                 failures=self._failures,
+                lag_seconds={
+                    k: now - q.oldest_arrival if q.chunks and q.oldest_arrival else 0.0
+                    for k, q in self._streams.items()
+                },
+                realtime_factor=sum(self._step_seconds) / audio if audio else 0.0,
+                capacity=self.capacity,
             )

@@ -110,6 +110,7 @@ class _Slot:
 class WhisperEngine:
     name = "whisper-tiny.en"
     languages = ("en",)
+    capacity = None  # streams are decoded in batches as they come; the cost grows with them
 
     def __init__(self, config: WhisperConfig | None = None) -> None:
         from faster_whisper import WhisperModel

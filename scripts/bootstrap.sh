@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install whatever is missing, idempotently: system packages (apt), a virtualenv, the project.
 #   scripts/bootstrap.sh server   what the server needs
-#   scripts/bootstrap.sh test     plus what the test suite needs (espeak-ng, sox, Chromium)
+#   scripts/bootstrap.sh kyutai   plus the Kyutai engine (torch, moshi)
+#   scripts/bootstrap.sh test     plus what the test suite needs (the Kyutai engine, espeak-ng, sox,
+#                                 Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-server}"
@@ -36,13 +38,18 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 
+MOSHI="moshi==0.2.13"  # pins torch<2.10: installed without its dependencies (pyproject names them)
 extras=""
 [ "$purpose" = test ] && extras="[test]"
+[ "$purpose" = kyutai ] && extras="[kyutai]"
 stamp="$VENV/.installed-$purpose"
-digest="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+digest="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "bootstrap: installing the project$extras into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".$extras"
+  if [ -n "$extras" ]; then
+    "$VENV/bin/python" -m pip install -q --no-deps "$MOSHI"
+  fi
   echo "$digest" > "$stamp"
 fi

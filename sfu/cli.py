@@ -11,9 +11,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from captioner.kyutai_engine import KyutaiConfig
 from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
 
-from .config import LOOPBACK, ServerConfig
+from .caption_stream import CaptionMode
+from .config import ENGINES, LOOPBACK, ServerConfig
 from .server import CaptionServer
 
 
@@ -42,7 +44,37 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--participant-token", help="a token every join must carry")
     parser.add_argument("--max-participants", type=int, default=16, help="per room")
-    parser.add_argument("--engine", default="whisper", choices=["whisper"])
+    parser.add_argument(
+        "--engine",
+        default="whisper",
+        choices=ENGINES,
+        help="whisper: the embedded CPU engine (default); kyutai: Kyutai STT through moshi",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        help="kyutai: a checkpoint directory, or a Hugging Face repo id already in the local "
+        "cache (e.g. kyutai/stt-1b-en_fr); nothing is downloaded",
+    )
+    parser.add_argument("--device", default="cpu", help="kyutai: cpu, cuda or cuda:N")
+    parser.add_argument(
+        "--slots",
+        type=int,
+        default=16,
+        help="kyutai: streams served at once (the batch size); more get status 'unavailable'",
+    )
+    parser.add_argument(
+        "--caption-mode",
+        choices=[m.value for m in CaptionMode],
+        default=CaptionMode.MIXED.value,
+        help="mixed: one stream per room (default); per-speaker: one per participant",
+    )
+    parser.add_argument(
+        "--per-speaker-room",
+        action="append",
+        default=[],
+        metavar="ROOM",
+        help="a room captioned per speaker whatever --caption-mode says (repeatable)",
+    )
     parser.add_argument(
         "--model-dir",
         type=Path,
@@ -57,7 +89,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cpu-threads", type=int, default=2, help="engine threads")
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.engine == "kyutai" and not args.checkpoint:
+        parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
+    if args.slots < 1:
+        parser.error("--slots must be at least 1")
+    return args
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -82,6 +119,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         whisper=WhisperConfig(
             model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
         ),
+        kyutai=KyutaiConfig(checkpoint=args.checkpoint, device=args.device, slots=args.slots),
+        caption_mode=CaptionMode(args.caption_mode),
+        per_speaker_rooms=frozenset(args.per_speaker_room),
     )
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from captioner.kyutai_engine import KyutaiConfig
 from captioner.scheduler import SchedulerConfig
 from captioner.whisper_engine import WhisperConfig
 from protocol.session import SessionLimits
 
+from .caption_stream import CaptionMode
+
 LOOPBACK = "127.0.0.1"
+ENGINES = ("whisper", "kyutai")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,11 +27,17 @@ class ServerConfig:
     max_participants: int = 16  # per room
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
-    engine: str = "whisper"
+    engine: str = "whisper"  # one of ENGINES
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
+    kyutai: KyutaiConfig = field(default_factory=KyutaiConfig)
+    caption_mode: CaptionMode = CaptionMode.MIXED  # rooms' default
+    per_speaker_rooms: frozenset[str] = frozenset()  # rooms captioned per speaker regardless
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     max_frame_bytes: int = 64 * 1024
+
+    def caption_mode_of(self, room: str) -> CaptionMode:
+        return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode
 
     @property
     def url(self) -> str:

@@ -48,8 +48,14 @@ class _LiveCollector(Collector):
             "Audio that reached the room tap after its frame left for the captioner.",
             labels=["room"],
         )
+        waiting = GaugeMetricFamily(
+            "livecaptions_room_streams_waiting",
+            "Streams of a room refused an engine slot (all taken), per room.",
+            labels=["room"],
+        )
         for room in rooms:
             participants.add_metric([room.name], len(room.participants))
+            waiting.add_metric([room.name], room.waiting_streams)
             backlog.add_metric(
                 [room.name], sum(p.channel_backlog for p in room.participants.values())
             )
@@ -59,6 +65,7 @@ class _LiveCollector(Collector):
         yield backlog
         yield late
         yield forwarded_dropped
+        yield waiting
         yield GaugeMetricFamily(
             "livecaptions_participants",
             "Participants connected.",
@@ -98,11 +105,33 @@ class _LiveCollector(Collector):
             "Audio dropped because the engine fell too far behind, per stream.",
             labels=["stream"],
         )
+        lag = GaugeMetricFamily(
+            "livecaptions_engine_lag_seconds",
+            "How long the oldest audio waiting for the engine has waited, per stream.",
+            labels=["stream"],
+        )
         for stream_id, seconds in stats.backlog_seconds.items():
             queue.add_metric([stream_id], seconds)
             dropped.add_metric([stream_id], stats.dropped_seconds.get(stream_id, 0.0))
+            lag.add_metric([stream_id], stats.lag_seconds.get(stream_id, 0.0))
         yield queue
         yield dropped
+        yield lag
+        yield GaugeMetricFamily(
+            "livecaptions_engine_realtime_factor",
+            "Engine step time over the audio time it processed, recent steps (above 1: the "
+            "engine falls behind real time).",
+            value=stats.realtime_factor,
+        )
+        streams = GaugeMetricFamily(
+            "livecaptions_engine_streams",
+            "Streams served by the engine, and its capacity (batch slots; absent: no limit).",
+            labels=["kind"],
+        )
+        streams.add_metric(["open"], len(stats.backlog_seconds))
+        if stats.capacity is not None:
+            streams.add_metric(["capacity"], stats.capacity)
+        yield streams
 
 
 class ServerMetrics:

@@ -9,13 +9,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from captioner.assembler import CaptionAssembler
+from captioner.assembler import SpeakerLookup
 from captioner.engine import SAMPLE_RATE, StreamUpdate
 from captioner.scheduler import CaptionScheduler
 from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, StatusState
 
+from .caption_stream import CaptionMode, CaptionStream
 from .participant import Participant
-from .tap import RoomMixer, TrackTimeline, VoiceActivity
+from .tap import TrackTimeline, VoiceActivity
 
 logger = logging.getLogger(__name__)
 
@@ -26,21 +27,25 @@ CaptionListener = Callable[["Room", Caption], None]
 
 
 class _HealthWatch:
-    """Captioning state of one room from the scheduler's counters: unavailable when the inference
-    thread is gone, degraded while audio is being dropped or steps fail, ok otherwise."""
+    """Captioning state of one room: unavailable when the inference thread is gone or none of its
+    streams has an engine slot, degraded while some wait for one, while audio is being dropped or
+    while steps fail, ok otherwise."""
 
     def __init__(self) -> None:
         self._dropped = 0.0
         self._failures = 0
 
-    def check(self, scheduler: CaptionScheduler, stream_id: str) -> StatusState:
+    def check(self, scheduler: CaptionScheduler, streams: list[CaptionStream]) -> StatusState:
         if not scheduler.running:
             return StatusState.UNAVAILABLE
+        waiting = sum(1 for s in streams if not s.admitted)
+        if streams and waiting == len(streams):
+            return StatusState.UNAVAILABLE
         stats = scheduler.stats()
-        dropped = stats.dropped_seconds.get(stream_id, 0.0)
+        dropped = sum(stats.dropped_seconds.get(s.stream_id, 0.0) for s in streams)
         worse = dropped > self._dropped or stats.failures > self._failures
         self._dropped, self._failures = dropped, stats.failures
-        return StatusState.DEGRADED if worse else StatusState.OK
+        return StatusState.DEGRADED if worse or waiting else StatusState.OK
 
 
 class Room:
@@ -53,6 +58,7 @@ class Room:
         engine_name: str,
         languages: tuple[str, ...],
         on_caption: CaptionListener,
+        mode: CaptionMode = CaptionMode.MIXED,
     ) -> None:
         self.name = name
         self.stream_id = stream_id
@@ -63,13 +69,20 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.state = StatusState.OK
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
+        self.mode = mode
         self._scheduler = scheduler
         self._on_caption = on_caption
-        self._mixer = RoomMixer()
         self._activity = VoiceActivity()
         self._timelines: dict[str, TrackTimeline] = {}
-        self.assembler = CaptionAssembler(name, stream_id, self.speaker_at)
-        scheduler.open_stream(stream_id, 0.0)
+        self._health = _HealthWatch()
+        self._closed = False
+        # Every stream until its last step ran; in per-speaker mode, one per participant.
+        self._streams: dict[str, CaptionStream] = {}
+        self._speaker_streams: dict[str, CaptionStream] = {}
+        self._mix: CaptionStream | None = None
+        if mode is CaptionMode.MIXED:
+            self._mix = self._open_stream(stream_id, self.speaker_at)
+        self.state = self._health.check(scheduler, self.live_streams)
         self._pump = asyncio.ensure_future(self._run_pump())
 
     def now(self) -> float:
@@ -83,12 +96,21 @@ class Room:
             other.signaling.send(ParticipantJoined(participant.info))
         self.participants[participant.id] = participant
         self._names[participant.id] = participant.name
+        if self.mode is CaptionMode.PER_SPEAKER:
+            speaker = Speaker(participant.id, participant.name)
+            self._speaker_streams[participant.id] = self._open_stream(
+                f"{self.stream_id}/{participant.id}", lambda _start, _end: speaker
+            )
+            self._update_state()
 
     async def remove(self, participant: Participant) -> None:
         if self.participants.pop(participant.id, None) is None:
             return
         self._timelines.pop(participant.id, None)
         self._activity.remove(participant.id)
+        stream = self._speaker_streams.pop(participant.id, None)
+        if stream is not None:
+            self._close_stream(stream)
         await participant.close()
         for other in self.participants.values():
             if other.packet_tap is not None:
@@ -107,11 +129,42 @@ class Room:
         return not self.participants
 
     async def close(self) -> None:
+        self._closed = True
         self._pump.cancel()
         for participant in list(self.participants.values()):
             await participant.close()
         self.participants.clear()
-        self._scheduler.close_stream(self.stream_id)
+        for stream in list(self._streams.values()):
+            self._close_stream(stream)
+
+    @property
+    def done(self) -> bool:
+        """Closed, and every stream's last captions are out."""
+        return self._closed and not self._streams
+
+    # --- caption streams -------------------------------------------------------------------------
+
+    def _open_stream(self, stream_id: str, speaker_at: SpeakerLookup) -> CaptionStream:
+        stream = CaptionStream(stream_id, self.name, speaker_at, self._scheduler, self.now())
+        self._streams[stream_id] = stream
+        return stream
+
+    def _close_stream(self, stream: CaptionStream) -> None:
+        stream.close()
+        if stream.finished:  # it never had a slot: nothing more will come
+            del self._streams[stream.stream_id]
+
+    @property
+    def live_streams(self) -> list[CaptionStream]:
+        """Streams that still take audio."""
+        if self._mix is not None:
+            return [self._mix]
+        return list(self._speaker_streams.values())
+
+    @property
+    def waiting_streams(self) -> int:
+        """Streams refused an engine slot, asking again every second."""
+        return sum(1 for s in self.live_streams if not s.admitted)
 
     # --- audio -----------------------------------------------------------------------------------
 
@@ -120,22 +173,28 @@ class Room:
         if timeline is None:
             timeline = self._timelines[participant_id] = TrackTimeline()
         start = timeline.place(self.now(), len(pcm) / SAMPLE_RATE)
-        self._mixer.add(start, pcm)
+        stream = self._mix or self._speaker_streams.get(participant_id)
+        if stream is not None:
+            stream.add(start, pcm)
         self._activity.add(participant_id, start, pcm)
 
     async def _run_pump(self) -> None:
-        """Hand the mixed audio to the captioner as soon as each 80 ms frame is complete, and
+        """Hand each stream's audio to the captioner as soon as each 80 ms frame is complete, and
         watch the captioner's health for this room."""
-        health = _HealthWatch()
         next_check = self.now() + HEALTH_SECONDS
         while True:
-            block = self._mixer.flush(self.now())
-            if block is not None:
-                self._scheduler.push(self.stream_id, block[0], block[1])
-            if self.now() >= next_check:
+            now = self.now()
+            for stream in self.live_streams:
+                stream.pump(now)
+            if now >= next_check:
                 next_check += HEALTH_SECONDS
-                self._set_state(health.check(self._scheduler, self.stream_id))
+                for stream in self.live_streams:
+                    stream.admit(now)
+                self._update_state()
             await asyncio.sleep(PUMP_SECONDS)
+
+    def _update_state(self) -> None:
+        self._set_state(self._health.check(self._scheduler, self.live_streams))
 
     def _set_state(self, state: StatusState) -> None:
         if state is not self.state:
@@ -146,7 +205,7 @@ class Room:
 
     @property
     def late_audio_seconds(self) -> float:
-        return self._mixer.late_seconds
+        return sum(s.late_seconds for s in self._streams.values())
 
     @property
     def forwarded_packets_dropped(self) -> int:
@@ -163,13 +222,17 @@ class Room:
         return Speaker(participant_id, self._names.get(participant_id, participant_id))
 
     def on_update(self, update: StreamUpdate) -> None:
-        for caption in self.assembler.feed(update):
-            self.deliver(caption)
+        stream = self._streams.get(update.stream_id)
+        if stream is not None:
+            for caption in stream.feed(update):
+                self.deliver(caption)
 
-    def finish(self) -> None:
-        """The stream's last step ran: close the open segment."""
-        for caption in self.assembler.close():
-            self.deliver(caption)
+    def finish(self, stream_id: str) -> None:
+        """A stream's last step ran: close its open segment and forget it."""
+        stream = self._streams.pop(stream_id, None)
+        if stream is not None:
+            for caption in stream.finish():
+                self.deliver(caption)
 
     def deliver(self, caption: Caption) -> None:
         for participant in self.participants.values():

@@ -17,7 +17,7 @@ from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
-from .config import ServerConfig
+from .config import ENGINES, ServerConfig
 from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
 from .metrics import ServerMetrics
@@ -36,7 +36,11 @@ def build_engine(config: ServerConfig) -> Engine:
         from captioner.whisper_engine import WhisperEngine
 
         return WhisperEngine(config.whisper)
-    raise ValueError(f"unknown engine {config.engine!r}; available: whisper")
+    if config.engine == "kyutai":
+        from captioner.kyutai_engine import KyutaiEngine
+
+        return KyutaiEngine(config.kyutai)
+    raise ValueError(f"unknown engine {config.engine!r}; available: {', '.join(ENGINES)}")
 
 
 class CaptionServer:
@@ -172,6 +176,8 @@ class CaptionServer:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await room.close()
+            if room.done:
+                self._stream_rooms.pop(room.stream_id, None)
 
     def _open_room(self, name: str) -> Room:
         assert self._scheduler is not None and self._engine is not None
@@ -182,6 +188,7 @@ class CaptionServer:
             engine_name=self._engine.name,
             languages=tuple(self._engine.languages),
             on_caption=self._on_caption,
+            mode=self.config.caption_mode_of(name),
         )
         self.rooms[name] = room
         self._stream_rooms[room.stream_id] = room
@@ -196,13 +203,19 @@ class CaptionServer:
 
     def _on_updates(self, updates: list[StreamUpdate], closed: list[str]) -> None:
         for update in updates:
-            room = self._stream_rooms.get(update.stream_id)
+            room = self._room_of(update.stream_id)
             if room is not None:
                 room.on_update(update)
         for stream_id in closed:
-            room = self._stream_rooms.pop(stream_id, None)
+            room = self._room_of(stream_id)
             if room is not None:
-                room.finish()
+                room.finish(stream_id)
+                if room.done:
+                    del self._stream_rooms[room.stream_id]
+
+    def _room_of(self, stream_id: str) -> Room | None:
+        # A room's streams are its stream id, or that id / a participant id (per-speaker mode).
+        return self._stream_rooms.get(stream_id.split("/", 1)[0])
 
     def _on_caption(self, room: Room, caption: Caption) -> None:
         latency = room.now() - caption.end

@@ -40,3 +40,16 @@ def speech() -> dict[str, tuple[np.ndarray, str]]:
         "bob2": "en-gb+m3",
     }
     return {key: (synthesize(text, voice=voices[key]), text) for key, text in lines.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight Kyutai STT checkpoint in the real on-disk format, written by the operator
+    script (the same code path as a real checkpoint from then on)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("kyutai") / "tiny"
+    script = Path(__file__).parent.parent / "scripts" / "make_tiny_kyutai_checkpoint.py"
+    subprocess.run([sys.executable, str(script), str(out)], check=True, capture_output=True)
+    return out
