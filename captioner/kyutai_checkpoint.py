@@ -195,7 +195,11 @@ def load(
     vocabulary = tokenizer.vocab_size()
 
     def piece(token: int) -> str:
-        # The LM may have more text ids than the tokenizer pieces: those spell nothing.
-        return tokenizer.id_to_piece(token) if 0 <= token < vocabulary else ""
+        # Ids past the tokenizer's pieces, and control pieces (<s>, </s>, <unk>), spell nothing.
+        if not 0 <= token < vocabulary:
+            return ""
+        if tokenizer.is_control(token) or tokenizer.is_unknown(token):
+            return ""
+        return tokenizer.id_to_piece(token)
 
     return LoadedCheckpoint(files, mimi, lm, piece)

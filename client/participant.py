@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -29,7 +29,7 @@ from protocol import (
     Status,
     SubtitlesToggle,
 )
-from protocol.captions import parse_channel_message
+from protocol.captions import Flag, parse_channel_message, serialize_channel_message
 from protocol.signaling import parse_server_frame, serialize
 from sfu.ice import remote_description, restrict_host_addresses, rtc_configuration
 
@@ -63,6 +63,7 @@ class CaptionClient:
         self.captions: list[ReceivedCaption] = []
         self.statuses: list[Status] = []
         self.errors: list[ErrorMessage] = []
+        self.channel: RTCDataChannel | None = None
         self.events: list[ParticipantJoined | ParticipantLeft] = []
         self.remote_audio_peak = 0.0  # peak level of the audio forwarded to us
         self.remote_audio_frames = 0
@@ -98,7 +99,7 @@ class CaptionClient:
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         if self.audio is not None:
             transceiver.sender.replaceTrack(self.audio)
-        channel = pc.createDataChannel("captions")
+        self.channel = channel = pc.createDataChannel("captions")
         channel.on("message", self._on_caption_message)
         channel.on("open", self.channel_open.set)
         pc.on("track", self._on_track)
@@ -146,6 +147,16 @@ class CaptionClient:
 
     async def set_subtitles(self, enabled: bool) -> None:
         await self.send_frame(serialize(SubtitlesToggle(enabled)))
+
+    def flag(self, segment: str | None = None, reason: str = "") -> None:
+        """Mark a caption as wrong (the last final one by default): a v1 extension."""
+        assert self.channel is not None, "join first"
+        self.channel.send(serialize_channel_message(Flag(segment, reason)))
+
+    def send_channel(self, data: str) -> None:
+        """Raw text on the captions channel (tests of the server's validation)."""
+        assert self.channel is not None, "join first"
+        self.channel.send(data)
 
     @property
     def closed(self) -> bool:

@@ -46,7 +46,11 @@ def start_server(port: int, log: Path, *, pin: bool, threads: int | None) -> sub
     count = threads or (len(server_cpus) if server_cpus else None)
     threads_args = ["--cpu-threads", str(count)] if count else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING", *threads_args],
+        [
+            *(sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING"),
+            *("--log-db", str(log.with_name("captions.db"))),  # the run's caption log, kept
+            *threads_args,
+        ],
         cwd=ROOT,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,

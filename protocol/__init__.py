@@ -4,7 +4,16 @@ Everything that crosses a process boundary goes through this package: the server
 client, the tests and the load test all speak it.
 """
 
-from .captions import Caption, ChannelMessage, Speaker, Status, StatusState, Word
+from .captions import (
+    Caption,
+    ChannelMessage,
+    Flag,
+    Speaker,
+    Status,
+    StatusState,
+    Word,
+    parse_client_channel_message,
+)
 from .errors import ErrorCode, ProtocolError
 from .session import CloseCode, ServerSession, SessionState
 from .signaling import (
@@ -34,6 +43,7 @@ __all__ = [
     "CloseCode",
     "ErrorCode",
     "ErrorMessage",
+    "Flag",
     "Join",
     "Joined",
     "Leave",
@@ -52,4 +62,5 @@ __all__ = [
     "StatusState",
     "SubtitlesToggle",
     "Word",
+    "parse_client_channel_message",
 ]

@@ -162,5 +162,42 @@ def parse_channel_message(data: str | bytes) -> ChannelMessage:
     return message_class.from_fields(fields)
 
 
-def serialize_channel_message(message: ChannelMessage) -> str:
+@dataclass(frozen=True)
+class Flag:
+    """Client → server on the `captions` channel (a v1 extension): the participant marks a caption
+    as wrong. `segment` is the segment id; absent, the last final caption sent to them."""
+
+    TYPE: ClassVar[str] = "flag"
+    segment: str | None = None
+    reason: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"segment": self.segment, "reason": self.reason}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Flag:
+        segment = f.optional_string("segment", min_len=1, max_len=MAX_SEGMENT_ID)
+        reason = f.optional_string("reason", max_len=MAX_FLAG_REASON) or ""
+        return cls(segment, reason.strip())
+
+
+MAX_SEGMENT_ID = 200
+MAX_FLAG_REASON = 500
+CLIENT_CHANNEL_MESSAGES: dict[str, Any] = {Flag.TYPE: Flag}
+
+
+def parse_client_channel_message(data: str | bytes) -> Flag:
+    """Parse one message a participant sent on the `captions` channel; raises ProtocolError."""
+    message_type, fields = decode_frame(data)
+    message_class = CLIENT_CHANNEL_MESSAGES.get(message_type)
+    if message_class is None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"unknown channel message {message_type!r}; clients may send: flag",
+            message_type,
+        )
+    return message_class.from_fields(fields)
+
+
+def serialize_channel_message(message: ChannelMessage | Flag) -> str:
     return json.dumps({"type": message.TYPE, **message.to_json()}, ensure_ascii=False)

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -34,6 +36,18 @@ Thank you, I will book the large room for the design review.
 Captions help everyone follow what is said in a meeting.
 """
 VOCAB_SIZE = 96
+
+
+def word_start(model: bytes, token: int) -> bool:
+    import sentencepiece as spm
+
+    processor = spm.SentencePieceProcessor(model_proto=model)
+    if token >= processor.vocab_size():
+        return False
+    if processor.is_control(token) or processor.is_unknown(token):
+        return False
+    piece = processor.id_to_piece(token)
+    return piece.startswith("\u2581") and len(piece) > 1
 
 
 def train_tokenizer() -> bytes:
@@ -56,6 +70,62 @@ def train_tokenizer() -> bytes:
     return model.getvalue()
 
 
+PAD = 3
+PAD_SHARE = 0.6  # a real STT model emits pad most of the time, words in between
+
+
+def calibration_audio(seconds: float = 4.0) -> np.ndarray:
+    """Bursts of loud noise (speech-like) and silence, 24 kHz."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(seconds * 24000)) / 24000
+    envelope = (np.sin(2 * np.pi * 0.7 * t) > -0.2).astype(np.float32)
+    return (0.2 * rng.standard_normal(len(t)) * envelope).astype(np.float32)
+
+
+def pad_share(lm: object, mimi: object, audio: np.ndarray) -> float:
+    import torch
+    from moshi.models import LMGen
+
+    gen = LMGen(lm, use_sampling=False, temp=0.0, temp_text=0.0)
+    tokens = []
+    with torch.no_grad(), mimi.streaming(1), gen.streaming(1):  # type: ignore[attr-defined]
+        for start in range(0, len(audio) - 1919, 1920):
+            frame = torch.from_numpy(audio[start : start + 1920])[None, None]
+            out = gen.step(mimi.encode(frame))  # type: ignore[attr-defined]
+            if out is not None:
+                tokens.append(int(out[0, 0, 0]))
+    return sum(1 for t in tokens if t == PAD) / max(1, len(tokens))
+
+
+def calibrate_padding(lm: object, mimi: object) -> None:
+    """Point the pad row of the text output along the model's mean hidden state, scaled so that
+    pad wins about PAD_SHARE of the steps: words then come one at a time between pads, as with a
+    real checkpoint, and every stage of word assembly is exercised."""
+    import torch
+    from moshi.utils.compile import no_compile
+
+    audio = calibration_audio()
+    weight = lm.text_linear.weight  # type: ignore[attr-defined]
+    with torch.no_grad(), no_compile():
+        hidden: list[torch.Tensor] = []
+        hook = lm.out_norm.register_forward_hook(  # type: ignore[attr-defined]
+            lambda _m, _i, output: hidden.append(output.reshape(-1, output.shape[-1]))
+        )
+        pad_share(lm, mimi, audio)
+        hook.remove()
+        mean = torch.cat(hidden).mean(dim=0)
+        direction = mean / mean.norm()
+        low, high = 0.0, 200.0
+        for _ in range(10):
+            scale = (low + high) / 2
+            weight[PAD] = scale * direction
+            if pad_share(lm, mimi, audio) < PAD_SHARE:
+                low = scale
+            else:
+                high = scale
+        weight[PAD] = high * direction
+
+
 def write(out: Path, seed: int) -> None:
     import torch
     from moshi.models import loaders
@@ -75,11 +145,14 @@ def write(out: Path, seed: int) -> None:
     (out / "tokenizer.model").write_bytes(tokenizer)
 
     lm = loaders.get_moshi_lm(None, lm_kwargs=lm_kwargs(config), device="cpu", dtype=torch.float32)
-    # Larger text-embedding and output weights than moshi's init, so that the random model's
-    # greedy text varies with its audio input instead of settling on one token.
+    # Larger output weights than moshi's init, so that the random model's greedy text varies
+    # with its audio input instead of settling on one token. Only pieces that start a word can
+    # win (the others' rows are zero, below the best of the rest): the text is random words.
     with torch.no_grad():
         lm.text_linear.weight.mul_(8.0)
-    save_file({k: v.contiguous() for k, v in lm.state_dict().items()}, out / "model.safetensors")
+        for token in range(lm.text_linear.weight.shape[0]):
+            if token != PAD and not word_start(tokenizer, token):
+                lm.text_linear.weight[token] = 0.0
 
     mimi = loaders.get_mimi(None, TINY_MIMI, device="cpu", num_codebooks=config["n_q"])
     # moshi builds its codebooks empty (learnt by k-means in training): every frame would get
@@ -90,6 +163,8 @@ def write(out: Path, seed: int) -> None:
                 buffer.normal_(0.0, 0.05)
             elif name.endswith("_codebook._initialized"):
                 buffer.fill_(1.0)
+    calibrate_padding(lm, mimi)
+    save_file({k: v.contiguous() for k, v in lm.state_dict().items()}, out / "model.safetensors")
     save_file({k: v.contiguous() for k, v in mimi.state_dict().items()}, out / "mimi.safetensors")
     (out / "mimi_config.json").write_text(json.dumps(TINY_MIMI, indent=2))
     (out / "config.json").write_text(json.dumps(config, indent=2))

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from captioner.kyutai_engine import KyutaiConfig
 from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+from captionlog.log import LogConfig
 
 from .caption_stream import CaptionMode
 from .config import ENGINES, LOOPBACK, ServerConfig
@@ -87,6 +89,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "tiny.en when --model-dir is not given)",
     )
     parser.add_argument("--cpu-threads", type=int, default=2, help="engine threads")
+    parser.add_argument(
+        "--log-db",
+        type=Path,
+        default=Path("livecaptions.db"),
+        help="the caption log, an SQLite file (default %(default)s, created if needed)",
+    )
+    parser.add_argument("--no-log", action="store_true", help="do not log captions")
+    parser.add_argument(
+        "--retention-days",
+        type=float,
+        default=None,
+        help="purge logged captions older than this many days (default: keep them)",
+    )
+    parser.add_argument(
+        "--reviewer-token",
+        default=os.environ.get("LIVECAPTIONS_REVIEWER_TOKEN"),
+        help="the credential that opens /review/ and /api/ (default: $LIVECAPTIONS_REVIEWER_TOKEN;"
+        " unset: no reviewer access)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     args = parser.parse_args(argv)
@@ -94,6 +115,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
     if args.slots < 1:
         parser.error("--slots must be at least 1")
+    if args.retention_days is not None and args.retention_days <= 0:
+        parser.error("--retention-days must be positive")
+    if args.reviewer_token is not None and args.reviewer_token == args.participant_token:
+        parser.error("--reviewer-token must differ from --participant-token")
     return args
 
 
@@ -122,6 +147,11 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         kyutai=KyutaiConfig(checkpoint=args.checkpoint, device=args.device, slots=args.slots),
         caption_mode=CaptionMode(args.caption_mode),
         per_speaker_rooms=frozenset(args.per_speaker_room),
+        log=LogConfig(
+            path=None if args.no_log else args.log_db,
+            retention_days=args.retention_days,
+            reviewer_token=args.reviewer_token or None,
+        ),
     )
 
 
@@ -180,8 +210,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         run(serve(config))
     except Exception as exc:
         from captioner.errors import CaptionerError
+        from captionlog.errors import LogError
 
-        if isinstance(exc, CaptionerError | OSError):
+        if isinstance(exc, CaptionerError | LogError | OSError):
             print(f"livecaptions: {exc}", file=sys.stderr)
             return 1
         raise

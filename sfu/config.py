@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from captioner.kyutai_engine import KyutaiConfig
 from captioner.scheduler import SchedulerConfig
 from captioner.whisper_engine import WhisperConfig
+from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 
 from .caption_stream import CaptionMode
@@ -32,6 +33,7 @@ class ServerConfig:
     kyutai: KyutaiConfig = field(default_factory=KyutaiConfig)
     caption_mode: CaptionMode = CaptionMode.MIXED  # rooms' default
     per_speaker_rooms: frozenset[str] = frozenset()  # rooms captioned per speaker regardless
+    log: LogConfig = field(default_factory=LogConfig)  # the caption log and reviewer access
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     max_frame_bytes: int = 64 * 1024

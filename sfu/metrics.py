@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from captioner.scheduler import SchedulerStats
+    from captionlog.log import CaptionLog
 
     from .room import Room
 
@@ -134,6 +135,28 @@ class _LiveCollector(Collector):
         yield streams
 
 
+class _LogCollector(Collector):
+    def __init__(self, log: CaptionLog) -> None:
+        self._log = log
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "livecaptions_log_records_acknowledged",
+            "Caption-log records committed (durable).",
+            value=self._log.acknowledged,
+        )
+        yield GaugeMetricFamily(
+            "livecaptions_log_records_pending",
+            "Caption-log records waiting for the writer.",
+            value=self._log.pending,
+        )
+        yield CounterMetricFamily(
+            "livecaptions_log_write_failures",
+            "Caption-log transactions that failed (their records are lost, and logged).",
+            value=self._log.failures,
+        )
+
+
 class ServerMetrics:
     def __init__(
         self, rooms: Callable[[], list[Room]], scheduler: Callable[[], SchedulerStats]
@@ -158,7 +181,15 @@ class ServerMetrics:
             ["code"],
             registry=self.registry,
         )
+        self.flags = Counter(
+            "livecaptions_captions_flagged",
+            "Captions participants flagged as wrong.",
+            registry=self.registry,
+        )
         self.registry.register(_LiveCollector(rooms, scheduler))
+
+    def watch_log(self, log: CaptionLog) -> None:
+        self.registry.register(_LogCollector(log))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

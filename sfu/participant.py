@@ -20,7 +20,16 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 
 from captioner.engine import SAMPLE_RATE
-from protocol import Caption, ParticipantInfo, ServerMessage, ServerOffer, Status
+from protocol import (
+    Caption,
+    ErrorMessage,
+    Flag,
+    ParticipantInfo,
+    ServerMessage,
+    ServerOffer,
+    Status,
+    parse_client_channel_message,
+)
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.sdp import extmap_ids, remap_extmap_ids
@@ -34,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CAPTIONS_LABEL = "captions"
+MAX_FLAGS = 100  # per participant: flags are for reviewers, not a chat
 
 
 class Signaling(Protocol):
@@ -95,6 +105,8 @@ class Participant:
         self._jitter_prefetch = jitter_prefetch
         self._clock = clock
         self._last_emitted = 0.0
+        self.last_final: str | None = None  # segment id of the last final caption sent
+        self._flags = 0
         self._negotiation = asyncio.Lock()
         self._extmap_ids: dict[str, int] = {}  # header-extension IDs the client chose
         self._tasks: set[asyncio.Task[None]] = set()
@@ -203,10 +215,22 @@ class Participant:
             channel.on("open", self.send_status)
 
     def _on_channel_message(self, message: str | bytes) -> None:
-        # Protocol v1 defines no client → server channel messages: ignore, but say so once.
-        logger.info(
-            "participant %s sent an unexpected channel message (%d bytes)", self.id, len(message)
-        )
+        """`flag` (a v1 extension) is the one message a participant may send on the channel; an
+        invalid one is answered with an `error` on the signaling socket, like any bad frame."""
+        try:
+            flag = parse_client_channel_message(message)
+            segment = flag.segment or self.last_final
+            if segment is None:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
+            if self._flags >= MAX_FLAGS:
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
+                )
+        except ProtocolError as exc:
+            self.signaling.send(ErrorMessage.from_error(exc))
+            return
+        self._flags += 1
+        self.room.flag(self, segment, flag.reason)
 
     def set_subtitles(self, enabled: bool) -> None:
         self.subtitles = enabled
@@ -219,6 +243,8 @@ class Participant:
         if not self.subtitles:
             return False
         self._last_emitted = max(self._last_emitted, self._clock())
+        if caption.final and caption.text:
+            self.last_final = caption.segment
         return self._send_channel(replace(caption, emitted_at=round(self._last_emitted, 6)))
 
     def _send_channel(self, message: Caption | Status) -> bool:

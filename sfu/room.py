@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from typing import Protocol
 
 import numpy as np
 
@@ -23,7 +24,17 @@ logger = logging.getLogger(__name__)
 PUMP_SECONDS = 0.04
 HEALTH_SECONDS = 1.0
 
-CaptionListener = Callable[["Room", Caption], None]
+SPEECH_SETTLE_SECONDS = 0.5  # speech frames may reach the tap this late
+
+
+class RoomEvents(Protocol):
+    """What a room tells the server about: captions sent, speech heard, captions flagged."""
+
+    def on_caption(self, room: Room, caption: Caption) -> None: ...
+
+    def on_speech(self, room: Room, spans: list[tuple[float, float]]) -> None: ...
+
+    def on_flag(self, room: Room, participant: Participant, segment: str, reason: str) -> None: ...
 
 
 class _HealthWatch:
@@ -57,13 +68,14 @@ class Room:
         scheduler: CaptionScheduler,
         engine_name: str,
         languages: tuple[str, ...],
-        on_caption: CaptionListener,
+        events: RoomEvents,
         mode: CaptionMode = CaptionMode.MIXED,
     ) -> None:
         self.name = name
         self.stream_id = stream_id
         self.engine_name = engine_name
         self.languages = languages
+        self.session_id = uuid.uuid4().hex  # the caption log's session: this room's life
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
@@ -71,7 +83,8 @@ class Room:
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
         self._scheduler = scheduler
-        self._on_caption = on_caption
+        self._events = events
+        self._speech_mark = 0.0  # speech before this room time has been reported
         self._activity = VoiceActivity()
         self._timelines: dict[str, TrackTimeline] = {}
         self._health = _HealthWatch()
@@ -131,6 +144,7 @@ class Room:
     async def close(self) -> None:
         self._closed = True
         self._pump.cancel()
+        self._report_speech(self.now())
         for participant in list(self.participants.values()):
             await participant.close()
         self.participants.clear()
@@ -191,6 +205,7 @@ class Room:
                 for stream in self.live_streams:
                     stream.admit(now)
                 self._update_state()
+                self._report_speech(now - SPEECH_SETTLE_SECONDS)
             await asyncio.sleep(PUMP_SECONDS)
 
     def _update_state(self) -> None:
@@ -237,4 +252,14 @@ class Room:
     def deliver(self, caption: Caption) -> None:
         for participant in self.participants.values():
             participant.send_caption(caption)
-        self._on_caption(self, caption)
+        self._events.on_caption(self, caption)
+
+    def flag(self, participant: Participant, segment: str, reason: str) -> None:
+        self._events.on_flag(self, participant, segment, reason)
+
+    def _report_speech(self, upto: float) -> None:
+        if upto > self._speech_mark:
+            spans = self._activity.speech_spans(self._speech_mark, upto)
+            self._speech_mark = upto
+            if spans:
+                self._events.on_speech(self, spans)

@@ -15,6 +15,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
+from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
 from .config import ENGINES, ServerConfig
@@ -22,6 +23,7 @@ from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
 from .metrics import ServerMetrics
 from .participant import Participant
+from .recorder import CaptionRecorder
 from .room import Room
 from .signaling import SignalingConnection
 
@@ -61,11 +63,18 @@ class CaptionServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.caption_listeners: list[Callable[[Room, Caption], None]] = []
         self.metrics = ServerMetrics(lambda: list(self.rooms.values()), self._scheduler_stats)
+        self.log: CaptionLog | None = None
+        self._recorder: CaptionRecorder | None = None
 
     # --- life ------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.config.log.path is not None:
+            self.log = CaptionLog(self.config.log)
+            await asyncio.to_thread(self.log.start)
+            self._recorder = CaptionRecorder(self.log)
+            self.metrics.watch_log(self.log)
         if self.config.ice_hosts:
             restrict_host_addresses(self.config.ice_hosts)
         # Loading the model takes a while: off the loop, like every piece of model work.
@@ -87,10 +96,12 @@ class CaptionServer:
             self._server.close()
             await self._server.wait_closed()
         for room in list(self.rooms.values()):
-            await room.close()
+            await self._close_room(room)
         self.rooms.clear()
         if self._scheduler is not None:
             await asyncio.to_thread(self._scheduler.stop)
+        if self.log is not None:
+            await asyncio.to_thread(self.log.stop)
 
     @property
     def port(self) -> int:
@@ -175,9 +186,14 @@ class CaptionServer:
         await room.remove(participant)
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
-            await room.close()
-            if room.done:
-                self._stream_rooms.pop(room.stream_id, None)
+            await self._close_room(room)
+
+    async def _close_room(self, room: Room) -> None:
+        await room.close()
+        if self._recorder is not None:
+            self._recorder.session_ended(room)
+        if room.done:
+            self._stream_rooms.pop(room.stream_id, None)
 
     def _open_room(self, name: str) -> Room:
         assert self._scheduler is not None and self._engine is not None
@@ -187,11 +203,13 @@ class CaptionServer:
             scheduler=self._scheduler,
             engine_name=self._engine.name,
             languages=tuple(self._engine.languages),
-            on_caption=self._on_caption,
+            events=self,
             mode=self.config.caption_mode_of(name),
         )
         self.rooms[name] = room
         self._stream_rooms[room.stream_id] = room
+        if self._recorder is not None:
+            self._recorder.session_started(room)
         return room
 
     # --- captions --------------------------------------------------------------------------------
@@ -217,11 +235,25 @@ class CaptionServer:
         # A room's streams are its stream id, or that id / a participant id (per-speaker mode).
         return self._stream_rooms.get(stream_id.split("/", 1)[0])
 
-    def _on_caption(self, room: Room, caption: Caption) -> None:
+    # --- what rooms tell (RoomEvents) -------------------------------------------------------------
+
+    def on_caption(self, room: Room, caption: Caption) -> None:
         latency = room.now() - caption.end
         self.metrics.caption_latency.labels(str(caption.final).lower()).observe(max(0.0, latency))
         self.metrics.captions_sent.inc(
             sum(1 for p in room.participants.values() if p.subtitles and p.channel is not None)
         )
+        if self._recorder is not None:
+            self._recorder.caption(room, caption, latency)
         for listener in self.caption_listeners:
             listener(room, caption)
+
+    def on_speech(self, room: Room, spans: list[tuple[float, float]]) -> None:
+        if self._recorder is not None:
+            self._recorder.speech(room, spans)
+
+    def on_flag(self, room: Room, participant: Participant, segment: str, reason: str) -> None:
+        logger.info("room %s: %s flagged caption %s", room.name, participant.id, segment)
+        self.metrics.flags.inc()
+        if self._recorder is not None:
+            self._recorder.flag(room, participant, segment, reason)

@@ -114,6 +114,25 @@ class VoiceActivity:
         self._gates.pop(participant_id, None)
         # Frames stay: what a participant said before leaving is still theirs.
 
+    def speech_spans(
+        self, start: float, end: float, join: float = 0.1
+    ) -> list[tuple[float, float]]:
+        """Stretches of [start, end) where any participant's track carried speech."""
+        times = sorted(
+            f.time
+            for frames in self._frames.values()
+            for f in frames
+            if start <= f.time < end
+        )
+        size = self._gate_config.frame_seconds
+        spans: list[tuple[float, float]] = []
+        for t in times:
+            if spans and t - spans[-1][1] <= join:
+                spans[-1] = (spans[-1][0], max(spans[-1][1], t + size))
+            else:
+                spans.append((t, t + size))
+        return spans
+
     def dominant(self, start: float, end: float, margin: float = 0.25) -> str | None:
         """The participant with the most speech energy in [start - margin, end + margin]."""
         best, best_power = None, 0.0

@@ -7,6 +7,7 @@ const MAX_FINAL_LINES = 6;  // finals kept on screen; older ones scroll away
 let ws = null;
 let pc = null;
 let channel = null;
+let lastFinal = null;  // segment id of the last final caption shown, for `flag`
 let me = null;
 const partials = new Map();  // segment id -> {rev, element}
 const participants = new Map();
@@ -62,6 +63,8 @@ function showCaption(caption) {
   partials.delete(caption.segment);
   if (caption.final) {
     if (!caption.text) return;  // an empty final withdraws the segment's partial text
+    lastFinal = caption.segment;
+    $("flag").disabled = false;
     const finals = $("captions-final");
     finals.append(captionElement(caption));
     while (finals.children.length > MAX_FINAL_LINES) finals.firstElementChild.remove();
@@ -174,6 +177,13 @@ function leave() {
 
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
+$("flag").addEventListener("click", () => {
+  if (!channel || channel.readyState !== "open" || !lastFinal) return;
+  // `flag` is a v1 extension (docs/protocol-notes.md): reviewers see it in the quality report.
+  channel.send(JSON.stringify({ type: "flag", segment: lastFinal }));
+  $("flag").disabled = true;
+  setStatus("Thank you: the last caption was flagged for review");
+});
 $("subtitles").addEventListener("change", (event) => {
   send({ type: "subtitles", enabled: event.target.checked });
   if (!event.target.checked) { partials.forEach((p) => p.element.remove()); partials.clear(); }

@@ -11,7 +11,7 @@ import pytest
 
 def start(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sfu", "--port", "0", *args],
+        [sys.executable, "-m", "sfu", "--port", "0", "--no-log", *args],
         capture_output=True,
         text=True,
         timeout=120,

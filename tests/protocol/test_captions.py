@@ -90,3 +90,21 @@ def test_unknown_status_state_is_refused() -> None:
         parse_channel_message(
             '{"type": "status", "subtitles": true, "engine": "x", "state": "meh"}'
         )
+
+
+def test_flag_is_the_one_client_channel_message() -> None:
+    from protocol import Flag, parse_client_channel_message
+    from protocol.captions import serialize_channel_message
+
+    flag = Flag("room#1-3", "wrong name")
+    assert parse_client_channel_message(serialize_channel_message(flag)) == flag
+    assert parse_client_channel_message('{"type": "flag"}') == Flag(None, "")
+    for bad, says in [
+        ('{"type": "flag", "segment": 3}', "segment"),
+        ('{"type": "flag", "segment": ""}', "segment"),
+        ('{"type": "flag", "reason": "' + "x" * 501 + '"}', "reason"),
+        ('{"type": "caption"}', "clients may send: flag"),
+        ("not json", "JSON"),
+    ]:
+        with pytest.raises(ProtocolError, match=says):
+            parse_client_channel_message(bad)

@@ -1,0 +1,1 @@
+"""The caption log: every final caption, durable, for accessibility reviewers."""

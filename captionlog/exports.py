@@ -1,0 +1,106 @@
+"""A session's captions as WebVTT (with `<v Speaker>` voice tags), SRT, plain text and JSON.
+
+Pure functions of the session and its segments (as the store returns them). Times are on the room
+clock, which starts with the session: a recording of the meeting started with it lines up.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from captioner.lines import break_lines
+
+from .errors import BadQuery
+
+MIN_CUE_SECONDS = 0.5  # a cue shorter than this cannot be read; engines can give 0-length words
+
+FORMATS: dict[str, tuple[str, str]] = {  # format → (extension, content type)
+    "vtt": ("vtt", "text/vtt; charset=utf-8"),
+    "srt": ("srt", "application/x-subrip; charset=utf-8"),
+    "txt": ("txt", "text/plain; charset=utf-8"),
+    "json": ("json", "application/json"),
+}
+
+
+def timestamp(seconds: float, separator: str = ".") -> str:
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def _span(segment: dict[str, Any]) -> tuple[float, float]:
+    start = max(0.0, float(segment["start"]))
+    return start, max(float(segment["end"]), start + MIN_CUE_SECONDS)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _one_line(text: str) -> str:
+    # A cue ends at a blank line and "-->" starts a timing line: neither may appear in a cue.
+    return " ".join(text.split()).replace("-->", "\u2192")
+
+
+def to_webvtt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+    out = ["WEBVTT", "", "NOTE", _vtt_escape(f"room {session['room']}, session {session['id']}")]
+    for number, segment in enumerate(segments, 1):
+        start, end = _span(segment)
+        lines = [_vtt_escape(line) for line in break_lines(_one_line(segment["text"]))]
+        name = segment.get("speaker_name")
+        if name:
+            lines[0] = f"<v {_vtt_escape(_one_line(name))}>{lines[0]}"
+            lines[-1] = f"{lines[-1]}</v>"
+        out += ["", str(number), f"{timestamp(start)} --> {timestamp(end)}", *lines]
+    return "\n".join(out) + "\n"
+
+
+def to_srt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+    blocks = []
+    for number, segment in enumerate(segments, 1):
+        start, end = _span(segment)
+        text = _one_line(segment["text"])
+        name = segment.get("speaker_name")
+        if name:
+            text = f"{_one_line(name)}: {text}"
+        blocks.append(
+            "\n".join(
+                [
+                    str(number),
+                    f"{timestamp(start, ',')} --> {timestamp(end, ',')}",
+                    *break_lines(text),
+                ]
+            )
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def to_text(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+    lines = [f"Room {session['room']}, session {session['id']}", ""]
+    for segment in segments:
+        name = segment.get("speaker_name") or "(unknown speaker)"
+        lines.append(f"[{timestamp(segment['start'])[:8]}] {name}: {_one_line(segment['text'])}")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+    return json.dumps({"session": session, "segments": list(segments)}, ensure_ascii=False)
+
+
+EXPORTERS: dict[str, Callable[[dict[str, Any], Sequence[dict[str, Any]]], str]] = {
+    "vtt": to_webvtt,
+    "srt": to_srt,
+    "txt": to_text,
+    "json": to_json,
+}
+
+
+def export(format: str, session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+    exporter = EXPORTERS.get(format)
+    if exporter is None:
+        raise BadQuery(f"unknown export format {format!r}; one of {', '.join(EXPORTERS)}")
+    return exporter(session, segments)

@@ -1,0 +1,58 @@
+"""What the caption log keeps, as values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Session:
+    """A room from its first participant to the last one leaving."""
+
+    id: str
+    room: str
+    started_unix: float
+    clock_origin: float  # unix time of the room clock's zero
+    engine: str
+    mode: str
+    ended_unix: float | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One final caption segment."""
+
+    session_id: str
+    segment: str
+    speaker_id: str | None
+    speaker_name: str | None
+    start: float  # room clock
+    end: float
+    start_unix: float
+    end_unix: float
+    text: str
+    words: list[dict[str, Any]]
+    language: str | None
+    engine: str
+    latency: float | None  # seconds from the end of its audio to its sending
+
+
+@dataclass(frozen=True)
+class SpeechSpan:
+    """A stretch of the room clock where some participant's track carried speech."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A participant marked a caption as wrong."""
+
+    session_id: str
+    segment: str
+    participant_id: str
+    participant_name: str
+    flagged_unix: float
+    reason: str

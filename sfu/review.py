@@ -1,0 +1,249 @@
+"""The reviewer surface: /review/ (the page) and /api/ (sessions, transcripts, search, exports,
+quality, deletion), behind the reviewer token.
+
+Credentials: `Authorization: Bearer TOKEN`, or HTTP Basic with the token as password (so that a
+browser asks for it once and sends it with every request, downloads included). No credential: 401;
+a wrong one, or a participant's: 403. Every parameter is validated here; the store only ever sees
+checked values, and search text only as quoted FTS5 terms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import calendar
+import hmac
+import re
+import time
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from captionlog import exports, quality
+from captionlog.errors import BadQuery, LogError, NotFound
+from captionlog.store import CaptionStore
+from protocol.signaling import ROOM_PATTERN
+
+from .responses import json_response, response, static_file
+
+if TYPE_CHECKING:
+    from .server import CaptionServer
+
+SESSION = r"([0-9a-f]{32})"
+ROUTES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/api/sessions"), "sessions"),
+    (re.compile(rf"/api/sessions/{SESSION}"), "session"),
+    (re.compile(rf"/api/sessions/{SESSION}/export\.([a-z]+)"), "export"),
+    (re.compile(rf"/api/sessions/{SESSION}/quality"), "quality"),
+    (re.compile(r"/api/search"), "search"),
+]
+METHODS = {"session": ("GET", "DELETE")}
+MAX_QUERY_CHARS = 200
+MAX_LIMIT = 500
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+REALM = 'Basic realm="livecaptions review", charset="UTF-8"'
+
+
+def error(status: HTTPStatus, code: str, message: str, **headers: str) -> Response:
+    reply = json_response(status, {"error": code, "message": message})
+    for name, value in headers.items():
+        reply.headers[name.replace("_", "-")] = value
+    return reply
+
+
+def is_review_path(path: str) -> bool:
+    return path == "/review" or path.startswith(("/review/", "/api/"))
+
+
+def credential(headers: Headers) -> str | None:
+    value = headers.get("Authorization")
+    if value is None:
+        return None
+    scheme, _, rest = value.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip()
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(rest.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+        return decoded.partition(":")[2]
+    return ""
+
+
+def authorize(server: CaptionServer, headers: Headers) -> Response | None:
+    """None when the request carries the reviewer credential; the refusal otherwise."""
+    token = server.config.log.reviewer_token
+    if server.log is None:
+        return error(HTTPStatus.NOT_FOUND, "not-found", "the caption log is off on this server")
+    if token is None:
+        return error(
+            HTTPStatus.FORBIDDEN,
+            "forbidden",
+            "reviewer access is not configured on this server (--reviewer-token)",
+        )
+    given = credential(headers)
+    if given is None:
+        return error(
+            HTTPStatus.UNAUTHORIZED,
+            "unauthorized",
+            "a reviewer credential is required: Authorization: Bearer TOKEN, or Basic with the "
+            "token as password",
+            WWW_Authenticate=REALM,
+        )
+    if hmac.compare_digest(given.encode(), token.encode()):
+        return None
+    participant = server.config.participant_token
+    if participant is not None and hmac.compare_digest(given.encode(), participant.encode()):
+        return error(
+            HTTPStatus.FORBIDDEN, "forbidden", "a participant credential does not open reviews"
+        )
+    return error(HTTPStatus.FORBIDDEN, "forbidden", "invalid reviewer credential")
+
+
+class Query:
+    """Checked query-string parameters; each failure is a BadQuery naming the parameter."""
+
+    def __init__(self, query: str) -> None:
+        if len(query) > 2048:
+            raise BadQuery("query string too long")
+        try:
+            self._values = parse_qs(query, strict_parsing=False, max_num_fields=20)
+        except ValueError as exc:
+            raise BadQuery(f"invalid query string: {exc}") from None
+
+    def _one(self, name: str) -> str | None:
+        values = self._values.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise BadQuery(f"{name} given more than once")
+        return values[0]
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        value = self._one(name)
+        if value is None:
+            return default
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise BadQuery(f"{name} must be an integer from {low} to {high}")
+        return int(value)
+
+    def room(self) -> str | None:
+        value = self._one("room")
+        if value is not None and not ROOM_PATTERN.fullmatch(value):
+            raise BadQuery("room must be 1-64 characters of [A-Za-z0-9_-]")
+        return value
+
+    def date(self, name: str, *, end: bool = False) -> float | None:
+        """A UTC date YYYY-MM-DD as unix time (its start; the next day's start for `end`)."""
+        value = self._one(name)
+        if value is None:
+            return None
+        try:
+            if not DATE.fullmatch(value):
+                raise ValueError
+            parsed = time.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            raise BadQuery(f"{name} must be a date YYYY-MM-DD") from None
+        return calendar.timegm(parsed) + (86400 if end else 0)
+
+    def text(self, name: str) -> str:
+        value = self._one(name) or ""
+        if len(value) > MAX_QUERY_CHARS:
+            raise BadQuery(f"{name} is longer than {MAX_QUERY_CHARS} characters")
+        if not value.strip():
+            raise BadQuery(f"{name} is required")
+        return value
+
+
+def export_name(session: dict[str, Any], extension: str) -> str:
+    day = time.strftime("%Y-%m-%d", time.gmtime(session["started_unix"]))
+    return f"{session['room']}-{day}-{session['id'][:8]}.{extension}"
+
+
+async def handle(server: CaptionServer, request: Request) -> Response:
+    refusal = authorize(server, request.headers)
+    if refusal is not None:
+        return refusal
+    url = urlsplit(request.path)
+    path = url.path
+    if path in ("/review", "/review/"):
+        return static_file("review.html")
+    for pattern, route in ROUTES:
+        match = pattern.fullmatch(path)
+        if match is None:
+            continue
+        allowed = METHODS.get(route, ("GET",))
+        if request.method not in allowed:
+            return error(
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                f"{request.method} is not allowed on {route}; use {', '.join(allowed)}",
+                Allow=", ".join(allowed),
+            )
+        try:
+            return await _answer(server, route, match.groups(), request.method, Query(url.query))
+        except NotFound as exc:
+            return error(HTTPStatus.NOT_FOUND, "not-found", str(exc))
+        except BadQuery as exc:
+            return error(HTTPStatus.BAD_REQUEST, "bad-request", str(exc))
+        except LogError as exc:
+            return error(HTTPStatus.SERVICE_UNAVAILABLE, "unavailable", str(exc))
+    return error(HTTPStatus.NOT_FOUND, "not-found", "no such reviewer page or API")
+
+
+async def _answer(
+    server: CaptionServer, route: str, groups: tuple[str, ...], method: str, query: Query
+) -> Response:
+    log = server.log
+    assert log is not None
+
+    def read(fn: Any) -> Any:
+        return asyncio.to_thread(log.read, fn)
+
+    if route == "sessions":
+        room, since, until = query.room(), query.date("from"), query.date("to", end=True)
+        limit = query.integer("limit", 100, 1, MAX_LIMIT)
+        offset = query.integer("offset", 0, 0, 1_000_000)
+        rows = await read(
+            lambda s: s.sessions(room=room, since=since, until=until, limit=limit, offset=offset)
+        )
+        return json_response(HTTPStatus.OK, {"sessions": rows})
+    if route == "search":
+        text, room = query.text("q"), query.room()
+        limit = query.integer("limit", 50, 1, MAX_LIMIT)
+        hits = await read(lambda s: s.search(text, room=room, limit=limit))
+        return json_response(HTTPStatus.OK, {"query": text, "hits": hits})
+    session_id = groups[0]
+    if route == "session" and method == "DELETE":
+        deleted = await asyncio.to_thread(log.read, lambda s: s.delete_session(session_id))
+        if not deleted:
+            raise NotFound(f"no session {session_id!r}")
+        return json_response(HTTPStatus.OK, {"deleted": session_id})
+
+    def transcript(store: CaptionStore) -> tuple[dict, list, list, list]:
+        session = store.session(session_id)
+        return session, store.segments(session_id), store.flags(session_id), store.speech(
+            session_id
+        )
+
+    session, segments, flags, speech = await read(transcript)
+    if route == "session":
+        return json_response(
+            HTTPStatus.OK, {"session": session, "segments": segments, "flags": flags}
+        )
+    if route == "quality":
+        return json_response(HTTPStatus.OK, quality.report(session, segments, speech, flags))
+    extension = groups[1]
+    if extension not in exports.FORMATS:
+        raise BadQuery(f"unknown export format {extension!r}; one of {', '.join(exports.FORMATS)}")
+    body = exports.export(extension, session, segments).encode()
+    reply = response(HTTPStatus.OK, body, exports.FORMATS[extension][1])
+    reply.headers["Content-Disposition"] = (
+        f'attachment; filename="{export_name(session, extension)}"'
+    )
+    return reply

@@ -1,0 +1,82 @@
+"""The reviewer pages in a real headless Chromium: list, open a session, search, download."""
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+import webvtt
+
+from captionlog.log import LogConfig
+from captionlog.store import CaptionStore
+from sfu.config import ServerConfig
+from sfu.server import CaptionServer
+
+from ..captionlog.conftest import seed
+from .test_browser import CHROMIUM
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
+
+TOKEN = "review-secret"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def reviewed(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CaptionServer]:
+    db = tmp_path_factory.mktemp("review") / "captions.db"
+    store = CaptionStore(db)
+    seed(store)
+    store.close()
+    server = CaptionServer(ServerConfig(port=0, log=LogConfig(path=db, reviewer_token=TOKEN)))
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_a_reviewer_finds_reads_and_exports_a_meeting(
+    reviewed: CaptionServer, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    base = f"http://127.0.0.1:{reviewed.port}"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            context = await browser.new_context(
+                http_credentials={"username": "reviewer", "password": TOKEN},
+                accept_downloads=True,
+            )
+            page = await context.new_page()
+            await page.goto(f"{base}/review/")
+            row = page.locator("#sessions tbody tr")
+            await expect(row).to_have_count(1)
+            await expect(row.first).to_contain_text("standup")
+
+            await row.first.click()
+            transcript = page.locator("#transcript tbody tr")
+            await expect(transcript).to_have_count(4)
+            await expect(transcript.first).to_contain_text("Good morning everyone.")
+            await expect(transcript.nth(1)).to_have_class("flagged")
+            await expect(page.locator("#quality")).to_contain_text("Flagged by participants")
+            await expect(page.locator("#latency-plot polyline")).to_have_count(1)
+
+            await page.fill("#query", "budget")
+            await page.click("#search button")
+            hit = page.locator("#hits li")
+            await expect(hit).to_have_count(1)
+            await expect(hit.first).to_contain_text("[budget]")
+            await hit.first.locator("a").click()
+            await expect(page.locator("#session-title")).to_contain_text("standup")
+
+            async with page.expect_download() as info:
+                await page.click("#exports a[data-format=vtt]")
+            download = await info.value
+            assert download.suggested_filename.startswith("standup-")
+            saved = tmp_path / download.suggested_filename
+            await download.save_as(saved)
+            cues = webvtt.from_buffer(io.StringIO(saved.read_text()))
+            assert [c.voice for c in cues] == ["Ada", "Ada", "Bob", None]
+        finally:
+            await browser.close()
