@@ -96,7 +96,8 @@ def report(
     speech: Sequence[SpeechSpan],
     flags: Sequence[dict[str, Any]],
 ) -> dict[str, Any]:
-    latencies = [s["latency"] for s in segments if s.get("latency") is not None]
+    timed = [s for s in segments if s.get("latency") is not None]
+    points = [[round(s["start"], 2), round(s["latency"], 3)] for s in timed]
     cps = [len(s["text"]) / _duration(s) for s in segments]
     speakers: dict[str, list[dict[str, Any]]] = {}
     for segment in segments:
@@ -109,14 +110,7 @@ def report(
         "room": session["room"],
         "segments": len(segments),
         "words": sum(_words(s) for s in segments),
-        "latency": _percentiles(latencies)
-        | {
-            "points": [
-                [round(s["start"], 2), round(s["latency"], 3)]
-                for s in segments
-                if s.get("latency") is not None
-            ]
-        },
+        "latency": _percentiles([s["latency"] for s in timed]) | {"points": points},
         "reading_speed": {
             "wpm": wpm,
             "guidance_wpm": list(GUIDANCE_WPM),

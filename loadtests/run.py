@@ -41,10 +41,12 @@ def cpus(pin: bool, server: bool) -> list[int] | None:
     return available[:1] if server else available[1:]
 
 
-def start_server(port: int, log: Path, *, pin: bool, threads: int | None) -> subprocess.Popen:
+def start_server(
+    port: int, log: Path, *, pin: bool, threads: int | None, extra: list[str]
+) -> subprocess.Popen:
     server_cpus = cpus(pin, server=True)
     count = threads or (len(server_cpus) if server_cpus else None)
-    threads_args = ["--cpu-threads", str(count)] if count else []
+    threads_args = ["--cpu-threads", str(count), *extra] if count else extra
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING"),
@@ -115,6 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "load")
     parser.add_argument("--engine-threads", type=int, help="the server's --cpu-threads")
     parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="one more argument for the server it starts (repeatable), e.g. "
+        "--server-arg=--engine=kyutai --server-arg=--checkpoint=out/tiny",
+    )
+    parser.add_argument(
         "--pin",
         action="store_true",
         help="run the server on CPU 0 and the load clients on the other CPUs, so that they do "
@@ -130,7 +140,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if url is None:
         port = free_port()
         server = start_server(
-            port, args.out / "server.log", pin=args.pin, threads=args.engine_threads
+            port,
+            args.out / "server.log",
+            pin=args.pin,
+            threads=args.engine_threads,
+            extra=args.server_arg,
         )
         url, pid = f"ws://127.0.0.1:{port}/ws", server.pid
     samples: list[Sample] = []

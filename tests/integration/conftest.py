@@ -2,10 +2,14 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import numpy as np
 import pytest_asyncio
 
-from client import CaptionClient
+from client import CaptionClient, WavTrack
+from client.audio import RATE
+from client.speech import Utterance
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
@@ -34,6 +38,55 @@ async def http_request(
     lines = head.decode().split("\r\n")
     fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
     return int(lines[0].split()[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+def turns(
+    speech: dict[str, tuple[np.ndarray, str]], order: list[tuple[str, str]], gap: float = 1.2
+):
+    """One track per speaker, silent while the other speaks, and the timetable."""
+    total = sum(len(speech[k][0]) for _, k in order) + round(gap * RATE) * (len(order) + 1)
+    tracks = {who: np.zeros(total, np.float32) for who, _ in order}
+    timetable, position = [], round(gap * RATE)
+    for who, key in order:
+        pcm, text = speech[key]
+        tracks[who][position : position + len(pcm)] = pcm
+        timetable.append(Utterance(who, text, position / RATE, (position + len(pcm)) / RATE))
+        position += len(pcm) + round(gap * RATE)
+    return tracks, timetable
+
+
+@asynccontextmanager
+async def conversation(
+    server: CaptionServer, room: str, speech: dict[str, tuple[np.ndarray, str]], **kwargs: object
+) -> AsyncIterator[tuple[dict[str, CaptionClient], CaptionClient, list[Utterance], float]]:
+    """Ada and Bob take turns (two espeak voices) while Carol listens; yields once Carol has the
+    final captions of the last turn: (speakers, Carol, the timetable, track time → room time),
+    and everyone leaves on exit."""
+    order = [("Ada", "ada"), ("Bob", "bob"), ("Ada", "ada2"), ("Bob", "bob2")]
+    tracks, timetable = turns(speech, order)
+    go = asyncio.Event()
+    played = {name: WavTrack(tracks[name], start=go) for name in ("Ada", "Bob")}
+    speakers = {name: client(server, room, name, audio=played[name], **kwargs) for name in played}
+    carol = client(server, room, "Carol", **kwargs)
+    everyone = (*speakers.values(), carol)
+    for participant in everyone:
+        await participant.join()
+    try:
+        go.set()
+        await asyncio.wait_for(played["Ada"].finished.wait(), 60)
+        assert played["Ada"].started_at is not None and carol.joined is not None
+        offset = played["Ada"].started_at - carol.joined.clock_origin
+        last_end = offset + timetable[-1].end
+
+        def done() -> bool:
+            finals = [c for c in carol.finals() if c.text]
+            return bool(finals) and finals[-1].end >= last_end - 1.5
+
+        await carol.wait_for(done, 30)
+        yield speakers, carol, timetable, offset
+    finally:
+        for participant in everyone:
+            await participant.leave()
 
 
 def ws_url(server: CaptionServer) -> str:

@@ -14,13 +14,11 @@ import srt
 import webvtt
 
 from captionlog.log import LogConfig
-from client import WavTrack
 from client.speech import word_error_rate
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
-from .conftest import client, http_request
-from .test_speakers import turns
+from .conftest import client, conversation, http_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -49,33 +47,11 @@ async def api(server: CaptionServer, path: str, method: str = "GET", **headers: 
 async def test_a_meeting_is_logged_and_exports_hold_who_said_what(
     logged: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
 ) -> None:
-    order = [("Ada", "ada"), ("Bob", "bob"), ("Ada", "ada2"), ("Bob", "bob2")]
-    tracks, timetable = turns(speech, order)
-    go = asyncio.Event()
-    ada_track, bob_track = WavTrack(tracks["Ada"], start=go), WavTrack(tracks["Bob"], start=go)
-    ada = client(logged, "convo", "Ada", audio=ada_track, token=JOIN)
-    bob = client(logged, "convo", "Bob", audio=bob_track, token=JOIN)
-    carol = client(logged, "convo", "Carol", token=JOIN)
-    for participant in (ada, bob, carol):
-        await participant.join()
-    try:
-        go.set()
-        await asyncio.wait_for(ada_track.finished.wait(), 60)
-        assert ada_track.started_at is not None and carol.joined is not None
-        last_end = ada_track.started_at - carol.joined.clock_origin + timetable[-1].end
-
-        def done() -> bool:
-            finals = [c for c in carol.finals() if c.text]
-            return bool(finals) and finals[-1].end >= last_end - 1.5
-
-        await carol.wait_for(done, 30)
+    async with conversation(logged, "convo", speech, token=JOIN) as (_, carol, timetable, _):
         flagged = [c for c in carol.finals() if c.text][-1].segment
         carol.flag(reason="the name is wrong")
         carol.send_channel('{"type": "flag", "segment": 12}')  # invalid: answered, not stored
         await carol.wait_for(lambda: bool(carol.errors), 10)
-    finally:
-        for participant in (ada, bob, carol):
-            await participant.leave()
     assert carol.errors[-1].ref == "flag" and "segment" in carol.errors[-1].message
     assert logged.log is not None and await asyncio.to_thread(logged.log.flush)
 
