@@ -40,6 +40,7 @@ class KyutaiConfig:
     device: str = "cpu"
     slots: int = 16  # concurrent streams: the batch size of every step
     compile: bool | None = None  # torch.compile moshi's kernels; default: on cuda only
+    cpu_threads: int | None = None  # torch's threads on a CPU (process-wide); None: torch's own
     languages: tuple[str, ...] = ("en", "fr")
     pause_seconds: float = 0.5  # silence this long ends an utterance (the semantic VAD may
     # end it sooner)
@@ -128,6 +129,7 @@ class _Slot:
     pcm: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     time: float | None = None  # room time of pcm[0]
     frame_times: deque[float] = field(default_factory=deque)  # the last fed frames' times
+    last_word_time: float = float("-inf")
     started: bool = False  # reset and primed
     flush_frames: int = 0  # silence frames still to feed at once
     silent_seconds: float = 0.0
@@ -156,23 +158,27 @@ class _Slot:
 
     def next_frame(self) -> tuple[np.ndarray, float, bool]:
         """The next frame to feed: (pcm, room time, real audio?). Priming and flush come first."""
-        last = self.frame_times[-1] if self.frame_times else None
-        if not self.started:
-            start = self.time if self.time is not None else 0.0
-            return np.zeros(FRAME_SAMPLES, np.float32), start - FRAME_SECONDS, False
-        if self.flush_frames > 0 and (self.ending is False or len(self.pcm) < FRAME_SAMPLES):
-            assert last is not None
-            return np.zeros(FRAME_SAMPLES, np.float32), last + FRAME_SECONDS, False
-        frame, self.pcm = self.pcm[:FRAME_SAMPLES], self.pcm[FRAME_SAMPLES:]
         start = self.time if self.time is not None else 0.0
+        inserted = not self.started or (
+            self.flush_frames > 0 and (not self.ending or len(self.pcm) < FRAME_SAMPLES)
+        )
+        if inserted:
+            # Inserted silence (priming, flush) takes no room time: it is stamped where the real
+            # audio resumes, so that times never run ahead of the audio that follows.
+            return np.zeros(FRAME_SAMPLES, np.float32), start, False
+        frame, self.pcm = self.pcm[:FRAME_SAMPLES], self.pcm[FRAME_SAMPLES:]
         self.time = start + FRAME_SECONDS
         return frame, start, True
 
     def word_time(self) -> float:
-        """Time of the frame the current step's text describes: `delay_steps` frames back."""
+        """Time of the frame the current step's text describes (`delay_steps` frames back),
+        never earlier than the last one: word times are monotonic."""
         if len(self.frame_times) > self.delay_steps:
-            return self.frame_times[-1 - self.delay_steps]
-        return self.frame_times[0]
+            time = self.frame_times[-1 - self.delay_steps]
+        else:
+            time = self.frame_times[0]
+        self.last_word_time = max(time, self.last_word_time)
+        return self.last_word_time
 
 
 class KyutaiEngine:
@@ -212,6 +218,8 @@ class KyutaiEngine:
 
             raise ModelNotFoundError("the kyutai engine needs --checkpoint DIR_OR_REPO_ID")
         files = kyutai_checkpoint.inspect(config.checkpoint)
+        if config.cpu_threads and not config.device.startswith("cuda"):
+            torch.set_num_threads(config.cpu_threads)
         dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
         loaded = kyutai_checkpoint.load(files, config.device, dtype, progress=config.progress)
         batch = KyutaiBatch(

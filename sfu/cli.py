@@ -88,7 +88,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="expected sha256 of model.bin; 'none' to skip the check (default: the pinned "
         "tiny.en when --model-dir is not given)",
     )
-    parser.add_argument("--cpu-threads", type=int, default=2, help="engine threads")
+    parser.add_argument(
+        "--cpu-threads", type=int, default=2, help="engine threads on a CPU (both engines)"
+    )
     parser.add_argument(
         "--log-db",
         type=Path,
@@ -144,7 +146,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         whisper=WhisperConfig(
             model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
         ),
-        kyutai=KyutaiConfig(checkpoint=args.checkpoint, device=args.device, slots=args.slots),
+        kyutai=KyutaiConfig(
+            checkpoint=args.checkpoint,
+            device=args.device,
+            slots=args.slots,
+            cpu_threads=args.cpu_threads,
+        ),
         caption_mode=CaptionMode(args.caption_mode),
         per_speaker_rooms=frozenset(args.per_speaker_room),
         log=LogConfig(

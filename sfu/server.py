@@ -222,8 +222,12 @@ class CaptionServer:
     def _on_updates(self, updates: list[StreamUpdate], closed: list[str]) -> None:
         for update in updates:
             room = self._room_of(update.stream_id)
-            if room is not None:
+            if room is None:
+                continue
+            try:
                 room.on_update(update)
+            except Exception:  # one stream's bad update must not cost the others theirs
+                logger.exception("room %s: an engine update could not be captioned", room.name)
         for stream_id in closed:
             room = self._room_of(stream_id)
             if room is not None:

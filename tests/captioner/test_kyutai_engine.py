@@ -1,5 +1,6 @@
 """The Kyutai engine on a tiny random-weight checkpoint, loaded like a real one."""
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -84,12 +85,17 @@ def test_streams_in_a_batch_produce_what_they_produce_alone(
 def test_words_have_monotonic_times_and_the_end_flushes_the_last_ones(
     tiny_checkpoint: Path, jfk: np.ndarray
 ) -> None:
+    # Speech, a pause long enough to flush, speech again: the inserted silence takes no time.
+    pause = np.zeros(SAMPLE_RATE, np.float32)
+    audio = np.concatenate([jfk[: 4 * SAMPLE_RATE], pause, jfk[4 * SAMPLE_RATE :]])
     kyutai = engine(tiny_checkpoint)
-    words = run(kyutai, {"a": (0, jfk)})["a"]
+    words = run(kyutai, {"a": (0, audio)})["a"]
+    assert any(ended for _, ended in words[:-1]), "the pause did not flush"
     starts = [w.start for w, _ in words]
     assert starts == sorted(starts)
     assert all(w.start <= w.end for w, _ in words)
-    duration = len(jfk) / SAMPLE_RATE
+    assert all(a.end <= b.start + 1e-9 for (a, _), (b, _) in itertools.pairwise(words))
+    duration = len(audio) / SAMPLE_RATE
     assert words[-1][0].end <= duration + 0.1
     assert words[-1][1], "the end of the stream ends the utterance"
     # Nothing was left in progress: the stream's slot is free again.
