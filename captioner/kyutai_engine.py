@@ -19,6 +19,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -229,7 +230,12 @@ class KyutaiEngine:
             device=config.device,
             compile=config.compile,
         )
-        name = f"kyutai:{files.config.get('model_id', {}).get('name') or files.directory.name}"
+        # A repo id names the model better than its cache directory (a commit hash) would.
+        given = Path(config.checkpoint).name if Path(config.checkpoint).is_dir() else None
+        model_id = files.config.get("model_id")
+        named = model_id.get("name") if isinstance(model_id, dict) else None
+        label = named or given or config.checkpoint
+        name = f"kyutai:{label}"
         return batch, loaded.piece, files.stt.delay_steps, name
 
     # --- streams ---------------------------------------------------------------------------------
