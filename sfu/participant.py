@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 CAPTIONS_LABEL = "captions"
 MAX_FLAGS = 100  # per participant: flags are for reviewers, not a chat
+MAX_FLAGGABLE = 500  # the last final captions a participant may flag
 
 
 class Signaling(Protocol):
@@ -106,6 +107,8 @@ class Participant:
         self._clock = clock
         self._last_emitted = 0.0
         self.last_final: str | None = None  # segment id of the last final caption sent
+        # The recent final captions sent: the ones this participant may flag.
+        self._finals_sent: dict[str, None] = {}
         self._flags = 0
         self._negotiation = asyncio.Lock()
         self._extmap_ids: dict[str, int] = {}  # header-extension IDs the client chose
@@ -222,6 +225,12 @@ class Participant:
             segment = flag.segment or self.last_final
             if segment is None:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
+            if segment not in self._finals_sent:
+                raise ProtocolError(
+                    ErrorCode.BAD_REQUEST,
+                    f"segment {segment[:64]!r} is not a final caption sent to you",
+                    Flag.TYPE,
+                )
             if self._flags >= MAX_FLAGS:
                 raise ProtocolError(
                     ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
@@ -245,6 +254,9 @@ class Participant:
         self._last_emitted = max(self._last_emitted, self._clock())
         if caption.final and caption.text:
             self.last_final = caption.segment
+            self._finals_sent[caption.segment] = None
+            if len(self._finals_sent) > MAX_FLAGGABLE:
+                del self._finals_sent[next(iter(self._finals_sent))]
         return self._send_channel(replace(caption, emitted_at=round(self._last_emitted, 6)))
 
     def _send_channel(self, message: Caption | Status) -> bool:

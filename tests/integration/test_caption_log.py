@@ -51,8 +51,11 @@ async def test_a_meeting_is_logged_and_exports_hold_who_said_what(
         flagged = [c for c in carol.finals() if c.text][-1].segment
         carol.flag(reason="the name is wrong")
         carol.send_channel('{"type": "flag", "segment": 12}')  # invalid: answered, not stored
-        await carol.wait_for(lambda: bool(carol.errors), 10)
-    assert carol.errors[-1].ref == "flag" and "segment" in carol.errors[-1].message
+        carol.flag("convo#99-0")  # a segment Carol never received
+        await carol.wait_for(lambda: len(carol.errors) >= 2, 10)
+    assert [e.ref for e in carol.errors] == ["flag", "flag"]
+    assert "segment" in carol.errors[0].message
+    assert "not a final caption sent to you" in carol.errors[1].message
     assert logged.log is not None and await asyncio.to_thread(logged.log.flush)
 
     status, _, body = await api(logged, "/api/sessions?room=convo")
