@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from captioner.kyutai_checkpoint import lm_kwargs  # noqa: E402
 from captioner.kyutai_presets import LM_PRESETS, TINY_MIMI  # noqa: E402
+from captioner.kyutai_words import PAD, WORD_START  # noqa: E402
 
 TEXT = """\
 Good morning everyone and welcome to the weekly planning meeting.
@@ -38,16 +39,18 @@ Captions help everyone follow what is said in a meeting.
 VOCAB_SIZE = 96
 
 
-def word_start(model: bytes, token: int) -> bool:
+def word_starts(model: bytes) -> set[int]:
+    """Ids of the pieces that start a word (control and unknown pieces excluded)."""
     import sentencepiece as spm
 
     processor = spm.SentencePieceProcessor(model_proto=model)
-    if token >= processor.vocab_size():
-        return False
-    if processor.is_control(token) or processor.is_unknown(token):
-        return False
-    piece = processor.id_to_piece(token)
-    return piece.startswith("\u2581") and len(piece) > 1
+    return {
+        token
+        for token in range(processor.vocab_size())
+        if not (processor.is_control(token) or processor.is_unknown(token))
+        and len(piece := processor.id_to_piece(token)) > 1
+        and piece.startswith(WORD_START)
+    }
 
 
 def train_tokenizer() -> bytes:
@@ -70,7 +73,6 @@ def train_tokenizer() -> bytes:
     return model.getvalue()
 
 
-PAD = 3
 PAD_SHARE = 0.6  # a real STT model emits pad most of the time, words in between
 
 
@@ -148,10 +150,11 @@ def write(out: Path, seed: int) -> None:
     # Larger output weights than moshi's init, so that the random model's greedy text varies
     # with its audio input instead of settling on one token. Only pieces that start a word can
     # win (the others' rows are zero, below the best of the rest): the text is random words.
+    winners = word_starts(tokenizer) | {PAD}
     with torch.no_grad():
         lm.text_linear.weight.mul_(8.0)
         for token in range(lm.text_linear.weight.shape[0]):
-            if token != PAD and not word_start(tokenizer, token):
+            if token not in winners:
                 lm.text_linear.weight[token] = 0.0
 
     mimi = loaders.get_mimi(None, TINY_MIMI, device="cpu", num_codebooks=config["n_q"])
