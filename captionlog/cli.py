@@ -16,7 +16,6 @@ server runs.
 from __future__ import annotations
 
 import argparse
-import calendar
 import json
 import sys
 import time
@@ -24,15 +23,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import exports, quality
+from .dates import utc_day
 from .errors import BadQuery, LogError, NotFound
 from .store import CaptionStore
 
 
-def _date(value: str) -> float:
+def _date(value: str) -> str:
     try:
-        return calendar.timegm(time.strptime(value, "%Y-%m-%d"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+        utc_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _when(unix: float | None) -> str:
@@ -85,8 +86,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, store: CaptionStore) -> str:
     if args.command == "sessions":
-        until = args.until + 86400 if args.until is not None else None
-        rows = store.sessions(room=args.room, since=args.since, until=until, limit=args.limit)
+        since = utc_day(args.since) if args.since else None
+        until = utc_day(args.until, end=True) if args.until else None
+        rows = store.sessions(room=args.room, since=since, until=until, limit=args.limit)
         lines = [f"{'session':8}  {'room':20} {'started (UTC)':19}  {'ended':19}  segments flags"]
         for s in rows:
             lines.append(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import calendar
 import hmac
 import re
 import time
@@ -24,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from captionlog import exports, quality
+from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
 from captionlog.store import CaptionStore
 from protocol.signaling import ROOM_PATTERN
@@ -44,7 +44,6 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
 METHODS = {"session": ("GET", "DELETE")}
 MAX_QUERY_CHARS = 200
 MAX_LIMIT = 500
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 REALM = 'Basic realm="livecaptions review", charset="UTF-8"'
 
 
@@ -144,12 +143,9 @@ class Query:
         if value is None:
             return None
         try:
-            if not DATE.fullmatch(value):
-                raise ValueError
-            parsed = time.strptime(value, "%Y-%m-%d")
+            return utc_day(value, end=end)
         except ValueError:
             raise BadQuery(f"{name} must be a date YYYY-MM-DD") from None
-        return calendar.timegm(parsed) + (86400 if end else 0)
 
     def text(self, name: str) -> str:
         value = self._one(name) or ""

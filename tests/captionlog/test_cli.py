@@ -28,6 +28,16 @@ def test_list_show_search_quality(store: CaptionStore, capsys: pytest.CaptureFix
     assert code == 0 and json.loads(out)["gaps"][0]["seconds"] == 4.0
 
 
+def test_sessions_by_utc_day(store: CaptionStore, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out = run(store, capsys, "sessions", "--from", "2026-09-21", "--to", "2026-09-21")
+    assert "standup" in out
+    _, out = run(store, capsys, "sessions", "--from", "2026-09-22")
+    assert "standup" not in out
+    with pytest.raises(SystemExit) as exit_:
+        run(store, capsys, "sessions", "--to", "2026-9-21")
+    assert exit_.value.code == 2 and "not a date YYYY-MM-DD" in capsys.readouterr().err
+
+
 def test_export_to_a_file(
     store: CaptionStore, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
