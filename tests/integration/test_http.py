@@ -1,25 +1,18 @@
 """The HTTP surface on the signaling port."""
 
-import asyncio
 import json
 
 import pytest
 
 from sfu.server import CaptionServer
 
+from .conftest import http_request
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def get(server: CaptionServer, path: str) -> tuple[int, dict[str, str], bytes]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-    await writer.drain()
-    raw = await reader.read()
-    writer.close()
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+    return await http_request(server.port, "GET", path)
 
 
 async def test_page_is_served(server: CaptionServer) -> None:
