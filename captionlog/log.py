@@ -3,7 +3,7 @@
 The event loop hands records to `CaptionLog` without waiting; a dedicated thread writes whatever
 has queued up in one transaction (SQLite, WAL, synchronous=FULL) and counts what it acknowledged.
 A record is acknowledged once its transaction committed: from then on it survives `kill -9`.
-Reads open their own connection, so a slow export never holds up the writer.
+Reviewers' requests open their own connection, so a slow export never holds up the writer.
 """
 
 from __future__ import annotations
@@ -125,9 +125,11 @@ class CaptionLog:
     def flag(self, flag: Flag) -> None:
         self._queue.put(flag)
 
-    # --- reads (call off the event loop) ----------------------------------------------------------
+    # --- reviewers' requests (call off the event loop) -------------------------------------------
 
-    def read(self, query: Callable[[CaptionStore], T]) -> T:
+    def with_store(self, query: Callable[[CaptionStore], T]) -> T:
+        """Run `query` on a connection of its own: reads, and a reviewer's deletion (SQLite
+        serialises it with the writer's transactions)."""
         store = CaptionStore(self.path, create=False)
         try:
             return query(store)

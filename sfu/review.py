@@ -198,25 +198,25 @@ async def _answer(
     log = server.log
     assert log is not None
 
-    def read(fn: Any) -> Any:
-        return asyncio.to_thread(log.read, fn)
+    def store(fn: Any) -> Any:
+        return asyncio.to_thread(log.with_store, fn)
 
     if route == "sessions":
         room, since, until = query.room(), query.date("from"), query.date("to", end=True)
         limit = query.integer("limit", 100, 1, MAX_LIMIT)
         offset = query.integer("offset", 0, 0, 1_000_000)
-        rows = await read(
+        rows = await store(
             lambda s: s.sessions(room=room, since=since, until=until, limit=limit, offset=offset)
         )
         return json_response(HTTPStatus.OK, {"sessions": rows})
     if route == "search":
         text, room = query.text("q"), query.room()
         limit = query.integer("limit", 50, 1, MAX_LIMIT)
-        hits = await read(lambda s: s.search(text, room=room, limit=limit))
+        hits = await store(lambda s: s.search(text, room=room, limit=limit))
         return json_response(HTTPStatus.OK, {"query": text, "hits": hits})
     session_id = groups[0]
     if route == "session" and method == "DELETE":
-        deleted = await asyncio.to_thread(log.read, lambda s: s.delete_session(session_id))
+        deleted = await store(lambda s: s.delete_session(session_id))
         if not deleted:
             raise NotFound(f"no session {session_id!r}")
         return json_response(HTTPStatus.OK, {"deleted": session_id})
@@ -227,7 +227,7 @@ async def _answer(
             session_id
         )
 
-    session, segments, flags, speech = await read(transcript)
+    session, segments, flags, speech = await store(transcript)
     if route == "session":
         return json_response(
             HTTPStatus.OK, {"session": session, "segments": segments, "flags": flags}

@@ -79,7 +79,6 @@ class Room:
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
-        self.state = StatusState.OK
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
         self._scheduler = scheduler
