@@ -18,11 +18,12 @@ import pytest
 import pytest_asyncio
 
 from captionlog.log import LogConfig
-from client.audio import WavTrack
+from client.audio import RATE, WavTrack
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .browser_pages import (
+    LEAD,
     TIMEOUT_MS,
     MeetingPage,
     chromium_args,
@@ -34,9 +35,6 @@ from .conftest import client
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 REVIEWER = "review-secret"
-# Per-speaker captioning: the two fake microphones loop their clips at the same time, and this is
-# how a room captions people who talk over each other.
-ROOMS = frozenset({"meet", "deny", "restart", "phone", "audit"})
 
 
 @dataclass
@@ -49,7 +47,6 @@ class Browsers:
 
 def config(tmp: Path, **kwargs: Any) -> ServerConfig:
     return ServerConfig(
-        per_speaker_rooms=ROOMS,
         log=LogConfig(path=tmp / "captions.db", reviewer_token=REVIEWER),
         **kwargs,
     )
@@ -71,8 +68,12 @@ async def browsers(
 
     chromium = require_chromium()
     tmp = tmp_path_factory.mktemp("wav")
-    ada = write_loop(tmp / "ada.wav", speech["ada"][0])
-    bob = write_loop(tmp / "bob.wav", speech["bob"][0])
+    # One period for both loops, long enough for Bob's words to fit in Ada's silence: a page
+    # that opens Bob's microphone just after Ada's words (`wait_until_words_end`) never talks
+    # over her, in a room captioned as one mixed stream (the default).
+    period = LEAD * 4 + (len(speech["ada"][0]) + len(speech["bob"][0])) / RATE + 1.5
+    ada = write_loop(tmp / "ada.wav", speech["ada"][0], period)
+    bob = write_loop(tmp / "bob.wav", speech["bob"][0], period)
     async with async_playwright() as p:
         launched = await asyncio.gather(
             p.chromium.launch(executable_path=chromium, args=chromium_args(ada)),
@@ -105,9 +106,7 @@ async def close(*pages: MeetingPage) -> None:
 # --- errors people understand -----------------------------------------------------------------
 
 
-async def test_refused_joins_are_explained_in_words(
-    browsers: Browsers, tmp_path: Path
-) -> None:
+async def test_refused_joins_are_explained_in_words(browsers: Browsers, tmp_path: Path) -> None:
     """unauthorized, room-full and unavailable, each shown as a sentence that says what to do."""
     guarded = CaptionServer(
         config(tmp_path, port=0, participant_token="let-me-in", max_participants=1, max_rooms=1)
@@ -203,6 +202,8 @@ async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_spe
     texts, speakers = browsers.texts, {"Ada", "Bob"}
     try:
         for name, page in pages.items():
+            if name == "Bob":
+                await pages["Ada"].wait_until_words_end()
             await page.join("meet", name, listen_only=name == "Carol")
             await page.wait_in_room()
         start = await pages["Ada"].now()
@@ -214,9 +215,12 @@ async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_spe
         await expect_everyone(pages, speakers, texts, await pages["Dave"].now())
 
         await pages["Bob"].leave()
-        await pages["Ada"].page.locator("#events li", has_text="Bob left").wait_for(
-            timeout=TIMEOUT_MS
+        await (
+            pages["Ada"]
+            .page.locator("#events li", has_text="Bob left")
+            .wait_for(timeout=TIMEOUT_MS)
         )
+        await pages["Ada"].wait_until_words_end()
         await pages["Bob"].join("meet", "Bob")
         await pages["Bob"].wait_in_room()
         await expect_everyone(pages, speakers, texts, await pages["Bob"].now())
@@ -265,6 +269,8 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
     }
     try:
         for name, page in pages.items():
+            if name == "Bob":
+                await pages["Ada"].wait_until_words_end()
             await page.join("restart", name)
             await page.wait_in_room()
         await pages["Bob"].wait_for_words("Ada", browsers.texts["Ada"])
