@@ -141,24 +141,22 @@ class MeetingPage:
             polling=500,
         )
 
-    async def inbound_packets(self) -> list[int]:
-        """Packets received so far on each remote audio track, in a stable (mid) order."""
-        stats = await self.page.evaluate("window.livecaptions.inboundAudio()")
-        return [s["packets"] for s in sorted(stats, key=lambda s: str(s["mid"]))]
-
-    async def wait_for_flowing_tracks(self, count: int) -> None:
-        """Until at least `count` remote audio tracks receive packets, measured over a second."""
+    async def wait_for_audio_from(self, names: set[str]) -> None:
+        """Until packets rise, over one second, on the remote track of each participant named
+        (the server names a forwarded track's source in its msid)."""
         await self.page.wait_for_function(
-            """async (count) => {
+            """async (names) => {
+                const ids = window.livecaptions.participants()
+                    .filter((p) => names.includes(p.name)).map((p) => p.id);
+                if (ids.length < names.length) return false;
                 const read = async () => new Map((await window.livecaptions.inboundAudio())
-                    .map((s) => [s.mid, s.packets]));
+                    .map((s) => [s.participant, s.packets]));
                 const before = await read();
                 await new Promise((r) => setTimeout(r, 1000));
                 const after = await read();
-                const rising = [...after].filter(([mid, n]) => n > (before.get(mid) ?? 0));
-                return rising.length >= count;
+                return ids.every((id) => (after.get(id) ?? 0) > (before.get(id) ?? 0));
             }""",
-            arg=count,
+            arg=sorted(names),
             timeout=TIMEOUT_MS,
             polling=250,
         )

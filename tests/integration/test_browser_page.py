@@ -164,7 +164,7 @@ async def test_a_browser_denied_the_microphone_hears_and_reads_the_others(
         await reader.page.locator("#notice").wait_for(state="visible", timeout=TIMEOUT_MS)
         assert "did not allow the microphone" in await reader.page.inner_text("#notice")
         await reader.wait_in_room()
-        await reader.wait_for_flowing_tracks(1)
+        await reader.wait_for_audio_from({"Ada"})
         await reader.wait_for_words("Ada", browsers.texts["Ada"])
         assert "Dana" in await ada.page.inner_text("#participants")
         assert await reader.page.locator("#microphone").is_hidden()
@@ -181,7 +181,7 @@ async def expect_everyone(
     """Every page receives audio from every other speaker and shows each one's words, named."""
     for name, page in pages.items():
         others = speakers - {name}
-        await page.wait_for_flowing_tracks(len(others))
+        await page.wait_for_audio_from(others)
         for speaker in others:
             await page.wait_for_words(speaker, texts[speaker], after=after)
         # The speaker's name is on the caption elements on screen too (data-speaker).
