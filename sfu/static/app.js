@@ -340,7 +340,7 @@ $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting
 document.addEventListener("keydown", onKey);
 // The page keeps room for the fixed caption area (style.css), so that it never covers a control.
 new ResizeObserver(([entry]) => {
-  document.body.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
+  document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
 }).observe($("caption-area"));
 setInterval(() => { roster.tick(); markRemoteSpeakers(); }, 500);
 prefill();
