@@ -258,8 +258,13 @@ function toggleMute() {
   meeting.microphone?.setMuted(muted);
 }
 
+const NOT_TEXT = new Set(["checkbox", "radio", "button", "submit", "reset", "range", "color"]);
+
+/** Whether keys typed now are text (a single-key shortcut must not steal them). */
 function typing(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  if (!(target instanceof HTMLElement)) return false;
+  if (target instanceof HTMLInputElement) return !NOT_TEXT.has(target.type);
+  return target.isContentEditable || ["TEXTAREA", "SELECT"].includes(target.tagName);
 }
 
 function onKey(event) {

@@ -372,7 +372,7 @@ async def test_caption_settings_survive_a_reload_and_fit_a_phone(
         await page.page.click("#subtitles")
         assert await page.page.locator("#captions [data-segment]").count() == 0
         assert await page.page.locator("#caption-area").is_hidden()
-        await page.page.locator("body").press("c")
+        await page.page.keyboard.press("c")  # focus is on the checkbox: not a text field
         assert await page.page.is_checked("#subtitles")
         await page.page.wait_for_selector("#captions [data-segment]", timeout=TIMEOUT_MS)
     finally:
