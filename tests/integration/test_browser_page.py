@@ -7,6 +7,7 @@ test through separate contexts."""
 from __future__ import annotations
 
 import asyncio
+import io
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -170,6 +171,30 @@ async def test_a_browser_denied_the_microphone_hears_and_reads_the_others(
         assert await reader.page.locator("#microphone").is_hidden()
     finally:
         await close(ada, reader)
+
+
+async def test_two_people_of_one_name_are_told_apart(
+    server: CaptionServer, browsers: Browsers
+) -> None:
+    first = await open_page(browsers.denied, server)
+    second = await open_page(browsers.denied, server)
+    try:
+        await first.join("twins", "Sam", listen_only=True)
+        await first.wait_in_room()
+        await second.join("twins", "Sam", listen_only=True)
+        await second.wait_in_room()
+        await first.page.locator("#events li", has_text="Sam (2) joined").wait_for()
+        for page in (first, second):
+            labels = await page.page.evaluate(
+                "window.livecaptions.participants().map((p) => p.label)"
+            )
+            assert sorted(labels) == ["Sam", "Sam (2)"]
+        assert await first.page.locator("#participants li", has_text="Sam (you)").count() == 1
+        assert await second.page.locator("#participants li", has_text="Sam (2) (you)").count() == 1
+        await second.leave()
+        await first.page.locator("#events li", has_text="Sam (2) left").wait_for()
+    finally:
+        await close(first, second)
 
 
 # --- a real meeting -----------------------------------------------------------------------------
@@ -394,6 +419,30 @@ async def serious_violations(page: Any) -> list[str]:
     ]
 
 
+async def download(page: MeetingPage, button: str) -> str:
+    async with page.page.expect_download() as info:
+        await page.page.click(button)
+    return Path(await (await info.value).path()).read_text()
+
+
+async def transcript_downloads_and_search(page: MeetingPage) -> None:
+    """The transcript downloads as text and as WebVTT with every final shown, and filters."""
+    import webvtt
+
+    finals = [c["text"] for c in await page.captions() if c["final"] and c["text"]]
+    text = await download(page, "#download-text")
+    vtt = webvtt.from_buffer(io.StringIO(await download(page, "#download-vtt")))
+    assert all(final in text for final in finals), (finals, text)
+    assert [cue.text for cue in vtt][: len(finals)] == finals
+    assert all(cue.voice == "Ada" for cue in vtt)
+    word = finals[0].split()[0]
+    await page.page.fill("#transcript-search", word)
+    shown = await page.page.locator("#transcript li:visible").all_inner_texts()
+    assert shown and all(word.lower() in line.lower() for line in shown)
+    await page.page.fill("#transcript-search", "zzzz-no-such-word")
+    assert await page.page.locator("#transcript li:visible").count() == 0
+
+
 async def test_no_serious_accessibility_violation(
     server: CaptionServer, browsers: Browsers, speech: dict[str, tuple[np.ndarray, str]]
 ) -> None:
@@ -409,9 +458,11 @@ async def test_no_serious_accessibility_violation(
         await page.page.click("#settings summary")
         await page.page.click("#transcript li .flag-entry")
         assert await serious_violations(page.page) == []  # in a meeting, flag dialog open
+        await page.page.fill("#flag-reason", "wrong name")
         await page.page.click("#flag-send")
         await page.page.wait_for_selector("#flag-result:has-text('Thank you')")
         assert await page.page.inner_text("#status") == "In room audit"
+        await transcript_downloads_and_search(page)
 
         await reviewer.page.goto(f"{base(server)}/review/")
         await reviewer.page.wait_for_selector("#sessions tbody tr", timeout=TIMEOUT_MS)
