@@ -20,7 +20,8 @@ export class Roster {
     this.me = me;
     this.people.clear();
     this.speakingUntil.clear();
-    for (const person of [me, ...others]) this.#add(person);
+    // Those already here arrived first: every page numbers two people of one name alike.
+    for (const person of [...others, me]) this.#add(person);
     this.render();
   }
 
@@ -50,7 +51,7 @@ export class Roster {
     const same = [...this.people.values()].filter((p) => p.name === known.name);
     if (same.length < 2) return known.name;
     const rank = same.sort((a, b) => a.ordinal - b.ordinal).indexOf(known) + 1;
-    return `${known.name} (${rank})`;
+    return rank === 1 ? known.name : `${known.name} (${rank})`;
   }
 
   speaking(id, now = performance.now()) {
