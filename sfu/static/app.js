@@ -20,7 +20,9 @@ const STATE_TEXT = {
   [State.RECONNECTING]: (d) => d.delay
     ? `Reconnecting: connection lost, trying again in ${Math.ceil(d.delay / 1000)} s (attempt ${d.attempt})…`
     : `Reconnecting (attempt ${d.attempt})…`,
-  [State.DISCONNECTED]: (d) => d.reason === "left" ? "Not connected: you left the meeting" : "Disconnected",
+  [State.DISCONNECTED]: (d) => d.reason === "left"
+    ? "Not connected: you left the meeting"
+    : "Not connected: the server did not let you in (see the message below)",
 };
 
 const settings = loadSettings();
@@ -50,6 +52,7 @@ function emit(name, detail) {
 // --- connection ---------------------------------------------------------------------------------
 
 function onState(state, detail) {
+  if (state === State.DISCONNECTED && detail.reason !== "left") endMeeting();  // refused: fix and retry
   const text = STATE_TEXT[state](detail);
   for (const element of [$("status"), $("caption-state")]) {
     element.textContent = text;
@@ -202,6 +205,11 @@ async function changeDevice() {
 
 function leave() {
   meeting.connection?.leave();
+  endMeeting();
+}
+
+/** Back to the form: the microphone stopped, the room's audio and captions gone. */
+function endMeeting() {
   meeting.lastState = State.DISCONNECTED;
   meeting.connection = null;
   meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off

@@ -129,7 +129,12 @@ async def test_refused_joins_are_explained_in_words(browsers: Browsers, tmp_path
             await error.wait_for(state="visible", timeout=TIMEOUT_MS)
             shown = await error.inner_text()
             assert words in shown and code not in shown  # a sentence, not the raw code
-            await page.leave()
+            if code == "unavailable":  # may pass: the page keeps trying until Leave
+                assert await page.page.get_attribute("#status", "data-state") == "reconnecting"
+                await page.leave()
+            else:  # the person must act: the form is back, the microphone off
+                await page.page.wait_for_selector("#join:enabled")
+                assert await page.page.get_attribute("#status", "data-state") == "disconnected"
     finally:
         if page is not None:
             await close(page)
