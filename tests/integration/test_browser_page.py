@@ -281,6 +281,26 @@ async def test_leave_stops_the_microphone(server: CaptionServer, browsers: Brows
 # --- healing ------------------------------------------------------------------------------------
 
 
+async def diagnose(pages: dict[str, MeetingPage], server: CaptionServer) -> str:
+    """What each page and the server's rooms hold, for a failure message."""
+    seen = {
+        name: await page.page.evaluate(
+            "(async () => ({state: window.livecaptions.state, states: window.__states,"
+            " level: document.getElementById('level').value,"
+            " audio: await window.livecaptions.inboundAudio(),"
+            " people: window.livecaptions.participants()}))()"
+        )
+        for name, page in pages.items()
+    }
+    rooms = {
+        room.name if hasattr(room, "name") else key: [
+            (p.name, p.packet_tap is not None) for p in room.participants.values()
+        ]
+        for key, room in server.rooms.items()
+    }
+    return f"pages: {seen}; server rooms: {rooms}"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -316,7 +336,10 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
             for name, page in pages.items():
                 await page.wait_in_room()
                 other = "Bob" if name == "Ada" else "Ada"
-                await page.wait_for_words(other, browsers.texts[other], after=restarted)
+                try:
+                    await page.wait_for_words(other, browsers.texts[other], after=restarted)
+                except AssertionError as exc:
+                    raise AssertionError(f"{exc}; {await diagnose(pages, second)}") from exc
         finally:
             await close(*pages.values())
             await second.stop()
