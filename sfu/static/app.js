@@ -2,7 +2,7 @@
 // and the participant list. Protocol v1: signaling on /ws, captions on the `captions` data channel.
 // Hooks for tests and tools are listed in docs/protocol-notes.md ("Page hooks").
 
-import { CaptionView, SegmentBook } from "./captions.js";
+import { CaptionView, SegmentBook, isCaption } from "./captions.js";
 import { Connection, State } from "./connection.js";
 import { errorSentence, microphoneSentence } from "./messages.js";
 import { Microphone } from "./microphone.js";
@@ -89,7 +89,7 @@ function onError(message) {
 }
 
 function onChannelMessage(message, session) {
-  if (message.type === "caption") onCaption(message, session);
+  if (message.type === "caption" && isCaption(message)) onCaption(message, session);
   else if (message.type === "status") showEngineState(message);
 }
 

@@ -4,6 +4,14 @@
 const KEPT_ELEMENTS = 6;  // lines kept in the DOM; CSS clips the area to three lines of text
 const LIVE_KEPT = 20;     // finals kept in the screen-reader region
 
+/** Whether `message` has the caption fields the page reads, with their protocol v1 types: a
+ *  malformed one is dropped rather than shown half-way. */
+export function isCaption(m) {
+  const speakerOk = m.speaker === null || (typeof m.speaker === "object" && typeof m.speaker.id === "string" && typeof m.speaker.name === "string");
+  return typeof m.segment === "string" && Number.isInteger(m.rev) && typeof m.final === "boolean"
+    && typeof m.text === "string" && Number.isFinite(m.start) && Number.isFinite(m.end) && speakerOk;
+}
+
 /** Segments of one session (segment ids are unique per server run only): accepts an update when
  *  its revision is newer than the last one seen and the segment is not final yet. */
 export class SegmentBook {
