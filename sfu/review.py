@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from access import Forbidden, InvalidToken
 from captionlog import exports, quality
 from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
@@ -75,11 +76,12 @@ def credential(headers: Headers) -> str | None:
 
 
 def authorize(server: CaptionServer, headers: Headers) -> Response | None:
-    """None when the request carries the reviewer credential; the refusal otherwise."""
+    """None when the request carries a reviewer credential (the static reviewer token, or a room
+    token with the `review` grant); the refusal otherwise."""
     token = server.config.log.reviewer_token
     if server.log is None:
         return error(HTTPStatus.NOT_FOUND, "not-found", "the caption log is off on this server")
-    if token is None:
+    if token is None and server.gatekeeper is None:
         return error(
             HTTPStatus.FORBIDDEN,
             "forbidden",
@@ -94,13 +96,21 @@ def authorize(server: CaptionServer, headers: Headers) -> Response | None:
             "token as password",
             WWW_Authenticate=REALM,
         )
-    if hmac.compare_digest(given.encode(), token.encode()):
+    if token is not None and hmac.compare_digest(given.encode(), token.encode()):
         return None
     participant = server.config.participant_token
     if participant is not None and hmac.compare_digest(given.encode(), participant.encode()):
         return error(
             HTTPStatus.FORBIDDEN, "forbidden", "a participant credential does not open reviews"
         )
+    if server.gatekeeper is not None and given.count(".") == 2:  # a JWT: a room token?
+        try:
+            server.gatekeeper.reviewer(given, time.time())
+        except Forbidden as exc:
+            return error(HTTPStatus.FORBIDDEN, "forbidden", str(exc))
+        except InvalidToken as exc:
+            return error(HTTPStatus.FORBIDDEN, "forbidden", f"invalid room token: {exc}")
+        return None
     return error(HTTPStatus.FORBIDDEN, "forbidden", "invalid reviewer credential")
 
 

@@ -1,0 +1,237 @@
+"""Room tokens end to end: the real server on loopback, real aiortc clients, real SQLite.
+
+Joins are checked (signature, kid, algorithm, times, room, grants, access level), the identity
+and name come from the token, and each grant gates what it names: a token without `publish`
+hears and reads but is neither forwarded nor captioned; without `review` no /api/."""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import jwt
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from access import Grant, KeyRing, RoomClaims, SigningKey, TokenIssuer
+from access.config import AccessConfig
+from access.grants import DEFAULT_GRANTS
+from access.rooms import RoomAccess, RoomPolicy, RoomRule
+from captionlog.log import LogConfig
+from client import WavTrack
+from client.speech import normalize_text
+from protocol import ErrorCode
+from sfu.config import ServerConfig
+from sfu.server import CaptionServer
+
+from .conftest import client, http_request, wait_for_speech_captioned
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+NEW = SigningKey("2026-11", b"n" * 32)
+OLD = SigningKey("2026-10", b"o" * 32)
+REVIEWER = "static-reviewer-secret"
+
+
+def token(
+    room: str = "standup",
+    identity: str = "ada",
+    name: str = "Ada",
+    grants: frozenset[Grant] = DEFAULT_GRANTS,
+    key: SigningKey = NEW,
+    **times: float,
+) -> str:
+    now = time.time()
+    claims = RoomClaims(
+        identity=identity,
+        name=name,
+        room=room,
+        grants=grants,
+        issued_at=times.get("issued_at", now - 5),
+        expires=times.get("expires", now + 3600),
+        not_before=times.get("not_before"),
+    )
+    return TokenIssuer(KeyRing((key,))).mint(claims)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[CaptionServer]:
+    rooms = RoomPolicy(
+        RoomAccess.TRUSTED,
+        (
+            RoomRule("lobby", RoomAccess.PUBLIC),
+            RoomRule("board", RoomAccess.RESTRICTED, frozenset({"ada"})),
+        ),
+    )
+    db = tmp_path_factory.mktemp("log") / "captions.db"
+    config = ServerConfig(
+        port=0,
+        access=AccessConfig(keys=KeyRing((NEW, OLD)), rooms=rooms),
+        log=LogConfig(path=db, reviewer_token=REVIEWER),
+    )
+    server = CaptionServer(config)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def refused(server: CaptionServer, room: str, given: str) -> tuple[ErrorCode, str]:
+    participant = client(server, room, "Mallory", token=given)
+    try:
+        with pytest.raises(RuntimeError, match="join refused"):
+            await participant.join()
+    finally:
+        await participant.close()
+    error = participant.errors[-1]
+    assert error.ref == "join"
+    return error.code, error.message
+
+
+async def test_a_valid_token_joins_under_its_identity_and_name(server: CaptionServer) -> None:
+    ada = client(server, "standup", "Mallory", token=token())
+    bob = client(server, "standup", "Bob", token=token(identity="bob", name="Bob"))
+    await ada.join()
+    try:
+        await bob.join()
+        assert bob.joined is not None
+        assert [p.name for p in bob.joined.participants] == ["Ada"]  # not "Mallory"
+        inside = server.rooms["standup"].participants.values()
+        assert {(p.identity, p.name) for p in inside} == {("ada", "Ada"), ("bob", "Bob")}
+    finally:
+        await bob.leave()
+        await ada.leave()
+
+
+async def test_a_key_rotated_out_of_signing_still_opens_by_kid(server: CaptionServer) -> None:
+    ada = client(server, "standup", "Ada", token=token(key=OLD))
+    await ada.join()
+    await ada.leave()
+
+
+@pytest.mark.parametrize(
+    ("room", "make", "code", "says"),
+    [
+        ("standup", lambda: token(expires=time.time() - 300), "unauthorized", "expired"),
+        ("standup", lambda: token(not_before=time.time() + 600), "unauthorized", "not valid"),
+        (
+            "standup",
+            lambda: token(key=SigningKey(NEW.kid, b"x" * 32)),
+            "unauthorized",
+            "bad signature",
+        ),
+        (
+            "standup",
+            lambda: token(key=SigningKey("gone", b"n" * 32)),
+            "unauthorized",
+            "unknown key id",
+        ),
+        ("standup", lambda: token(room="other"), "forbidden", "for room 'other'"),
+        ("standup", lambda: token(grants=frozenset({Grant.PUBLISH})), "forbidden", "'join'"),
+        ("standup", lambda: "", "unauthorized", "is trusted"),
+        ("standup", lambda: "not-a-jwt", "unauthorized", "not a room token"),
+        ("board", lambda: token(room="board", identity="bob"), "forbidden", "restricted"),
+        ("standup", lambda: _unsigned(), "unauthorized", "algorithm 'none'"),
+        ("standup", lambda: _hs512(), "unauthorized", "algorithm 'HS512'"),
+    ],
+    ids=[
+        "expired",
+        "not-yet-valid",
+        "wrong-signature",
+        "unknown-kid",
+        "wrong-room",
+        "no-join-grant",
+        "no-token-in-a-trusted-room",
+        "garbage",
+        "not-on-the-restricted-list",
+        "alg-none",
+        "algorithm-confusion",
+    ],
+)
+async def test_each_bad_join_gets_its_error(
+    server: CaptionServer, room: str, make, code: str, says: str
+) -> None:
+    got_code, message = await refused(server, room, make())
+    assert got_code.value == code and says in message, message
+
+
+def _unsigned() -> str:
+    payload = jwt.decode(token(), options={"verify_signature": False})
+    return jwt.encode(payload, None, algorithm="none", headers={"kid": NEW.kid})
+
+
+def _hs512() -> str:
+    payload = jwt.decode(token(), options={"verify_signature": False})
+    return jwt.encode(payload, NEW.secret * 2, algorithm="HS512", headers={"kid": NEW.kid})
+
+
+async def test_access_levels_public_pattern_and_restricted(server: CaptionServer) -> None:
+    guest = client(server, "lobby", "Guest")  # public: no token needed
+    ada = client(server, "board", "Ada", token=token(room="b*"))  # listed, pattern token
+    for participant in (guest, ada):
+        await participant.join()
+    for participant in (guest, ada):
+        await participant.leave()
+    assert guest.joined is not None and ada.joined is not None
+
+
+async def test_grants_captions_and_flag_gate_their_messages(server: CaptionServer) -> None:
+    only = frozenset({Grant.JOIN, Grant.PUBLISH})
+    quiet = client(server, "grants", "Quiet", token=token(room="grants", grants=only))
+    await quiet.join()
+    try:
+        await quiet.wait_for(lambda: bool(quiet.statuses), 10)
+        assert quiet.statuses[0].subtitles is False  # asked for, not granted
+        await quiet.set_subtitles(True)
+        quiet.flag(reason="wrong")
+        await quiet.wait_for(lambda: len(quiet.errors) >= 2, 10)
+    finally:
+        await quiet.leave()
+    refs = {e.ref: e for e in quiet.errors}
+    assert (
+        refs["subtitles"].code is ErrorCode.FORBIDDEN and "'captions'" in refs["subtitles"].message
+    )
+    assert refs["flag"].code is ErrorCode.FORBIDDEN and "'flag'" in refs["flag"].message
+
+
+async def test_without_publish_one_listens_and_reads_but_is_never_heard(
+    server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    listen = frozenset({Grant.JOIN, Grant.CAPTIONS})
+    go = asyncio.Event()
+    ada_track = WavTrack(speech["ada"][0], start=go)
+    bob_track = WavTrack(speech["bob"][0], start=go)
+    ada = client(server, "mute", "Ada", audio=ada_track, token=token("mute", grants=listen))
+    bob = client(server, "mute", "Bob", audio=bob_track, token=token("mute", "bob", "Bob"))
+    await ada.join()
+    await bob.join()
+    try:
+        go.set()  # both speak at once; only Bob may be heard
+        await wait_for_speech_captioned(ada, bob_track, timeout=120)
+    finally:
+        await bob.leave()
+        await ada.leave()
+    heard = set(normalize_text(ada.final_text()).split())
+    assert heard & {"design", "team", "afternoon", "news"}, ada.final_text()  # Ada reads Bob
+    assert not heard & {"budget", "approved", "finally"}, ada.final_text()  # no one reads Ada
+    assert {c.speaker.name for c in ada.finals() if c.speaker and c.text} == {"Bob"}
+    assert ada.remote_audio_peak > 0.05  # Ada hears Bob
+    assert bob.remote_audio_frames == 0  # Ada's audio was never forwarded
+    # The server's answer asked Ada's peer for no audio (`inactive`): it never even sent any.
+    assert ada_track.started_at is None
+
+
+async def test_only_a_review_grant_or_the_reviewer_token_opens_the_api(
+    server: CaptionServer,
+) -> None:
+    async def status(credential: str) -> int:
+        headers = {"Authorization": f"Bearer {credential}"}
+        code, _, _ = await http_request(server.port, "GET", "/api/sessions", headers)
+        return code
+
+    reviewer = token("*", "rita", "Rita", frozenset({Grant.REVIEW}))
+    assert await status(reviewer) == 200
+    assert await status(REVIEWER) == 200
+    assert await status(token("*")) == 403  # a participant's token: no review grant
+    assert await status(token("*", grants=frozenset({Grant.REVIEW}), expires=0)) == 403
+    code, _, _ = await http_request(server.port, "GET", "/api/sessions")
+    assert code == 401
