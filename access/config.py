@@ -33,3 +33,4 @@ class AccessConfig:
     mint_token: str | None = field(default=None, repr=False)  # a trusted backend's credential
     max_ttl: float = 7 * 24 * 3600  # the longest-lived token the mint endpoint signs
     oidc: OidcConfig | None = None
+    public_url: str | None = None  # as browsers reach us, for sign-in redirects; None: our URL
