@@ -31,6 +31,10 @@ def make_process_request(
             return None
         if review.is_review_path(path):
             return await review.handle(server, request)
+        if path.startswith("/auth/"):
+            if server.auth is None:
+                return json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "path": "/auth/"})
+            return await server.auth.handle(request)
         if request.method != "GET":
             return json_response(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"})
         if path == "/":

@@ -24,11 +24,13 @@ from access import (
     TokenVerifier,
 )
 from access.admission import Admission, Gatekeeper
+from access.oidc import OidcClient
 from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
+from .auth import AuthEndpoints
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
@@ -79,11 +81,23 @@ class CaptionServer:
         # Room tokens and single sign-on (None: the shared --participant-token, or nothing).
         self.gatekeeper: Gatekeeper | None = None
         self.token_issuer: TokenIssuer | None = None
+        self.oidc: OidcClient | None = None
+        self.auth: AuthEndpoints | None = None
         if config.access is not None:
             keys = config.access.keys or KeyRing.ephemeral()
             verifier = TokenVerifier(keys, config.access.leeway)
             self.gatekeeper = Gatekeeper(verifier, config.access.rooms)
             self.token_issuer = TokenIssuer(keys)
+            self.oidc = OidcClient(config.access.oidc) if config.access.oidc else None
+            public_url = config.access.public_url
+            self.auth = AuthEndpoints(
+                issuer=self.token_issuer,
+                rooms=config.access.rooms,
+                base_url=lambda: public_url or self.url,
+                oidc=self.oidc,
+                mint_token=config.access.mint_token,
+                max_ttl=config.access.max_ttl,
+            )
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -121,6 +135,8 @@ class CaptionServer:
             await asyncio.to_thread(self._scheduler.stop)
         if self.log is not None:
             await asyncio.to_thread(self.log.stop)
+        if self.oidc is not None:
+            await self.oidc.close()
 
     @property
     def port(self) -> int:

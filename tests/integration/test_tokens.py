@@ -5,6 +5,7 @@ and name come from the token, and each grant gates what it names: a token withou
 hears and reads but is neither forwarded nor captioned; without `review` no /api/."""
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 
@@ -31,6 +32,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 NEW = SigningKey("2026-11", b"n" * 32)
 OLD = SigningKey("2026-10", b"o" * 32)
 REVIEWER = "static-reviewer-secret"
+MINTER = "backend-mint-secret"
 
 
 def token(
@@ -66,7 +68,7 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Capt
     db = tmp_path_factory.mktemp("log") / "captions.db"
     config = ServerConfig(
         port=0,
-        access=AccessConfig(keys=KeyRing((NEW, OLD)), rooms=rooms),
+        access=AccessConfig(keys=KeyRing((NEW, OLD)), rooms=rooms, mint_token=MINTER),
         log=LogConfig(path=db, reviewer_token=REVIEWER),
     )
     server = CaptionServer(config)
@@ -235,3 +237,29 @@ async def test_only_a_review_grant_or_the_reviewer_token_opens_the_api(
     assert await status(token("*", grants=frozenset({Grant.REVIEW}), expires=0)) == 403
     code, _, _ = await http_request(server.port, "GET", "/api/sessions")
     assert code == 401
+
+
+async def test_a_trusted_backend_mints_tokens_that_join(server: CaptionServer) -> None:
+    path = "/auth/token?room=minted&identity=eve%40example.org&name=Eve&ttl=15m&grant=join"
+    bearer = {"Authorization": f"Bearer {MINTER}"}
+    code, _, body = await http_request(server.port, "POST", path, bearer)
+    assert code == 200, body
+    minted = json.loads(body)
+    assert minted["url"].startswith(f"http://127.0.0.1:{server.port}/?room=minted&token=")
+    eve = client(server, "minted", "Someone", token=minted["token"])
+    await eve.join()
+    await eve.leave()
+    assert server.gatekeeper is not None
+    claims = server.gatekeeper.verifier.verify(minted["token"], time.time())
+    assert (claims.identity, claims.name, claims.grants) == ("eve@example.org", "Eve", {Grant.JOIN})
+    assert 890 < claims.expires - claims.issued_at <= 900
+    for headers, expected in (({}, 401), ({"Authorization": "Bearer guess"}, 403)):
+        code, _, _ = await http_request(server.port, "POST", path, headers)
+        assert code == expected
+    for bad in (
+        "room=a%2Fb&identity=x",
+        "room=r&identity=x&ttl=30d",
+        "room=r&identity=x&grant=sudo",
+    ):
+        code, _, body = await http_request(server.port, "POST", f"/auth/token?{bad}", bearer)
+        assert code == 400 and b"bad-request" in body, bad
