@@ -1,87 +1,105 @@
-// Participant page: protocol v1 (signaling on /ws, captions on the `captions` data channel).
-"use strict";
+// Participant page: composes the connection, the microphone, the caption display, the transcript
+// and the participant list. Protocol v1: signaling on /ws, captions on the `captions` data channel.
+// Hooks for tests and tools are listed in docs/protocol-notes.md ("Page hooks").
+
+import { CaptionView, SegmentBook } from "./captions.js";
+import { Connection, State } from "./connection.js";
+import { errorSentence, microphoneSentence } from "./messages.js";
+import { Microphone } from "./microphone.js";
+import { Roster } from "./participants.js";
+import { applySettings, loadSettings, saveSettings } from "./settings.js";
+import { Transcript } from "./transcript.js";
+import { FlagDialog } from "./flag.js";
 
 const $ = (id) => document.getElementById(id);
-const MAX_FINAL_LINES = 6;  // finals kept on screen; older ones scroll away
 
-let ws = null;
-let pc = null;
-let channel = null;
-let lastFinal = null;  // segment id of the last final caption shown, for `flag`
-let me = null;
-const partials = new Map();  // segment id -> {rev, element}
-const participants = new Map();
+const STATE_TEXT = {
+  [State.IDLE]: () => "Not connected",
+  [State.CONNECTING]: () => "Connecting…",
+  [State.IN_ROOM]: () => `In room ${meeting.room}`,
+  [State.RECONNECTING]: (d) => d.delay
+    ? `Reconnecting: connection lost, trying again in ${Math.ceil(d.delay / 1000)} s (attempt ${d.attempt})…`
+    : `Reconnecting (attempt ${d.attempt})…`,
+  [State.DISCONNECTED]: (d) => d.reason === "left" ? "Not connected: you left the meeting" : "Disconnected",
+};
 
-function setStatus(text) { $("status").textContent = text; }
+const settings = loadSettings();
+const meeting = {
+  connection: null, microphone: null, lastTrack: null, lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+};
+const roster = new Roster({ list: $("participants"), events: $("events") });
+const view = new CaptionView({
+  area: $("caption-area"), lines: $("captions"), live: $("captions-live"),
+  labelOf: (speaker) => roster.label(speaker), onPick: (segment) => pickOnScreen(segment),
+});
+const transcript = new Transcript({
+  list: $("transcript"), search: $("transcript-search"), count: $("transcript-count"),
+  onFlag: (entry) => flagDialog.open(entry, transcript.recent(meeting.session, 5)),
+});
+const flagDialog = new FlagDialog({
+  dialog: $("flag-dialog"), choices: $("flag-choices"), reason: $("flag-reason"), result: $("flag-result"),
+  send: (message) => meeting.connection?.sendChannel(message) ?? false,
+});
 
-function send(message) {
-  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+// --- page events, for tests and tools (docs/protocol-notes.md) ------------------------------------
+
+function emit(name, detail) {
+  document.dispatchEvent(new CustomEvent(`livecaptions:${name}`, { detail }));
 }
 
-function waitForIce(peer) {
-  // No trickle ICE in protocol v1: gather fully before sending SDP.
-  if (peer.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const check = () => {
-      if (peer.iceGatheringState === "complete") {
-        peer.removeEventListener("icegatheringstatechange", check);
-        resolve();
-      }
-    };
-    peer.addEventListener("icegatheringstatechange", check);
-  });
-}
+// --- connection ---------------------------------------------------------------------------------
 
-function renderParticipants() {
-  const list = $("participants");
-  list.replaceChildren();
-  const names = [me ? `${me.name} (you)` : null, ...participants.values()].filter(Boolean);
-  for (const name of names) {
-    const item = document.createElement("li");
-    item.textContent = name;
-    list.append(item);
+function onState(state, detail) {
+  const text = STATE_TEXT[state](detail);
+  for (const element of [$("status"), $("caption-state")]) {
+    element.textContent = text;
+    element.dataset.state = state;
   }
+  emit("state", { state, ...detail });
 }
 
-function captionElement(caption) {
-  const p = document.createElement("p");
-  p.dataset.segment = caption.segment;
-  if (caption.speaker) {
-    const who = document.createElement("span");
-    who.className = "speaker";
-    who.textContent = `${caption.speaker.name}:`;
-    p.append(who);
-  }
-  p.append(document.createTextNode(caption.text));
-  return p;
+function onJoined(joined, session) {
+  meeting.room = joined.room;
+  meeting.clockOrigin = joined.clock_origin;
+  meeting.session = session;
+  meeting.book = new SegmentBook();
+  view.clear();
+  roster.reset({ id: joined.participant, name: meeting.connection.join.name }, joined.participants);
+  roster.announce(session === 1 ? `You joined room ${joined.room}` : `You are back in room ${joined.room}`);
+  transcript.startedAt(Date.now() / 1000);
+  transcript.setSession(session);
+  showLanguages(joined.languages);
+  hideError();
+  emit("joined", { ...joined, session });
 }
 
-function showCaption(caption) {
-  const known = partials.get(caption.segment);
-  if (known && caption.rev <= known.rev) return;  // stale or duplicate update
-  if (known) known.element.remove();
-  partials.delete(caption.segment);
-  if (caption.final) {
-    if (!caption.text) return;  // an empty final withdraws the segment's partial text
-    lastFinal = caption.segment;
-    $("flag").disabled = false;
-    const finals = $("captions-final");
-    finals.append(captionElement(caption));
-    while (finals.children.length > MAX_FINAL_LINES) finals.firstElementChild.remove();
-  } else {
-    const element = captionElement(caption);
-    $("captions-partial").append(element);
-    partials.set(caption.segment, { rev: caption.rev, element });
-  }
+function onSignal(message) {
+  if (message.type === "participant-joined") roster.joined(message.participant);
+  else if (message.type === "participant-left") roster.left(message.participant);
 }
 
-function onChannelMessage(event) {
-  let message;
-  try { message = JSON.parse(event.data); } catch { return; }
-  if (message.type === "caption") showCaption(message);
-  else if (message.type === "status") {
-    setStatus(`In room ${me.room} · captions ${message.subtitles ? "on" : "off"} · ${message.engine} (${message.state})`);
+function onError(message) {
+  const sentence = errorSentence(message.code, message.ref);
+  if (message.ref === "flag") flagDialog.failed(sentence);
+  else showError(sentence, message.code);
+  emit("error", message);
+}
+
+function onChannelMessage(message, session) {
+  if (message.type === "caption") onCaption(message, session);
+  else if (message.type === "status") showEngineState(message);
+}
+
+function onCaption(caption, session) {
+  const receivedAt = Date.now() / 1000;
+  if (!settings.subtitles || !meeting.book.accept(caption)) return;
+  view.show(caption);
+  if (caption.speaker) roster.speaking(caption.speaker.id);
+  if (caption.final && caption.text) {
+    const label = caption.speaker ? roster.label(caption.speaker) : "";
+    transcript.add(caption, meeting.clockOrigin, session, label);
   }
+  emit("caption", { caption, receivedAt, clockOrigin: meeting.clockOrigin });
 }
 
 function onTrack(event) {
@@ -92,99 +110,236 @@ function onTrack(event) {
   event.track.addEventListener("ended", () => audio.remove());
 }
 
-async function onSignal(message) {
-  switch (message.type) {
-    case "joined":
-      me = { id: message.participant, room: message.room, name: $("name").value.trim() };
-      for (const p of message.participants) participants.set(p.id, p.name);
-      renderParticipants();
-      await startMedia();
-      break;
-    case "answer":
-      await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
-      break;
-    case "offer":
-      await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
-      await pc.setLocalDescription(await pc.createAnswer());
-      await waitForIce(pc);
-      send({ type: "answer", sdp: pc.localDescription.sdp });
-      break;
-    case "participant-joined":
-      participants.set(message.participant.id, message.participant.name);
-      renderParticipants();
-      break;
-    case "participant-left":
-      participants.delete(message.participant.id);
-      renderParticipants();
-      break;
-    case "error":
-      setStatus(`Error (${message.code}): ${message.message}`);
-      break;
-  }
+function showEngineState(status) {
+  const notice = $("engine-state");
+  notice.hidden = status.state === "ok";
+  notice.textContent = status.state === "ok" ? "" : status.state === "degraded"
+    ? "Captions are running late: the caption service is overloaded."
+    : "Captions are not available right now: the caption service is down. Audio still works.";
 }
 
-async function startMedia() {
-  pc = new RTCPeerConnection({ iceServers: [] });
-  pc.ontrack = onTrack;
-  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
-  const transceiver = pc.addTransceiver("audio", { direction: "sendrecv" });
-  await transceiver.sender.replaceTrack(stream.getAudioTracks()[0]);
-  channel = pc.createDataChannel("captions");
-  channel.onmessage = onChannelMessage;
-  await pc.setLocalDescription(await pc.createOffer());
-  await waitForIce(pc);
-  send({ type: "offer", sdp: pc.localDescription.sdp });
-  setStatus(`In room ${me.room}`);
-}
+// --- joining and leaving ------------------------------------------------------------------------
 
-function join(event) {
+async function join(event) {
   event.preventDefault();
   const room = $("room").value.trim();
   const name = $("name").value.trim();
-  if (!room || !name) return;
+  if (!$("join-form").reportValidity() || !room || !name) return;
+  setJoined(true);
+  hideError();
+  const microphone = $("listen-only").checked ? null : await openMicrophone();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  ws = new WebSocket(`${scheme}://${location.host}/ws`);
-  // Signaling messages are handled one at a time, in order: an offer may follow an answer at once.
-  let queue = Promise.resolve();
-  ws.onmessage = (event) => {
-    queue = queue.then(() => onSignal(JSON.parse(event.data))).catch((error) => {
-      console.error("signaling failed", error);
-      setStatus(`Error: ${error}`);
-    });
-  };
-  ws.onopen = () => send({ type: "join", v: 1, room, name, token: "", subtitles: $("subtitles").checked });
-  ws.onclose = () => { setStatus("Disconnected"); teardown(); };
-  $("join").disabled = true;
-  $("leave").disabled = false;
-  setStatus("Joining…");
+  const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
+  if ($("language").value) fields.language = $("language").value;
+  meeting.connection = new Connection({
+    url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
+    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack },
+  });
+  meeting.connection.start();
 }
 
-function teardown() {
-  if (pc) pc.close();
-  pc = null; channel = null; me = null;
-  participants.clear();
-  partials.clear();
-  renderParticipants();
-  $("remote-audio").replaceChildren();
-  $("join").disabled = false;
-  $("leave").disabled = true;
+async function openMicrophone(deviceId = "") {
+  try {
+    const microphone = await Microphone.open(deviceId);
+    useMicrophone(microphone);
+    await listDevices();
+    return microphone;
+  } catch (error) {
+    showNotice(microphoneSentence(error));
+    return null;
+  }
+}
+
+function useMicrophone(microphone) {
+  meeting.microphone = microphone;
+  meeting.lastTrack = microphone.track;
+  microphone.setMuted($("mute").getAttribute("aria-pressed") === "true");
+  microphone.watch((level, speaking) => {
+    $("level").value = level;
+    $("speaking").dataset.speaking = String(speaking);
+    $("speaking").textContent = microphone.muted ? "Muted" : speaking ? "Speaking" : "Not speaking";
+    roster.setSelfSpeaking(speaking);
+  });
+  $("microphone").hidden = false;
+}
+
+async function listDevices() {
+  const select = $("device");
+  const current = meeting.microphone?.deviceId ?? "";
+  const inputs = await Microphone.inputs();
+  select.replaceChildren(...inputs.map((device, i) => new Option(device.label || `Microphone ${i + 1}`, device.deviceId)));
+  select.value = current;
+}
+
+async function changeDevice() {
+  const previous = meeting.microphone;
+  try {
+    const microphone = await Microphone.open($("device").value);
+    previous?.stop();
+    useMicrophone(microphone);
+    await meeting.connection?.setTrack(microphone.track);
+  } catch (error) {
+    showNotice(`That microphone could not be opened (${error.name}); the previous one stays in use.`);
+    if (previous) $("device").value = previous.deviceId;
+  }
 }
 
 function leave() {
-  send({ type: "leave" });
-  if (ws) ws.close();
+  meeting.connection?.leave();
+  meeting.lastState = State.DISCONNECTED;
+  meeting.connection = null;
+  meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off
+  meeting.microphone = null;
+  $("microphone").hidden = true;
+  $("remote-audio").replaceChildren();
+  view.clear();
+  roster.clear();
+  flagDialog.close();
+  setJoined(false);
+}
+
+function setJoined(joined) {
+  $("join").disabled = joined;
+  $("leave").disabled = !joined;
+  for (const id of ["room", "name", "token", "language", "listen-only"]) $(id).disabled = joined;
+  $("flag").disabled = !joined;
+}
+
+// --- captions, settings, shortcuts --------------------------------------------------------------
+
+function setSubtitles(enabled) {
+  settings.subtitles = enabled;
+  saveSettings(settings);
+  $("subtitles").checked = enabled;
+  $("caption-area").hidden = !enabled;
+  if (!enabled) view.clear();  // off means off at once: nothing stays on screen
+  meeting.connection?.send({ type: "subtitles", enabled });
+}
+
+function changeSetting(key, value) {
+  settings[key] = value;
+  saveSettings(settings);
+  applySettings($("caption-area"), settings);
+}
+
+function pickOnScreen(segment) {
+  const entry = transcript.find(segment, meeting.session);
+  if (entry) flagDialog.open(entry, transcript.recent(meeting.session, 5));
+}
+
+function flagFromScreen() {
+  const recent = transcript.recent(meeting.session, 5);
+  const onScreen = view.finalsOnScreen().map((e) => transcript.find(e.dataset.segment, meeting.session));
+  const picked = onScreen.filter(Boolean).at(-1) ?? recent.at(-1);
+  if (picked) flagDialog.open(picked, recent);
+  else flagDialog.failed("There is no caption to flag yet.");
+}
+
+function toggleMute() {
+  const muted = $("mute").getAttribute("aria-pressed") !== "true";
+  $("mute").setAttribute("aria-pressed", String(muted));
+  $("mute").textContent = muted ? "Unmute" : "Mute";
+  meeting.microphone?.setMuted(muted);
+}
+
+function typing(target) {
+  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+}
+
+function onKey(event) {
+  // Ctrl+D / Cmd+D mutes, as in Google Meet; C toggles subtitles, as in video players.
+  if ((event.ctrlKey || event.metaKey) && !event.altKey && event.key.toLowerCase() === "d") {
+    event.preventDefault();
+    if (meeting.microphone) toggleMute();
+  } else if (!event.ctrlKey && !event.metaKey && !event.altKey && event.key.toLowerCase() === "c" && !typing(event.target)) {
+    setSubtitles(!settings.subtitles);
+  }
+}
+
+// --- messages on the page -----------------------------------------------------------------------
+
+function showError(sentence, code) {
+  $("error").textContent = sentence;
+  $("error").dataset.code = code;
+  $("error").hidden = false;
+}
+
+function hideError() {
+  $("error").hidden = true;
+  $("error").textContent = "";
+}
+
+function showNotice(text) {
+  $("notice").textContent = text;
+  $("notice").hidden = false;
+}
+
+function showLanguages(codes) {
+  if (!Array.isArray(codes) || !codes.length) return;
+  const names = new Intl.DisplayNames([navigator.language || "en"], { type: "language" });
+  const select = $("language");
+  const chosen = select.value;
+  const options = codes.filter((c) => typeof c === "string").map((code) => {
+    let name = code;
+    try { name = names.of(code) ?? code; } catch { /* not a known tag: show the code */ }
+    return new Option(`${name} (${code})`, code);
+  });
+  select.replaceChildren(new Option("Automatic", ""), ...options);
+  select.value = codes.includes(chosen) ? chosen : "";
+}
+
+// --- start --------------------------------------------------------------------------------------
+
+function prefill() {
+  const params = new URLSearchParams(location.search);
+  const room = params.get("room");
+  const token = params.get("token");
+  if (room) $("room").value = room.slice(0, 64);
+  if (token) $("token").value = token.slice(0, 4096);
+  $("subtitles").checked = settings.subtitles;
+  $("caption-area").hidden = !settings.subtitles;
+  $("language").value = settings.language;
+  $("caption-size").value = settings.size;
+  $("caption-colors").value = settings.colors;
+  $("caption-position").value = settings.position;
+  applySettings($("caption-area"), settings);
+  if (room && token) {
+    showNotice(`You are invited to room ${$("room").value}: enter your name and select Join.`);
+    $("name").focus();
+  }
 }
 
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
-$("flag").addEventListener("click", () => {
-  if (!channel || channel.readyState !== "open" || !lastFinal) return;
-  // `flag` is a v1 extension (docs/protocol-notes.md): reviewers see it in the quality report.
-  channel.send(JSON.stringify({ type: "flag", segment: lastFinal }));
-  $("flag").disabled = true;
-  setStatus("Thank you: the last caption was flagged for review");
-});
-$("subtitles").addEventListener("change", (event) => {
-  send({ type: "subtitles", enabled: event.target.checked });
-  if (!event.target.checked) { partials.forEach((p) => p.element.remove()); partials.clear(); }
-});
+$("mute").addEventListener("click", toggleMute);
+$("device").addEventListener("change", changeDevice);
+$("flag").addEventListener("click", flagFromScreen);
+$("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
+$("language").addEventListener("change", (event) => changeSetting("language", event.target.value));
+$("caption-size").addEventListener("change", (event) => changeSetting("size", event.target.value));
+$("caption-colors").addEventListener("change", (event) => changeSetting("colors", event.target.value));
+$("caption-position").addEventListener("change", (event) => changeSetting("position", event.target.value));
+$("download-text").addEventListener("click", () => transcript.downloadText(meeting.room || "meeting"));
+$("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
+document.addEventListener("keydown", onKey);
+// The page keeps room for the fixed caption area (style.css), so that it never covers a control.
+new ResizeObserver(([entry]) => {
+  document.body.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
+}).observe($("caption-area"));
+setInterval(() => roster.tick(), 500);
+prefill();
+
+// Test and tool hook (docs/protocol-notes.md): packets received per remote audio track.
+window.livecaptions = {
+  async inboundAudio() {
+    const pc = meeting.connection?.pc;
+    if (!pc) return [];
+    const stats = await pc.getStats();
+    return [...stats.values()]
+      .filter((s) => s.type === "inbound-rtp" && s.kind === "audio")
+      .map((s) => ({ mid: s.mid ?? null, track: s.trackIdentifier ?? null, packets: s.packetsReceived ?? 0 }));
+  },
+  get state() { return meeting.connection?.state ?? meeting.lastState; },
+  /** Whether the last microphone the page opened still records (false once Leave stopped it). */
+  get microphoneLive() { return meeting.lastTrack?.readyState === "live"; },
+};

@@ -1,0 +1,100 @@
+// Who is in the room: the list (two people of one name told apart by a number, in order of
+// arrival), joins and leaves announced visibly and to screen readers, who is speaking.
+
+const EVENTS_KEPT = 5;
+const SPEAKING_MS = 2500;  // a speaker stays marked this long after their last caption update
+
+export class Roster {
+  constructor({ list, events }) {
+    this.list = list;
+    this.events = events;
+    this.me = null;               // {id, name}
+    this.people = new Map();      // id -> {id, name, ordinal}
+    this.speakingUntil = new Map();  // id -> performance.now() deadline
+    this.arrivals = 0;
+    this.selfSpeaking = false;
+  }
+
+  /** A new session: the room's people as `joined` lists them (they are not announced). */
+  reset(me, others) {
+    this.me = me;
+    this.people.clear();
+    this.speakingUntil.clear();
+    for (const person of [me, ...others]) this.#add(person);
+    this.render();
+  }
+
+  clear() {
+    this.me = null;
+    this.people.clear();
+    this.render();
+  }
+
+  joined(person) {
+    this.#add(person);
+    this.announce(`${this.label(person)} joined`);
+    this.render();
+  }
+
+  left(person) {
+    this.announce(`${this.label(person)} left`);
+    this.people.delete(person.id);
+    this.speakingUntil.delete(person.id);
+    this.render();
+  }
+
+  /** The name shown for `person`: "Ada", or "Ada (2)" when another Ada came first. */
+  label(person) {
+    const known = this.people.get(person.id);
+    if (!known) return person.name;
+    const same = [...this.people.values()].filter((p) => p.name === known.name);
+    if (same.length < 2) return known.name;
+    const rank = same.sort((a, b) => a.ordinal - b.ordinal).indexOf(known) + 1;
+    return `${known.name} (${rank})`;
+  }
+
+  speaking(id, now = performance.now()) {
+    const was = (this.speakingUntil.get(id) ?? 0) > now;
+    this.speakingUntil.set(id, now + SPEAKING_MS);
+    if (!was) this.render();
+  }
+
+  setSelfSpeaking(speaking) {
+    if (speaking === this.selfSpeaking) return;
+    this.selfSpeaking = speaking;
+    this.render();
+  }
+
+  /** Expire speaking marks; called on a timer. */
+  tick(now = performance.now()) {
+    const expired = [...this.speakingUntil].filter(([, until]) => until <= now);
+    for (const [id] of expired) this.speakingUntil.delete(id);
+    if (expired.length) this.render();
+  }
+
+  announce(text) {
+    const item = document.createElement("li");
+    item.textContent = `${new Date().toLocaleTimeString([], { hour12: false })} ${text}`;
+    this.events.append(item);
+    while (this.events.children.length > EVENTS_KEPT) this.events.firstElementChild.remove();
+  }
+
+  render() {
+    this.list.replaceChildren(...[...this.people.values()].map((p) => this.#item(p)));
+  }
+
+  #add(person) {
+    this.arrivals += 1;
+    this.people.set(person.id, { id: person.id, name: person.name, ordinal: this.arrivals });
+  }
+
+  #item(person) {
+    const item = document.createElement("li");
+    item.dataset.participant = person.id;
+    const isMe = person.id === this.me?.id;
+    const speaking = isMe ? this.selfSpeaking : this.speakingUntil.has(person.id);
+    item.dataset.speaking = String(speaking);
+    item.textContent = `${this.label(person)}${isMe ? " (you)" : ""}${speaking ? " · speaking" : ""}`;
+    return item;
+  }
+}
