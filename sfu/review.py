@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from access import Forbidden, InvalidToken
+from access.tokens import room_matches
 from captionlog import exports, quality
 from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
@@ -114,6 +115,24 @@ def authorize(server: CaptionServer, headers: Headers) -> Response | None:
     return error(HTTPStatus.FORBIDDEN, "forbidden", "invalid reviewer credential")
 
 
+def reviewer_scope(server: CaptionServer, headers: Headers) -> str:
+    """The rooms an authorized reviewer sees: all for the static reviewer token; those of its
+    `room` claim (a name or a pattern) for a room token with the review grant."""
+    given = credential(headers) or ""
+    token = server.config.log.reviewer_token
+    static = token is not None and hmac.compare_digest(given.encode(), token.encode())
+    if server.gatekeeper is None or static:
+        return "*"
+    return server.gatekeeper.reviewer(given, time.time()).room
+
+
+def scoped_room(scope: str, asked: str | None) -> str | None:
+    """The room filter of a list query: what was asked, or the scope's one room."""
+    if asked is None and "*" not in scope:
+        return scope
+    return asked
+
+
 class Query:
     """Checked query-string parameters; each failure is a BadQuery naming the parameter."""
 
@@ -175,6 +194,7 @@ async def handle(server: CaptionServer, request: Request) -> Response:
     refusal = authorize(server, request.headers)
     if refusal is not None:
         return refusal
+    scope = reviewer_scope(server, request.headers)
     url = urlsplit(request.path)
     path = url.path
     if path in ("/review", "/review/"):
@@ -192,7 +212,8 @@ async def handle(server: CaptionServer, request: Request) -> Response:
                 Allow=", ".join(allowed),
             )
         try:
-            return await _answer(server, route, match.groups(), request.method, Query(url.query))
+            query = Query(url.query)
+            return await _answer(server, route, match.groups(), request.method, query, scope)
         except NotFound as exc:
             return error(HTTPStatus.NOT_FOUND, "not-found", str(exc))
         except BadQuery as exc:
@@ -203,7 +224,12 @@ async def handle(server: CaptionServer, request: Request) -> Response:
 
 
 async def _answer(
-    server: CaptionServer, route: str, groups: tuple[str, ...], method: str, query: Query
+    server: CaptionServer,
+    route: str,
+    groups: tuple[str, ...],
+    method: str,
+    query: Query,
+    scope: str = "*",
 ) -> Response:
     log = server.log
     assert log is not None
@@ -215,16 +241,24 @@ async def _answer(
         room, since, until = query.room(), query.date("from"), query.date("to", end=True)
         limit = query.integer("limit", 100, 1, MAX_LIMIT)
         offset = query.integer("offset", 0, 0, 1_000_000)
+        room = scoped_room(scope, room)
         rows = await store(
             lambda s: s.sessions(room=room, since=since, until=until, limit=limit, offset=offset)
         )
+        rows = [r for r in rows if room_matches(scope, r["room"])]
         return json_response(HTTPStatus.OK, {"sessions": rows})
     if route == "search":
         text, room = query.text("q"), query.room()
         limit = query.integer("limit", 50, 1, MAX_LIMIT)
+        room = scoped_room(scope, room)
         hits = await store(lambda s: s.search(text, room=room, limit=limit))
+        hits = [h for h in hits if room_matches(scope, h["room"])]
         return json_response(HTTPStatus.OK, {"query": text, "hits": hits})
     session_id = groups[0]
+    if scope != "*":  # a room-scoped reviewer: another room's session does not exist for them
+        seen = await store(lambda s: s.session(session_id))
+        if not room_matches(scope, seen["room"]):
+            raise NotFound(f"no session {session_id!r}")
     if route == "session" and method == "DELETE":
         deleted = await store(lambda s: s.delete_session(session_id))
         if not deleted:

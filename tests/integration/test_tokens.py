@@ -263,3 +263,61 @@ async def test_a_trusted_backend_mints_tokens_that_join(server: CaptionServer) -
     ):
         code, _, body = await http_request(server.port, "POST", f"/auth/token?{bad}", bearer)
         assert code == 400 and b"bad-request" in body, bad
+
+
+async def test_a_participant_of_one_room_never_gets_anything_of_another(
+    server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    """Mallory, in room beta with a review grant for beta, tries whatever she can while Ada
+    speaks in alpha: no audio, caption, status, participant or logged caption of alpha reaches
+    her."""
+    ada_track = WavTrack(speech["ada"][0])
+    ada = client(server, "alpha", "Ada", audio=ada_track, token=token("alpha"))
+    carol = client(server, "alpha", "Carol", token=token("alpha", "carol", "Carol"))
+    grants = DEFAULT_GRANTS | {Grant.REVIEW}
+    mallory = client(server, "beta", "Mallory", token=token("beta", "mallory", "M", grants))
+    await mallory.join()
+    await carol.join()
+    await ada.join()
+    try:
+        await wait_for_speech_captioned(carol, ada_track, timeout=120)
+        segments = [c.segment for c in carol.finals()]
+        assert segments  # alpha has captions to steal
+        for segment in segments:
+            mallory.flag(segment, "not mine")
+        mallory.send_channel('{"type": "subtitles", "enabled": true}')
+        await mallory.send_frame(
+            json.dumps({"type": "join", "v": 1, "room": "alpha", "name": "M", "token": ""})
+        )
+        await mallory.set_subtitles(False)
+        await mallory.set_subtitles(True)
+        await mallory.wait_for(lambda: len(mallory.errors) >= len(segments) + 2, 20)
+        intruder = client(server, "alpha", "M", token=token("beta", "mallory", "M", grants))
+        with pytest.raises(RuntimeError, match="join refused"):
+            await intruder.join()
+        await intruder.close()
+        assert intruder.errors[-1].code is ErrorCode.FORBIDDEN
+        assert server.log is not None and await asyncio.to_thread(server.log.flush)
+        stolen = await _review(server, mallory.token, "/api/sessions")
+        word = max(normalize_text(carol.final_text()).split(), key=len)  # a word alpha logged
+        searched = await _review(server, mallory.token, f"/api/search?q={word}")
+        alpha_session = server.rooms["alpha"].session_id
+        direct = await _review(server, mallory.token, f"/api/sessions/{alpha_session}")
+        legit = await _review(server, token("*", "rita", "Rita", grants), f"/api/search?q={word}")
+    finally:
+        for participant in (ada, carol, mallory):
+            await participant.leave()
+    assert mallory.captions == [] and mallory.events == []
+    assert mallory.remote_audio_frames == 0
+    assert all(e.code in {ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN} for e in mallory.errors)
+    assert all(s.engine == server.engine.name for s in mallory.statuses)
+    assert stolen[0] == 200 and {s["room"] for s in stolen[1]["sessions"]} == {"beta"}
+    assert searched[0] == 200 and searched[1]["hits"] == []
+    assert direct[0] == 404
+    assert legit[0] == 200 and "alpha" in {h["room"] for h in legit[1]["hits"]}
+
+
+async def _review(server: CaptionServer, credential: str, path: str) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {credential}"}
+    code, _, body = await http_request(server.port, "GET", path, headers)
+    return code, json.loads(body)
