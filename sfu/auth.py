@@ -6,7 +6,8 @@ backend.
                                     state also goes in an HttpOnly cookie, so that a callback
                                     only completes in the browser that started it
     GET  /auth/callback?code&state  302 to /?room=R#token=TOKEN (a fragment: never sent to a
-                                    server, kept out of logs and Referer headers)
+                                    server, kept out of logs and Referer headers), or to
+                                    /?room=R#signin-error=SENTENCE when it failed
     POST /auth/token?room=R&identity=ID&name=N&ttl=2h&grant=G...
                                     Authorization: Bearer MINT_TOKEN → {"token", "url", ...}
                                     (our HTTP layer takes no request body: parameters are in
@@ -151,7 +152,7 @@ class AuthEndpoints:
         values = parameters(query, {"code", "state", "error", "error_description", "iss"})
         if "error" in values:
             reason = values.get("error_description", values["error"])[0][:200]
-            return error(HTTPStatus.FORBIDDEN, "forbidden", f"sign-in refused: {reason}")
+            return self._back(None, f"The sign-in was refused: {reason}")
         state = values.get("state", [""])[0]
         if not state or not hmac.compare_digest(cookie_value(headers, LOGIN_COOKIE) or "", state):
             return error(HTTPStatus.BAD_REQUEST, "bad-request", "this sign-in was not started here")
@@ -164,12 +165,11 @@ class AuthEndpoints:
                 values.get("code", [""])[0], login, self.callback_url, now
             )
         except SignInFailed as exc:
-            return error(HTTPStatus.FORBIDDEN, "unauthorized", str(exc))
+            return self._back(login.room, f"The sign-in could not be completed: {exc}")
         if not self.rooms.rule_for(login.room).admits(person.identity):
-            return error(
-                HTTPStatus.FORBIDDEN,
-                "forbidden",
-                f"{person.identity!r} is not on the list of room {login.room!r}",
+            return self._back(
+                login.room,
+                f"You are signed in as {person.identity}, who is not invited to room {login.room}.",
             )
         grants = DEFAULT_GRANTS | {Grant.REVIEW} if person.reviewer else DEFAULT_GRANTS
         claims = RoomClaims(
@@ -183,6 +183,12 @@ class AuthEndpoints:
         token = self.issuer.mint(claims)
         expired = f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
         return redirect(f"/?room={login.room}#token={quote(token)}", expired)
+
+    def _back(self, room: str | None, sentence: str) -> Response:
+        """Back to the page, which shows the sentence (a fragment, like the token)."""
+        page = f"/?room={room}" if room else "/"
+        expired = f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
+        return redirect(f"{page}#signin-error={quote(sentence)}", expired)
 
     async def _mint(self, headers: Headers, query: str) -> Response:
         if self.mint_token is None:

@@ -19,12 +19,19 @@ function tokenClaims(token) {
   }
 }
 
-function takeFragmentToken() {
+function takeFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
-  const token = params.get("token");
-  if (!token) return null;
-  history.replaceState(null, "", location.pathname + location.search);
-  return token;
+  const taken = { token: params.get("token"), error: params.get("signin-error") };
+  if (taken.token || taken.error) history.replaceState(null, "", location.pathname + location.search);
+  return taken;
+}
+
+function showSignInError(area, sentence) {
+  const note = document.createElement("p");
+  note.id = "signin-error";
+  note.setAttribute("role", "alert");
+  note.textContent = sentence.slice(0, 300);
+  area.append(note);
 }
 
 function showSignedIn(area, claims) {
@@ -50,7 +57,7 @@ function offerSignIn(area) {
 async function start() {
   const area = $("signin-area");
   if (!area) return;
-  const token = takeFragmentToken();
+  const { token, error } = takeFragment();
   if (token) {
     $("token").value = token.slice(0, 4096);
     const claims = tokenClaims(token);
@@ -68,6 +75,7 @@ async function start() {
     // A server without access control: no sign-in to offer.
   }
   if (config.sign_in) offerSignIn(area);
+  if (error) showSignInError(area, error);
 }
 
 start();

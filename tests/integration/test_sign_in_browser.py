@@ -3,7 +3,8 @@
 
 A person signs in through the provider's own authorization page, comes back with a room token,
 and joins a trusted room under the name the provider gave; a person who did not sign in is
-refused the same room. The provider's group claim makes the signed-in person a reviewer."""
+refused the same room, and a signed-in person not listed for a restricted room is told so. The
+provider's group claim makes the signed-in person a reviewer."""
 
 import json
 import socket
@@ -61,7 +62,13 @@ async def server(
         reviewer_claim="groups",
         reviewer_value="reviewers",
     )
-    rooms = RoomPolicy(RoomAccess.PUBLIC, (RoomRule("staff-*", RoomAccess.TRUSTED),))
+    rooms = RoomPolicy(
+        RoomAccess.PUBLIC,
+        (
+            RoomRule("staff-*", RoomAccess.TRUSTED),
+            RoomRule("board", RoomAccess.RESTRICTED, frozenset({"bob@example.org"})),
+        ),
+    )
     config = ServerConfig(
         port=port,
         access=AccessConfig(oidc=oidc, rooms=rooms),  # no secret: a key for this run
@@ -104,12 +111,25 @@ async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(
             await stranger.join("staff-weekly", "Eve", listen_only=True)
             await stranger.page.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
             refused = await stranger.page.get_attribute("#error", "data-code")
+
+            # Signed in, but not on the list of a restricted room: told so on the page.
+            uninvited = await MeetingPage.open(await browser.new_context(), base)
+            await uninvited.page.fill("#room", "board")
+            await uninvited.page.click("#sign-in", timeout=TIMEOUT_MS)
+            await uninvited.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+            await uninvited.page.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+            not_invited = await uninvited.page.inner_text("#signin-error")
+            uninvited_token = await uninvited.page.input_value("#token")
         finally:
             await browser.close()
     assert signed_in == "Signed in as Ada Lovelace" and name == "Ada Lovelace"
     assert address == f"{base}/?room=staff-weekly"  # the token left the address bar
     assert [(p.identity, p.name) for p in inside] == [("ada@example.org", "Ada Lovelace")]
     assert refused == "unauthorized"
+    assert not_invited == (
+        "You are signed in as ada@example.org, who is not invited to room board."
+    )
+    assert uninvited_token == ""
     # The provider's group made Ada a reviewer: her room token opens the caption log.
     bearer = {"Authorization": f"Bearer {token}"}
     status, _, body = await http_request(server.port, "GET", "/api/sessions", bearer)
