@@ -30,6 +30,7 @@ from protocol import (
     SubtitlesToggle,
 )
 from protocol.captions import Flag, parse_channel_message, serialize_channel_message
+from protocol.jsep import sections, violations
 from protocol.signaling import parse_server_frame, serialize
 from sfu.ice import remote_description, restrict_host_addresses, rtc_configuration
 
@@ -51,7 +52,11 @@ class CaptionClient:
         subtitles: bool = True,
         token: str = "",
         ice_hosts: Sequence[str] = ("127.0.0.1",),
+        opus_payload_type: int | None = None,
     ) -> None:
+        """`opus_payload_type`: offer Opus under this payload type instead of aiortc's 96, as
+        browsers do (Chromium: 111), so that tests see what a server does with a browser's
+        choices."""
         self.url = url
         self.room = room
         self.name = name
@@ -59,6 +64,7 @@ class CaptionClient:
         self.subtitles = subtitles
         self.token = token
         self.ice_hosts = tuple(ice_hosts)
+        self.opus_payload_type = opus_payload_type
         self.joined: Joined | None = None
         self.captions: list[ReceivedCaption] = []
         self.statuses: list[Status] = []
@@ -67,6 +73,9 @@ class CaptionClient:
         self.events: list[ParticipantJoined | ParticipantLeft] = []
         self.remote_audio_peak = 0.0  # peak level of the audio forwarded to us
         self.remote_audio_frames = 0
+        self._frames_by_mid: dict[str, int] = {}  # audio frames received per media section
+        # Every way a server offer broke what was negotiated before (JSEP: it must not).
+        self.negotiation_violations: list[str] = []
         self.changed = asyncio.Condition()
         self.pc: RTCPeerConnection | None = None
         self._ws: ClientConnection | None = None
@@ -103,7 +112,10 @@ class CaptionClient:
         channel.on("message", self._on_caption_message)
         channel.on("open", self.channel_open.set)
         pc.on("track", self._on_track)
-        await pc.setLocalDescription(await pc.createOffer())
+        offer = await pc.createOffer()
+        if self.opus_payload_type is not None:
+            offer.sdp = with_opus_payload_type(offer.sdp, self.opus_payload_type)
+        await pc.setLocalDescription(offer)
         self._answer = asyncio.get_running_loop().create_future()
         await self.send_frame(serialize(Offer(pc.localDescription.sdp)))
         await asyncio.wait_for(self._answer, timeout)
@@ -141,6 +153,8 @@ class CaptionClient:
 
     async def _renegotiate(self, offer: ServerOffer) -> None:
         assert self.pc is not None
+        agreed = sections(self.pc.remoteDescription.sdp)
+        self.negotiation_violations.extend(violations(agreed, offer.sdp))
         await self.pc.setRemoteDescription(remote_description(offer.sdp, "offer", self.ice_hosts))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         await self.send_frame(serialize(Answer(self.pc.localDescription.sdp)))
@@ -179,11 +193,13 @@ class CaptionClient:
         task.add_done_callback(self._tasks.discard)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        task = asyncio.ensure_future(self._listen(track))
+        assert self.pc is not None
+        mid = next(t.mid for t in self.pc.getTransceivers() if t.receiver.track is track)
+        task = asyncio.ensure_future(self._listen(track, mid))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _listen(self, track: MediaStreamTrack) -> None:
+    async def _listen(self, track: MediaStreamTrack, mid: str | None) -> None:
         while True:
             try:
                 frame = await track.recv()
@@ -192,6 +208,22 @@ class CaptionClient:
             samples = frame.to_ndarray().astype(np.float32) / 32768.0
             self.remote_audio_peak = max(self.remote_audio_peak, float(np.abs(samples).max()))
             self.remote_audio_frames += 1
+            if mid is not None:
+                self._frames_by_mid[mid] = self._frames_by_mid.get(mid, 0) + 1
+
+    @property
+    def frames_from(self) -> dict[str, int]:
+        """Audio frames received per source participant: the server names the source of each
+        forwarded track in its msid stream id (docs/protocol-notes.md)."""
+        if self.pc is None or self.pc.remoteDescription is None:
+            return {}
+        stream_of = {s.mid: s.stream for s in sections(self.pc.remoteDescription.sdp)}
+        frames: dict[str, int] = {}
+        for mid, count in self._frames_by_mid.items():
+            source = stream_of.get(mid)
+            if source is not None:
+                frames[source] = frames.get(source, 0) + count
+        return frames
 
     # --- waiting -------------------------------------------------------------------------------
 
@@ -234,3 +266,19 @@ class CaptionClient:
             task.cancel()
         if self.pc is not None:
             await self.pc.close()
+
+
+def with_opus_payload_type(sdp: str, payload_type: int) -> str:
+    """`sdp` with aiortc's Opus payload type (96) renumbered, in its m= line and attributes."""
+    old = "96"
+    new = str(payload_type)
+    out = []
+    for line in sdp.splitlines():
+        if line.startswith("m=audio "):
+            parts = line.split(" ")
+            line = " ".join(parts[:3] + [new if f == old else f for f in parts[3:]])
+        for attribute in ("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"):
+            if line.startswith(f"{attribute}{old} "):
+                line = f"{attribute}{new}{line[len(attribute) + len(old) :]}"
+        out.append(line)
+    return "\r\n".join(out) + "\r\n"

@@ -71,37 +71,3 @@ def keep_candidates(sdp: str, allowed_hosts: Collection[str]) -> str:
                 continue
         kept.append(line)
     return "\r\n".join(kept) + "\r\n"
-
-
-EXTMAP = re.compile(r"a=extmap:(\d+)(/\w+)? (\S+)(.*)")
-MAX_ONE_BYTE_ID = 14  # RFC 8285 section 4.2
-
-
-def extmap_ids(sdp: str) -> dict[str, int]:
-    """The header-extension IDs an SDP uses, by URI (RFC 8285)."""
-    ids: dict[str, int] = {}
-    for line in sdp.splitlines():
-        match = EXTMAP.fullmatch(line.strip())
-        if match:
-            ids.setdefault(match.group(3), int(match.group(1)))
-    return ids
-
-
-def remap_extmap_ids(sdp: str, negotiated: dict[str, int]) -> str:
-    """Give every header extension of `sdp` the ID already negotiated for its URI.
-
-    JSEP (RFC 9429 section 5.2.2) keeps a negotiated mapping for the session's life, and browsers
-    refuse an offer that moves an ID; aiortc's createOffer starts from its own defaults again.
-    URIs never negotiated get IDs that are free in `negotiated`."""
-    ids = dict(negotiated)
-    free = (i for i in range(1, MAX_ONE_BYTE_ID + 1) if i not in negotiated.values())
-    lines = []
-    for line in sdp.splitlines():
-        match = EXTMAP.fullmatch(line.strip())
-        if match:
-            uri = match.group(3)
-            if uri not in ids:
-                ids[uri] = next(free)
-            line = f"a=extmap:{ids[uri]}{match.group(2) or ''} {uri}{match.group(4)}"
-        lines.append(line)
-    return "\r\n".join(lines) + "\r\n"

@@ -28,24 +28,44 @@ QUEUE_PACKETS = 50  # 1 s of 20 ms packets: a subscriber further behind loses th
 
 
 class ForwardedAudioTrack(MediaStreamTrack):
-    """One source's Opus packets, queued for one subscriber's sender."""
+    """The Opus packets of one source at a time, queued for one subscriber's sender.
+
+    A sender keeps one track for its whole life: aiortc's sender stops for good when its track
+    ends. When the source leaves, the track is detached and idles; a later source is attached to
+    it. The sender keeps its SSRC, and a receiver (Chromium's jitter buffer and aiortc's alike)
+    discards packets whose RTP timestamps jump back on one SSRC, so each source's packets start at
+    `pts_origin`: where the subscriber's 48 kHz media clock is when it is attached.
+    """
 
     kind = "audio"
 
-    def __init__(self, source_id: str) -> None:
+    def __init__(self, source_id: str, *, pts_origin: int = 0) -> None:
         super().__init__()
-        self.source_id = source_id
+        self.source_id: str | None = source_id
         self.dropped = 0
         self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
-        self._origin: int | None = None
+        self._pts_origin = pts_origin
+        self._origin: int | None = None  # the source's first RTP timestamp
         self._last_pts = -1
 
+    def attach(self, source_id: str, *, pts_origin: int) -> None:
+        """Carry `source_id`'s packets from now on, on a timeline that never goes back."""
+        self.source_id = source_id
+        self._pts_origin = max(pts_origin, self._last_pts + 1)
+        self._origin = None
+
+    def detach(self) -> None:
+        """The source left: drop what it left queued and idle until the next `attach`."""
+        self.source_id = None
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
     def push(self, payload: bytes, rtp_timestamp: int) -> None:
-        if self.readyState != "live":
+        if self.readyState != "live" or self.source_id is None:
             return
         if self._origin is None:
             self._origin = rtp_timestamp
-        pts = (rtp_timestamp - self._origin) % (1 << 32)
+        pts = (self._pts_origin + rtp_timestamp - self._origin) % (1 << 32)
         if pts <= self._last_pts:  # reordered or duplicated: the subscriber's buffer can't use it
             return
         self._last_pts = pts

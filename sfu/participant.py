@@ -33,9 +33,9 @@ from protocol import (
 )
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
-from protocol.sdp import extmap_ids, remap_extmap_ids
+from protocol.jsep import Negotiated
 
-from .forwarding import ForwardedAudioTrack, PacketTap
+from .forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from .ice import remote_description
 
 if TYPE_CHECKING:
@@ -105,18 +105,22 @@ class Participant:
         self.language = language
         self.channel: RTCDataChannel | None = None
         self.packet_tap: PacketTap | None = None
-        self.senders: dict[str, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}
+        self.senders: dict[str, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}  # by source
+        self._idle_senders: list[tuple[RTCRtpSender, ForwardedAudioTrack]] = []
         self.closed = False
         self._ice_hosts = ice_hosts
         self._jitter_prefetch = jitter_prefetch
         self._clock = clock
+        self._created = clock()
         self._last_emitted = 0.0
         self.last_final: str | None = None  # segment id of the last final caption sent
         # The recent final captions sent: the ones this participant may flag.
         self._finals_sent: dict[str, None] = {}
         self._flags = 0
         self._negotiation = asyncio.Lock()
-        self._extmap_ids: dict[str, int] = {}  # header-extension IDs the client chose
+        # What the first offer/answer agreed (payload types, formats, extension IDs): every
+        # later offer of ours keeps it, as JSEP requires and browsers rely on.
+        self._negotiated = Negotiated()
         self._tasks: set[asyncio.Task[None]] = set()
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
@@ -135,12 +139,13 @@ class Participant:
                 await self.pc.setRemoteDescription(
                     remote_description(sdp, "offer", self._ice_hosts)
                 )
-                self._extmap_ids = extmap_ids(sdp)
                 if Grant.PUBLISH not in self.grants:
                     self._refuse_inbound_audio()
                 opus_only(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
-            return self.pc.localDescription.sdp
+            answer: str = self.pc.localDescription.sdp
+            self._negotiated = Negotiated.from_exchange(sdp, answer)
+            return answer
 
     async def accept_answer(self, sdp: str) -> None:
         async with self._negotiation:
@@ -162,22 +167,19 @@ class Participant:
             }
             changed = False
             for source_id in [s for s in self.senders if s not in sources]:
-                sender, track = self.senders.pop(source_id)
-                track.stop()
-                self._stop_sending(sender)
+                self._stop_forwarding(source_id)
                 changed = True
             for source_id, source in sources.items():
                 if source_id not in self.senders and source.packet_tap is not None:
-                    track = ForwardedAudioTrack(source_id)
-                    self.senders[source_id] = (self.pc.addTrack(track), track)
-                    source.packet_tap.subscribe(self.id, track)
+                    source.packet_tap.subscribe(self.id, self._start_forwarding(source_id))
                     changed = True
             if not changed:
                 return
             opus_only(self.pc)
             offer = await self.pc.createOffer()
-            offer.sdp = remap_extmap_ids(offer.sdp, self._extmap_ids)
+            offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
+            self._negotiated.record(offer.sdp)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
 
     def _refuse_inbound_audio(self) -> None:
@@ -188,15 +190,43 @@ class Participant:
             if transceiver.kind == "audio":
                 transceiver.direction = "inactive"
 
-    def _stop_sending(self, sender: RTCRtpSender) -> None:
-        """aiortc has no removeTrack: detach the track and stop sending on its transceiver, which a
-        later addTrack may reuse."""
-        sender.replaceTrack(None)
+    def _media_clock(self) -> int:
+        """Now on this participant's 48 kHz media clock, where forwarded tracks start."""
+        return round((self._clock() - self._created) * OPUS_CLOCK)
+
+    def _start_forwarding(self, source_id: str) -> ForwardedAudioTrack:
+        """A sender for `source_id`'s audio: an idle one if there is one, else a new one.
+
+        A sender keeps its track for life (aiortc has no removeTrack, and its sender stops for
+        good when its track ends); an idle one takes the new source on its track."""
+        if self._idle_senders:
+            sender, track = self._idle_senders.pop()
+            track.attach(source_id, pts_origin=self._media_clock())
+            self._set_sending(sender, True)
+        else:
+            track = ForwardedAudioTrack(source_id, pts_origin=self._media_clock())
+            sender = self.pc.addTrack(track)
+        # The msid stream id is the source's participant id, so that a client can tell whose
+        # audio each remote track carries (docs/protocol-notes.md).
+        sender._stream_id = source_id
+        self.senders[source_id] = (sender, track)
+        return track
+
+    def _stop_forwarding(self, source_id: str) -> None:
+        sender, track = self.senders.pop(source_id)
+        track.detach()
+        self._set_sending(sender, False)
+        self._idle_senders.append((sender, track))
+
+    def _set_sending(self, sender: RTCRtpSender, sending: bool) -> None:
+        """Start or stop sending on `sender`'s transceiver, keeping whether it receives."""
         for transceiver in self.pc.getTransceivers():
             if transceiver.sender is sender:
-                transceiver.direction = (
-                    "recvonly" if transceiver.direction == "sendrecv" else "inactive"
-                )
+                receives = transceiver.direction in ("sendrecv", "recvonly")
+                if sending:
+                    transceiver.direction = "sendrecv" if receives else "sendonly"
+                else:
+                    transceiver.direction = "recvonly" if receives else "inactive"
 
     # --- media -----------------------------------------------------------------------------------
 
@@ -315,7 +345,7 @@ class Participant:
         if self.closed:
             return
         self.closed = True
-        for _, track in self.senders.values():
+        for _, track in [*self.senders.values(), *self._idle_senders]:
             track.stop()
         for task in list(self._tasks):
             task.cancel()

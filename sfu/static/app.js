@@ -25,7 +25,7 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
 const roster = new Roster({ list: $("participants"), events: $("events") });
 const view = new CaptionView({
@@ -103,11 +103,27 @@ function onCaption(caption, session) {
 }
 
 function onTrack(event) {
+  // The server names the source participant as the msid stream id (docs/protocol-notes.md).
+  const source = event.streams[0]?.id ?? "";
+  meeting.sources.set(event.track.id, source);
   const audio = document.createElement("audio");
+  audio.dataset.participant = source;
   audio.autoplay = true;
   audio.srcObject = event.streams[0] || new MediaStream([event.track]);
   $("remote-audio").append(audio);
   event.track.addEventListener("ended", () => audio.remove());
+}
+
+const REMOTE_SPEAKING_LEVEL = 0.02;  // inbound-rtp audioLevel (0..1) of speech, above line noise
+
+/** Who is speaking, from the level of each participant's forwarded audio as this browser decodes it. */
+async function markRemoteSpeakers() {
+  const pc = meeting.connection?.pc;
+  if (!pc) return;
+  for (const s of (await pc.getStats()).values()) {
+    const source = s.type === "inbound-rtp" && s.kind === "audio" && meeting.sources.get(s.trackIdentifier);
+    if (source && (s.audioLevel ?? 0) >= REMOTE_SPEAKING_LEVEL) roster.speaking(source);
+  }
 }
 
 function showEngineState(status) {
@@ -242,8 +258,13 @@ function toggleMute() {
   meeting.microphone?.setMuted(muted);
 }
 
+const NOT_TEXT = new Set(["checkbox", "radio", "button", "submit", "reset", "range", "color"]);
+
+/** Whether keys typed now are text (a single-key shortcut must not steal them). */
 function typing(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
+  if (!(target instanceof HTMLElement)) return false;
+  if (target instanceof HTMLInputElement) return !NOT_TEXT.has(target.type);
+  return target.isContentEditable || ["TEXTAREA", "SELECT"].includes(target.tagName);
 }
 
 function onKey(event) {
@@ -324,9 +345,9 @@ $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting
 document.addEventListener("keydown", onKey);
 // The page keeps room for the fixed caption area (style.css), so that it never covers a control.
 new ResizeObserver(([entry]) => {
-  document.body.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
+  document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
 }).observe($("caption-area"));
-setInterval(() => roster.tick(), 500);
+setInterval(() => { roster.tick(); markRemoteSpeakers(); }, 500);
 prefill();
 
 // Test and tool hook (docs/protocol-notes.md): packets received per remote audio track.
@@ -337,7 +358,14 @@ window.livecaptions = {
     const stats = await pc.getStats();
     return [...stats.values()]
       .filter((s) => s.type === "inbound-rtp" && s.kind === "audio")
-      .map((s) => ({ mid: s.mid ?? null, track: s.trackIdentifier ?? null, packets: s.packetsReceived ?? 0 }));
+      .map((s) => ({
+        mid: s.mid ?? null, participant: meeting.sources.get(s.trackIdentifier) ?? null,
+        packets: s.packetsReceived ?? 0,
+      }));
+  },
+  /** The people in the room as this page lists them: [{id, name, label}]. */
+  participants() {
+    return [...roster.people.values()].map((p) => ({ id: p.id, name: p.name, label: roster.label(p) }));
   },
   get state() { return meeting.connection?.state ?? meeting.lastState; },
   /** Whether the last microphone the page opened still records (false once Leave stopped it). */

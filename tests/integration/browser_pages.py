@@ -58,10 +58,17 @@ def chromium_args(wav: Path | None, *, grant_microphone: bool = True) -> list[st
     return args
 
 
-def write_loop(path: Path, pcm: np.ndarray, silence: float = 1.5) -> Path:
-    """A WAV Chromium loops as its microphone: silence, the words, silence (48 kHz mono 16-bit)."""
-    gap = np.zeros(round(silence * RATE), np.float32)
-    sf.write(path, np.concatenate([gap, pcm, gap]), RATE, subtype="PCM_16")
+LEAD = 1.5  # seconds of silence before the words in every looped WAV
+
+
+def write_loop(path: Path, pcm: np.ndarray, period: float | None = None) -> Path:
+    """A WAV Chromium loops as its microphone (from the moment the page opens it): 1.5 s of
+    silence, the words, then silence up to `period` seconds (48 kHz mono 16-bit)."""
+    total = round((period or LEAD * 2 + len(pcm) / RATE) * RATE)
+    loop = np.zeros(total, np.float32)
+    start = round(LEAD * RATE)
+    loop[start : start + len(pcm)] = pcm
+    sf.write(path, loop, RATE, subtype="PCM_16")
     return path
 
 
@@ -108,6 +115,17 @@ class MeetingPage:
     async def wait_for_words(self, speaker: str, text: str, *, after: float = 0.0) -> None:
         """Until final captions attributed to `speaker`, received after unix time `after`, show at
         least half of the words of `text`."""
+        try:
+            await self._wait_for_words(speaker, text, after)
+        except Exception as exc:  # say what the page did show
+            shown = [
+                (c["speaker"] or {}).get("name", "?") + ": " + c["text"]
+                for c in await self.captions()
+                if c["final"]
+            ]
+            raise AssertionError(f"{speaker}'s words not shown; finals shown: {shown}") from exc
+
+    async def _wait_for_words(self, speaker: str, text: str, after: float) -> None:
         await self.page.wait_for_function(
             """([speaker, after, want]) => {
                 const norm = (s) => s.toLowerCase().replace(/[^a-z0-9' ]+/g, " ").split(/\\s+/);
@@ -123,26 +141,39 @@ class MeetingPage:
             polling=500,
         )
 
-    async def inbound_packets(self) -> list[int]:
-        """Packets received so far on each remote audio track, in a stable (mid) order."""
-        stats = await self.page.evaluate("window.livecaptions.inboundAudio()")
-        return [s["packets"] for s in sorted(stats, key=lambda s: str(s["mid"]))]
-
-    async def wait_for_flowing_tracks(self, count: int) -> None:
-        """Until at least `count` remote audio tracks receive packets, measured over a second."""
+    async def wait_for_audio_from(self, names: set[str]) -> None:
+        """Until packets rise, over one second, on the remote track of each participant named
+        (the server names a forwarded track's source in its msid)."""
         await self.page.wait_for_function(
-            """async (count) => {
+            """async (names) => {
+                const ids = window.livecaptions.participants()
+                    .filter((p) => names.includes(p.name)).map((p) => p.id);
+                if (ids.length < names.length) return false;
                 const read = async () => new Map((await window.livecaptions.inboundAudio())
-                    .map((s) => [s.mid, s.packets]));
+                    .map((s) => [s.participant, s.packets]));
                 const before = await read();
                 await new Promise((r) => setTimeout(r, 1000));
                 const after = await read();
-                const rising = [...after].filter(([mid, n]) => n > (before.get(mid) ?? 0));
-                return rising.length >= count;
+                return ids.every((id) => (after.get(id) ?? 0) > (before.get(id) ?? 0));
             }""",
-            arg=count,
+            arg=sorted(names),
             timeout=TIMEOUT_MS,
             polling=250,
+        )
+
+    async def wait_until_words_end(self) -> None:
+        """Until this page's own microphone has been heard speaking and has just fallen silent
+        (its speaking indicator): another page that opens its microphone now speaks in the
+        silence of this one's loop, so that the two never talk over each other."""
+        await self.page.evaluate("window.__heard = false")
+        await self.page.wait_for_function(
+            """() => {
+                const speaking = document.getElementById("speaking").dataset.speaking === "true";
+                if (speaking) window.__heard = true;
+                return window.__heard && !speaking;
+            }""",
+            timeout=TIMEOUT_MS,
+            polling=100,
         )
 
     async def now(self) -> float:

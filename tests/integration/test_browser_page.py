@@ -18,11 +18,12 @@ import pytest
 import pytest_asyncio
 
 from captionlog.log import LogConfig
-from client.audio import WavTrack
+from client.audio import RATE, WavTrack
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .browser_pages import (
+    LEAD,
     TIMEOUT_MS,
     MeetingPage,
     chromium_args,
@@ -34,9 +35,6 @@ from .conftest import client
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 REVIEWER = "review-secret"
-# Per-speaker captioning: the two fake microphones loop their clips at the same time, and this is
-# how a room captions people who talk over each other.
-ROOMS = frozenset({"meet", "deny", "restart", "phone", "audit"})
 
 
 @dataclass
@@ -49,7 +47,6 @@ class Browsers:
 
 def config(tmp: Path, **kwargs: Any) -> ServerConfig:
     return ServerConfig(
-        per_speaker_rooms=ROOMS,
         log=LogConfig(path=tmp / "captions.db", reviewer_token=REVIEWER),
         **kwargs,
     )
@@ -71,8 +68,12 @@ async def browsers(
 
     chromium = require_chromium()
     tmp = tmp_path_factory.mktemp("wav")
-    ada = write_loop(tmp / "ada.wav", speech["ada"][0])
-    bob = write_loop(tmp / "bob.wav", speech["bob"][0])
+    # One period for both loops, long enough for Bob's words to fit in Ada's silence: a page
+    # that opens Bob's microphone just after Ada's words (`wait_until_words_end`) never talks
+    # over her, in a room captioned as one mixed stream (the default).
+    period = LEAD * 4 + (len(speech["ada"][0]) + len(speech["bob"][0])) / RATE + 1.5
+    ada = write_loop(tmp / "ada.wav", speech["ada"][0], period)
+    bob = write_loop(tmp / "bob.wav", speech["bob"][0], period)
     async with async_playwright() as p:
         launched = await asyncio.gather(
             p.chromium.launch(executable_path=chromium, args=chromium_args(ada)),
@@ -105,9 +106,7 @@ async def close(*pages: MeetingPage) -> None:
 # --- errors people understand -----------------------------------------------------------------
 
 
-async def test_refused_joins_are_explained_in_words(
-    browsers: Browsers, tmp_path: Path
-) -> None:
+async def test_refused_joins_are_explained_in_words(browsers: Browsers, tmp_path: Path) -> None:
     """unauthorized, room-full and unavailable, each shown as a sentence that says what to do."""
     guarded = CaptionServer(
         config(tmp_path, port=0, participant_token="let-me-in", max_participants=1, max_rooms=1)
@@ -165,7 +164,7 @@ async def test_a_browser_denied_the_microphone_hears_and_reads_the_others(
         await reader.page.locator("#notice").wait_for(state="visible", timeout=TIMEOUT_MS)
         assert "did not allow the microphone" in await reader.page.inner_text("#notice")
         await reader.wait_in_room()
-        await reader.wait_for_flowing_tracks(1)
+        await reader.wait_for_audio_from({"Ada"})
         await reader.wait_for_words("Ada", browsers.texts["Ada"])
         assert "Dana" in await ada.page.inner_text("#participants")
         assert await reader.page.locator("#microphone").is_hidden()
@@ -182,7 +181,7 @@ async def expect_everyone(
     """Every page receives audio from every other speaker and shows each one's words, named."""
     for name, page in pages.items():
         others = speakers - {name}
-        await page.wait_for_flowing_tracks(len(others))
+        await page.wait_for_audio_from(others)
         for speaker in others:
             await page.wait_for_words(speaker, texts[speaker], after=after)
         # The speaker's name is on the caption elements on screen too (data-speaker).
@@ -203,6 +202,8 @@ async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_spe
     texts, speakers = browsers.texts, {"Ada", "Bob"}
     try:
         for name, page in pages.items():
+            if name == "Bob":
+                await pages["Ada"].wait_until_words_end()
             await page.join("meet", name, listen_only=name == "Carol")
             await page.wait_in_room()
         start = await pages["Ada"].now()
@@ -214,9 +215,12 @@ async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_spe
         await expect_everyone(pages, speakers, texts, await pages["Dave"].now())
 
         await pages["Bob"].leave()
-        await pages["Ada"].page.locator("#events li", has_text="Bob left").wait_for(
-            timeout=TIMEOUT_MS
+        await (
+            pages["Ada"]
+            .page.locator("#events li", has_text="Bob left")
+            .wait_for(timeout=TIMEOUT_MS)
         )
+        await pages["Ada"].wait_until_words_end()
         await pages["Bob"].join("meet", "Bob")
         await pages["Bob"].wait_in_room()
         await expect_everyone(pages, speakers, texts, await pages["Bob"].now())
@@ -265,6 +269,8 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
     }
     try:
         for name, page in pages.items():
+            if name == "Bob":
+                await pages["Ada"].wait_until_words_end()
             await page.join("restart", name)
             await page.wait_in_room()
         await pages["Bob"].wait_for_words("Ada", browsers.texts["Ada"])
@@ -292,7 +298,10 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
 
 
 async def speaker_in(server: CaptionServer, room: str, speech: np.ndarray) -> Any:
-    speaker = client(server, room, "Ada", audio=WavTrack(speech, loop=True))
+    """A Python participant saying `speech` over and over, a pause after each time."""
+    pause = np.zeros(round(LEAD * RATE), np.float32)
+    looped = WavTrack(np.concatenate([speech, pause]), loop=True)
+    speaker = client(server, room, "Ada", audio=looped)
     await speaker.join()
     return speaker
 
@@ -331,19 +340,23 @@ async def test_caption_settings_survive_a_reload_and_fit_a_phone(
 
         await page.join("phone", "Chloe", listen_only=True)
         await page.page.wait_for_function(
-            "document.querySelectorAll('#captions [data-final=true]').length >= 3",
+            "document.querySelectorAll('#captions [data-final=true]').length >= 2",
             timeout=TIMEOUT_MS,
         )
-        # The newest line is inside the three-line area, which is inside the screen.
+        # The newest line of text (the last line box of the newest caption) is inside the
+        # three-line area, which is inside the screen: older lines roll up and out at the top.
         assert await page.page.evaluate(ON_SCREEN, ["#captions"])
-        newest = "#captions > p:last-child"
         line, area = await page.page.evaluate(
-            """([a, b]) => [a, b].map((s) => {
-                const r = document.querySelector(s).getBoundingClientRect();
-                return [r.top, r.bottom]; })""",
-            [newest, "#captions"],
+            """() => {
+                const range = document.createRange();
+                range.selectNodeContents(document.querySelector("#captions > p:last-child"));
+                const last = [...range.getClientRects()].at(-1);
+                const box = document.getElementById("captions").getBoundingClientRect();
+                return [[last.top, last.bottom], [box.top, box.bottom]];
+            }"""
         )
         assert area[0] - 1 <= line[0] and line[1] <= area[1] + 1, (line, area)
+        assert area[1] - area[0] < 844 / 4  # three lines, not a growing box
         # Every control can be reached on screen and is not hidden under the captions.
         controls = page.page.locator(
             "header button:visible, main button:visible, main input:visible, "
@@ -359,7 +372,7 @@ async def test_caption_settings_survive_a_reload_and_fit_a_phone(
         await page.page.click("#subtitles")
         assert await page.page.locator("#captions [data-segment]").count() == 0
         assert await page.page.locator("#caption-area").is_hidden()
-        await page.page.locator("body").press("c")
+        await page.page.keyboard.press("c")  # focus is on the checkbox: not a text field
         assert await page.page.is_checked("#subtitles")
         await page.page.wait_for_selector("#captions [data-segment]", timeout=TIMEOUT_MS)
     finally:

@@ -47,31 +47,3 @@ def test_keep_candidates_drops_every_other_address() -> None:
     candidates = [line for line in kept.splitlines() if line.startswith("a=candidate")]
     assert candidates == ["a=candidate:2 1 udp 2130706431 127.0.0.1 50001 typ host"]
     assert "m=application" in kept
-
-
-def test_extmap_ids_follow_the_first_negotiation() -> None:
-    chrome = (
-        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-        "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
-        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
-    )
-    aiortc_offer = (
-        "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
-        "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
-        "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
-        "a=extmap:3/sendonly urn:example:new\r\n"
-    )
-    from protocol.sdp import extmap_ids, remap_extmap_ids
-
-    negotiated = extmap_ids(chrome)
-    assert negotiated == {
-        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
-        "urn:ietf:params:rtp-hdrext:sdes:mid": 4,
-    }
-    remapped = extmap_ids(remap_extmap_ids(aiortc_offer, negotiated))
-    assert remapped == {
-        "urn:ietf:params:rtp-hdrext:sdes:mid": 4,
-        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 1,
-        "urn:example:new": 2,
-    }
-    assert "a=extmap:2/sendonly urn:example:new" in remap_extmap_ids(aiortc_offer, negotiated)
