@@ -154,7 +154,8 @@ class OidcClient:
         if self._keys is None or refresh:
             metadata = await self._discover()
             try:
-                self._keys = KeySet.import_key_set(await self._get_json(metadata["jwks_uri"]))
+                jwks: Any = await self._get_json(metadata["jwks_uri"])
+                self._keys = KeySet.import_key_set(jwks)
             except (JoseError, ValueError, TypeError) as exc:
                 raise SignInFailed(f"the provider's JWKS is unusable: {exc}") from None
         return self._keys

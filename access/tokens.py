@@ -117,7 +117,7 @@ class TokenVerifier:
             raise InvalidToken("the token's kid is not a string")
         key = self.keys.signing if kid is None else self.keys.get(kid)
         if key is None:
-            raise InvalidToken(f"unknown key id {kid[:64]!r}")
+            raise InvalidToken(f"unknown key id {str(kid)[:64]!r}")
         if header.get("alg") != key.algorithm:
             raise InvalidToken(
                 f"algorithm {str(header.get('alg'))[:16]!r} refused: key {key.kid!r} "

@@ -57,7 +57,9 @@ def redirect(location: str, cookie: str | None = None) -> Response:
     return reply
 
 
-def parameters(query: str, names: set[str], repeatable: frozenset[str] = frozenset()) -> dict:
+def parameters(
+    query: str, names: set[str], repeatable: frozenset[str] = frozenset()
+) -> dict[str, list[str]]:
     if len(query) > MAX_QUERY:
         raise BadParameters("query string too long")
     try:
@@ -73,7 +75,7 @@ def parameters(query: str, names: set[str], repeatable: frozenset[str] = frozens
     return values
 
 
-def room_of(values: dict) -> str:
+def room_of(values: dict[str, list[str]]) -> str:
     room = values.get("room", [""])[0]
     if not ROOM_PATTERN.fullmatch(room):
         raise BadParameters("room must be 1-64 characters of [A-Za-z0-9_-]")
@@ -207,7 +209,7 @@ class AuthEndpoints:
             body["url"] = invitation(self._base_url(), claims.room, token)
         return json_response(HTTPStatus.OK, body)
 
-    def _claims(self, values: dict) -> RoomClaims:
+    def _claims(self, values: dict[str, list[str]]) -> RoomClaims:
         now = self._clock()
         try:
             ttl = duration(values.get("ttl", ["2h"])[0])
