@@ -13,7 +13,9 @@ import jwt
 import numpy as np
 import pytest
 import pytest_asyncio
+from aiortc import RTCSessionDescription
 
+import client.participant as client_participant
 from access import Grant, KeyRing, RoomClaims, SigningKey, TokenIssuer
 from access.config import AccessConfig
 from access.grants import DEFAULT_GRANTS
@@ -23,6 +25,7 @@ from client import WavTrack
 from client.speech import normalize_text
 from protocol import ErrorCode
 from sfu.config import ServerConfig
+from sfu.ice import remote_description
 from sfu.server import CaptionServer
 
 from .conftest import client, http_request, wait_for_speech_captioned
@@ -196,30 +199,49 @@ async def test_grants_captions_and_flag_gate_their_messages(server: CaptionServe
 
 
 async def test_without_publish_one_listens_and_reads_but_is_never_heard(
-    server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
+    server: CaptionServer,
+    speech: dict[str, tuple[np.ndarray, str]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Cleo (no publish grant) obeys the server's `inactive` answer and sends no audio; Ada (no
+    publish grant either) rewrites it to `recvonly` and sends her speech anyway. Bob speaks at
+    the same time. Only Bob is forwarded and captioned; both listeners hear and read him."""
     listen = frozenset({Grant.JOIN, Grant.CAPTIONS})
     go = asyncio.Event()
     ada_track = WavTrack(speech["ada"][0], start=go)
     bob_track = WavTrack(speech["bob"][0], start=go)
+    cleo_track = WavTrack(speech["ada2"][0], start=go)
     ada = client(server, "mute", "Ada", audio=ada_track, token=token("mute", grants=listen))
     bob = client(server, "mute", "Bob", audio=bob_track, token=token("mute", "bob", "Bob"))
+    cleo = client(
+        server, "mute", "Cleo", audio=cleo_track, token=token("mute", "cleo", "C", listen)
+    )
+    await cleo.join()
+
+    def disobey(sdp: str, kind: str, hosts: tuple[str, ...]) -> RTCSessionDescription:
+        if kind == "answer":  # Ada's peer believes the server wants her audio
+            sdp = sdp.replace("a=inactive", "a=recvonly")
+        return remote_description(sdp, kind, hosts)
+
+    monkeypatch.setattr(client_participant, "remote_description", disobey)
     await ada.join()
+    monkeypatch.undo()
     await bob.join()
     try:
-        go.set()  # both speak at once; only Bob may be heard
+        go.set()  # everyone speaks at once; only Bob may be heard
         await wait_for_speech_captioned(ada, bob_track, timeout=120)
+        await cleo.wait_for(lambda: bool(cleo.finals()), 30)
     finally:
-        await bob.leave()
-        await ada.leave()
+        for participant in (bob, ada, cleo):
+            await participant.leave()
     heard = set(normalize_text(ada.final_text()).split())
     assert heard & {"design", "team", "afternoon", "news"}, ada.final_text()  # Ada reads Bob
     assert not heard & {"budget", "approved", "finally"}, ada.final_text()  # no one reads Ada
     assert {c.speaker.name for c in ada.finals() if c.speaker and c.text} == {"Bob"}
-    assert ada.remote_audio_peak > 0.05  # Ada hears Bob
-    assert bob.remote_audio_frames == 0  # Ada's audio was never forwarded
-    # The server's answer asked Ada's peer for no audio (`inactive`): it never even sent any.
-    assert ada_track.started_at is None
+    assert ada.remote_audio_peak > 0.05 and cleo.remote_audio_peak > 0.05  # they hear Bob
+    assert ada_track.started_at is not None  # Ada did send...
+    assert bob.remote_audio_frames == 0  # ...and nothing of Ada or Cleo was forwarded
+    assert cleo_track.started_at is None  # Cleo's peer sent no audio at all
 
 
 async def test_only_a_review_grant_or_the_reviewer_token_opens_the_api(
