@@ -21,14 +21,14 @@ from access.config import AccessConfig
 from access.grants import DEFAULT_GRANTS
 from access.rooms import RoomAccess, RoomPolicy, RoomRule
 from captionlog.log import LogConfig
-from client import WavTrack
+from client import CaptionClient, WavTrack
 from client.speech import normalize_text
 from protocol import ErrorCode
 from sfu.config import ServerConfig
 from sfu.ice import remote_description
 from sfu.server import CaptionServer
 
-from .conftest import client, http_request, wait_for_speech_captioned
+from .conftest import client, http_request, wait_for_speech_captioned, ws_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -204,33 +204,40 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Cleo (no publish grant) obeys the server's `inactive` answer and sends no audio; Ada (no
-    publish grant either) rewrites it to `recvonly` and sends her speech anyway. Bob speaks at
-    the same time. Only Bob is forwarded and captioned; both listeners hear and read him."""
+    publish grant either) rewrites every server SDP so that her peer sends all along (`inactive`
+    read as `recvonly`, `sendonly` as `sendrecv`). Bob speaks at the same time. Only Bob is
+    forwarded and captioned; both listeners hear and read him."""
     listen = frozenset({Grant.JOIN, Grant.CAPTIONS})
     go = asyncio.Event()
     ada_track = WavTrack(speech["ada"][0], start=go)
     bob_track = WavTrack(speech["bob"][0], start=go)
     cleo_track = WavTrack(speech["ada2"][0], start=go)
-    ada = client(server, "mute", "Ada", audio=ada_track, token=token("mute", grants=listen))
-    bob = client(server, "mute", "Bob", audio=bob_track, token=token("mute", "bob", "Bob"))
-    cleo = client(
-        server, "mute", "Cleo", audio=cleo_track, token=token("mute", "cleo", "C", listen)
-    )
-    await cleo.join()
+    disobedient = ("127.0.0.1", "127.0.0.1")  # marks Ada's SDPs, same loopback-only ICE
 
     def disobey(sdp: str, kind: str, hosts: tuple[str, ...]) -> RTCSessionDescription:
-        if kind == "answer":  # Ada's peer believes the server wants her audio
-            sdp = sdp.replace("a=inactive", "a=recvonly")
+        if hosts == disobedient:
+            sdp = sdp.replace("a=inactive", "a=recvonly").replace("a=sendonly", "a=sendrecv")
         return remote_description(sdp, kind, hosts)
 
     monkeypatch.setattr(client_participant, "remote_description", disobey)
-    await ada.join()
-    monkeypatch.undo()
-    await bob.join()
+    ada = CaptionClient(
+        ws_url(server),
+        room="mute",
+        name="Ada",
+        audio=ada_track,
+        token=token("mute", grants=listen),
+        ice_hosts=disobedient,
+    )
+    bob = client(server, "mute", "Bob", audio=bob_track, token=token("mute", "bob", "Bob"))
+    cleo_token = token("mute", "cleo", "Cleo", listen)
+    cleo = client(server, "mute", "Cleo", audio=cleo_track, token=cleo_token)
+    for participant in (cleo, ada, bob):
+        await participant.join()
     try:
         go.set()  # everyone speaks at once; only Bob may be heard
         await wait_for_speech_captioned(ada, bob_track, timeout=120)
         await cleo.wait_for(lambda: bool(cleo.finals()), 30)
+        await asyncio.wait_for(ada_track.finished.wait(), 30)  # Ada did send, all of it
     finally:
         for participant in (bob, ada, cleo):
             await participant.leave()
@@ -239,8 +246,7 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
     assert not heard & {"budget", "approved", "finally"}, ada.final_text()  # no one reads Ada
     assert {c.speaker.name for c in ada.finals() if c.speaker and c.text} == {"Bob"}
     assert ada.remote_audio_peak > 0.05 and cleo.remote_audio_peak > 0.05  # they hear Bob
-    assert ada_track.started_at is not None  # Ada did send...
-    assert bob.remote_audio_frames == 0  # ...and nothing of Ada or Cleo was forwarded
+    assert bob.remote_audio_frames == 0  # nothing of Ada or Cleo was forwarded
     assert cleo_track.started_at is None  # Cleo's peer sent no audio at all
 
 
