@@ -2,6 +2,8 @@
 backend.
 
     GET  /auth/config               {"sign_in": bool}: whether the page offers "Sign in"
+    GET  /auth/login?for=review     the same, for the caption log: a reviewer comes back to
+                                    /review/ with their token in an HttpOnly cookie
     GET  /auth/login?room=R         302 to the identity provider (state, nonce, PKCE); the
                                     state also goes in an HttpOnly cookie, so that a callback
                                     only completes in the browser that started it
@@ -31,13 +33,17 @@ from access import DEFAULT_GRANTS, Grant, RoomClaims, TokenIssuer
 from access.cli import duration, invitation
 from access.errors import AccessConfigError, SignInFailed
 from access.grants import parse_grants
-from access.oidc import OidcClient
+from access.oidc import OidcClient, SignedIn
 from access.rooms import RoomPolicy
 from protocol.signaling import ROOM_PATTERN
 
 from .responses import json_response
 
 LOGIN_COOKIE = "livecaptions_login"
+# A signed-in reviewer's token, sent by the browser with every /review/ and /api/ request and
+# download. HttpOnly: no script reads it; SameSite=Lax: no other site's DELETE carries it.
+REVIEW_COOKIE = "livecaptions_review"
+REVIEW_LOGIN = "*"  # the pending login's room when the person signs in to review
 MAX_QUERY = 2048
 
 
@@ -139,7 +145,13 @@ class AuthEndpoints:
     async def _login(self, headers: Headers, query: str) -> Response:
         if self.oidc is None:
             return error(HTTPStatus.NOT_FOUND, "not-found", "single sign-on is not configured")
-        room = room_of(parameters(query, {"room"}))
+        values = parameters(query, {"room", "for"})
+        if values.get("for") == ["review"] and "room" not in values:
+            room = REVIEW_LOGIN
+        elif "for" in values:
+            raise BadParameters("for must be 'review', without room")
+        else:
+            room = room_of(values)
         try:
             location = await self.oidc.begin(room, self.callback_url, self._clock())
         except SignInFailed as exc:
@@ -168,6 +180,8 @@ class AuthEndpoints:
             )
         except SignInFailed as exc:
             return self._back(login.room, f"The sign-in could not be completed: {exc}")
+        if login.room == REVIEW_LOGIN:
+            return self._reviewer(person, now)
         if not self.rooms.rule_for(login.room).admits(person.identity):
             return self._back(
                 login.room,
@@ -185,6 +199,30 @@ class AuthEndpoints:
         token = self.issuer.mint(claims)
         expired = f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
         return redirect(f"/?room={login.room}#token={quote(token)}", expired)
+
+    def _reviewer(self, person: SignedIn, now: float) -> Response:
+        assert self.oidc is not None
+        if not person.reviewer:
+            return self._back(
+                None, f"You are signed in as {person.identity}, who is not a reviewer."
+            )
+        ttl = self.oidc.config.token_ttl
+        claims = RoomClaims(
+            identity=person.identity,
+            name=person.name,
+            room="*",
+            grants=frozenset({Grant.REVIEW}),
+            issued_at=now,
+            expires=now + ttl,
+        )
+        reply = redirect(
+            "/review/", f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
+        )
+        reply.headers["Set-Cookie"] = (
+            f"{REVIEW_COOKIE}={self.issuer.mint(claims)}; Path=/; HttpOnly; SameSite=Lax; "
+            f"Max-Age={int(ttl)}"
+        )
+        return reply
 
     def _back(self, room: str | None, sentence: str) -> Response:
         """Back to the page, which shows the sentence (a fragment, like the token)."""

@@ -30,6 +30,7 @@ from captionlog.errors import BadQuery, LogError, NotFound
 from captionlog.store import CaptionStore
 from protocol.signaling import ROOM_PATTERN
 
+from .auth import REVIEW_COOKIE, cookie_value
 from .responses import json_response, response, static_file
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ def is_review_path(path: str) -> bool:
 def credential(headers: Headers) -> str | None:
     value = headers.get("Authorization")
     if value is None:
-        return None
+        return cookie_value(headers, REVIEW_COOKIE)  # a reviewer who signed in (sfu/auth.py)
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip()

@@ -4,7 +4,8 @@
 // sends the browser to /auth/login for the room typed in #room. The server comes back to
 // /?room=R#token=TOKEN: the token arrives in the fragment (never sent to a server, so kept out of
 // logs and Referer headers), goes into #token, and the fragment is removed from the address bar.
-// The name others will see comes from the token; it prefills #name.
+// The name others will see comes from the token; it prefills #name. "Review captions" signs an
+// accessibility reviewer in to /review/ (the server keeps their token in an HttpOnly cookie).
 
 const $ = (id) => document.getElementById(id);
 
@@ -51,7 +52,11 @@ function offerSignIn(area) {
     if (!$("room").reportValidity()) return;
     location.assign(`/auth/login?room=${encodeURIComponent(room)}`);
   });
-  area.replaceChildren(button);
+  const review = document.createElement("a");
+  review.id = "sign-in-review";
+  review.href = "/auth/login?for=review";
+  review.textContent = "Review captions";
+  area.replaceChildren(button, " ", review);
 }
 
 async function start() {

@@ -120,6 +120,26 @@ async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(
             await uninvited.page.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
             not_invited = await uninvited.page.inner_text("#signin-error")
             uninvited_token = await uninvited.page.input_value("#token")
+
+            # An accessibility reviewer signs in to the caption log, from the page's link.
+            reviewer = await MeetingPage.open(await browser.new_context(), base)
+            await reviewer.page.click("#sign-in-review", timeout=TIMEOUT_MS)
+            await reviewer.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+            await reviewer.page.wait_for_selector("#sessions tbody tr", timeout=TIMEOUT_MS)
+            review_url = reviewer.page.url
+            reviewed_rooms = await reviewer.page.eval_on_selector_all(
+                "#sessions tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+            )
+            cookies = await reviewer.page.context.cookies()
+
+            # Someone the provider knows, outside the reviewers' group: no caption log.
+            outsider = await browser.new_page()
+            await outsider.goto(f"{base}/auth/login?for=review")
+            await outsider.fill("input[name='sub']", "bob@example.org", timeout=TIMEOUT_MS)
+            await outsider.click("button:has-text('Authorize')")
+            await outsider.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+            not_reviewer = await outsider.inner_text("#signin-error")
+            outsider_cookies = await outsider.context.cookies()
         finally:
             await browser.close()
     assert signed_in == "Signed in as Ada Lovelace" and name == "Ada Lovelace"
@@ -130,6 +150,11 @@ async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(
         "You are signed in as ada@example.org, who is not invited to room board."
     )
     assert uninvited_token == ""
+    assert review_url == f"{base}/review/" and "staff-weekly" in reviewed_rooms
+    review_cookie = next(c for c in cookies if c["name"] == "livecaptions_review")
+    assert review_cookie["httpOnly"] and review_cookie["sameSite"] == "Lax"
+    assert not_reviewer == "You are signed in as bob@example.org, who is not a reviewer."
+    assert not any(c["name"] == "livecaptions_review" for c in outsider_cookies)
     # The provider's group made Ada a reviewer: her room token opens the caption log.
     bearer = {"Authorization": f"Bearer {token}"}
     status, _, body = await http_request(server.port, "GET", "/api/sessions", bearer)
