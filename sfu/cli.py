@@ -12,6 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from access.cli import add_key_arguments, key_ring
+from access.config import AccessConfig, OidcConfig
+from access.errors import AccessConfigError
+from access.keys import KeyRing
+from access.rooms import RoomAccess, RoomPolicy
 from captioner.kyutai_engine import KyutaiConfig
 from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
 from captionlog.log import LogConfig
@@ -19,6 +24,8 @@ from captionlog.log import LogConfig
 from .caption_stream import CaptionMode
 from .config import ENGINES, LOOPBACK, ServerConfig
 from .server import CaptionServer
+
+logger = logging.getLogger(__name__)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -110,6 +117,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="the credential that opens /review/ and /api/ (default: $LIVECAPTIONS_REVIEWER_TOKEN;"
         " unset: no reviewer access)",
     )
+    add_access_arguments(parser)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     args = parser.parse_args(argv)
@@ -121,7 +129,83 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--retention-days must be positive")
     if args.reviewer_token is not None and args.reviewer_token == args.participant_token:
         parser.error("--reviewer-token must differ from --participant-token")
+    oidc = (args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret)
+    if any(oidc[:2]) and not all(oidc):
+        parser.error("single sign-on needs --oidc-issuer, --oidc-client-id, --oidc-client-secret")
+    if args.participant_token and (args.token_secret or args.token_keys or args.oidc_issuer):
+        parser.error("--participant-token is the shared token of servers without room tokens")
     return args
+
+
+def add_access_arguments(parser: argparse.ArgumentParser) -> None:
+    """Room tokens, room access levels, the mint endpoint, single sign-on (README: Access
+    control). None of them given: the server is open, or takes --participant-token."""
+    add_key_arguments(parser)
+    parser.add_argument(
+        "--rooms",
+        type=Path,
+        metavar="FILE",
+        help="room access levels (TOML: public, trusted, restricted with identities)",
+    )
+    parser.add_argument(
+        "--default-room-access",
+        choices=[a.value for a in RoomAccess],
+        help="the level of rooms no rule names (default: the file's, else trusted)",
+    )
+    parser.add_argument(
+        "--mint-token",
+        default=os.environ.get("LIVECAPTIONS_MINT_TOKEN"),
+        help="the credential of a trusted backend for POST /auth/token (default: "
+        "$LIVECAPTIONS_MINT_TOKEN; unset: no mint endpoint)",
+    )
+    parser.add_argument("--oidc-issuer", metavar="URL", help="the OpenID Connect provider")
+    parser.add_argument("--oidc-client-id")
+    parser.add_argument(
+        "--oidc-client-secret",
+        default=os.environ.get("LIVECAPTIONS_OIDC_CLIENT_SECRET"),
+        help="default: $LIVECAPTIONS_OIDC_CLIENT_SECRET",
+    )
+    parser.add_argument(
+        "--oidc-reviewer-group",
+        metavar="VALUE",
+        help="signed-in people whose --oidc-groups-claim holds VALUE get the review grant",
+    )
+    parser.add_argument("--oidc-groups-claim", default="groups", help="default %(default)s")
+    parser.add_argument(
+        "--public-url",
+        help="the server's URL as browsers reach it (sign-in redirects; default: http://HOST:PORT)",
+    )
+
+
+def access_from_args(args: argparse.Namespace) -> AccessConfig | None:
+    keys = key_ring(args)
+    if keys is None and not args.oidc_issuer and not args.rooms and not args.mint_token:
+        return None  # old mode: open, or the shared --participant-token
+    if keys is None and args.mint_token:
+        raise AccessConfigError("--mint-token needs a key (--token-secret or --token-keys)")
+    default = RoomAccess(args.default_room_access) if args.default_room_access else None
+    rooms = (
+        RoomPolicy.from_file(args.rooms, default)
+        if args.rooms
+        else RoomPolicy(default or RoomAccess.TRUSTED)
+    )
+    oidc = None
+    if args.oidc_issuer:
+        oidc = OidcConfig(
+            issuer=args.oidc_issuer,
+            client_id=args.oidc_client_id,
+            client_secret=args.oidc_client_secret,
+            reviewer_claim=args.oidc_groups_claim,
+            reviewer_value=args.oidc_reviewer_group,
+        )
+    return AccessConfig(
+        keys=keys,
+        key_file=args.token_keys,
+        rooms=rooms,
+        mint_token=args.mint_token,
+        oidc=oidc,
+        public_url=args.public_url,
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -141,6 +225,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_hosts=ice_hosts,
         ice_servers=tuple(args.ice_server),
         participant_token=args.participant_token,
+        access=access_from_args(args),
         max_participants=args.max_participants,
         engine=args.engine,
         whisper=WhisperConfig(
@@ -196,8 +281,29 @@ async def serve(config: ServerConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+    key_file = config.access.key_file if config.access is not None else None
+    if key_file is not None:
+
+        def reload() -> None:
+            task = asyncio.ensure_future(reload_keys(server, key_file))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     await server.stop()
+
+
+async def reload_keys(server: CaptionServer, path: Path) -> None:
+    """SIGHUP: rotate to the key file's keys; a bad file keeps the keys in use."""
+    try:
+        keys = await asyncio.to_thread(KeyRing.from_file, path)
+    except AccessConfigError as exc:
+        logger.error("token keys not reloaded, the previous ones stay: %s", exc)
+        return
+    server.rotate_keys(keys)
+    logger.info("token keys reloaded: %s", ", ".join(k.kid for k in keys.keys))
 
 
 def run(coroutine: object) -> None:
@@ -210,6 +316,11 @@ def run(coroutine: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["token"]:
+        from access.cli import main as token_main
+
+        return token_main(argv[1:])
     args = parse_args(argv)
     configure_logging(args.log_level, args.log_json)
     try:
@@ -219,7 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from captioner.errors import CaptionerError
         from captionlog.errors import LogError
 
-        if isinstance(exc, CaptionerError | LogError | OSError):
+        if isinstance(exc, CaptionerError | LogError | OSError | AccessConfigError):
             print(f"livecaptions: {exc}", file=sys.stderr)
             return 1
         raise

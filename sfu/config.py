@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from access.config import AccessConfig
 from captioner.kyutai_engine import KyutaiConfig
 from captioner.scheduler import SchedulerConfig
 from captioner.whisper_engine import WhisperConfig
@@ -25,6 +26,8 @@ class ServerConfig:
     ice_hosts: tuple[str, ...] = (LOOPBACK,)
     ice_servers: tuple[str, ...] = ()  # STUN/TURN URLs; none by default: no traffic leaves the box
     participant_token: str | None = None  # when set, `join` must carry it
+    # Room tokens, room access levels, single sign-on; None: the participant token or nothing.
+    access: AccessConfig | None = None
     max_participants: int = 16  # per room
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)

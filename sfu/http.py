@@ -31,6 +31,12 @@ def make_process_request(
             return None
         if review.is_review_path(path):
             return await review.handle(server, request)
+        if path.startswith("/auth/"):
+            if server.auth is not None:
+                return await server.auth.handle(request)
+            if path == "/auth/config":  # the page asks every server whether to offer sign-in
+                return json_response(HTTPStatus.OK, {"sign_in": False})
+            return json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "path": "/auth/"})
         if request.method != "GET":
             return json_response(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"})
         if path == "/":

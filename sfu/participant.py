@@ -19,6 +19,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from access.grants import DEFAULT_GRANTS, Grant
 from captioner.engine import SAMPLE_RATE
 from protocol import (
     Caption,
@@ -89,10 +90,14 @@ class Participant:
         language: str | None,
         ice_hosts: tuple[str, ...],
         jitter_prefetch: int,
+        identity: str | None = None,
+        grants: frozenset[Grant] = DEFAULT_GRANTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = participant_id
         self.name = name
+        self.identity = identity  # the token's `sub`; None for a guest without a token
+        self.grants = grants
         self.room = room
         self.signaling = signaling
         self.pc = pc
@@ -134,6 +139,8 @@ class Participant:
                 await self.pc.setRemoteDescription(
                     remote_description(sdp, "offer", self._ice_hosts)
                 )
+                if Grant.PUBLISH not in self.grants:
+                    self._refuse_inbound_audio()
                 opus_only(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             answer: str = self.pc.localDescription.sdp
@@ -174,6 +181,14 @@ class Participant:
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
+
+    def _refuse_inbound_audio(self) -> None:
+        """Without the publish grant our answer asks for no audio from the client (JSEP: an
+        `inactive` answer), and aiortc starts no receiver for it: nothing to forward or caption.
+        Later server offers make the section `sendonly`, to forward the others' audio."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "audio":
+                transceiver.direction = "inactive"
 
     def _media_clock(self) -> int:
         """Now on this participant's 48 kHz media clock, where forwarded tracks start."""
@@ -218,6 +233,8 @@ class Participant:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind != "audio" or self.packet_tap is not None:
             return
+        if Grant.PUBLISH not in self.grants:
+            return  # never tapped: not forwarded, not captioned, whatever the client sends
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
         self.packet_tap = PacketTap(receiver, jitter_prefetch=self._jitter_prefetch)
         self.spawn(self._consume(track))
@@ -252,6 +269,10 @@ class Participant:
         invalid one is answered with an `error` on the signaling socket, like any bad frame."""
         try:
             flag = parse_client_channel_message(message)
+            if Grant.FLAG not in self.grants:
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN, "your token does not grant 'flag'", Flag.TYPE
+                )
             segment = flag.segment or self.last_final
             if segment is None:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
@@ -272,6 +293,10 @@ class Participant:
         self.room.flag(self, segment, flag.reason)
 
     def set_subtitles(self, enabled: bool) -> None:
+        if enabled and Grant.CAPTIONS not in self.grants:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "your token does not grant 'captions'", "subtitles"
+            )
         self.subtitles = enabled
         self.send_status()
 

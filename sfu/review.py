@@ -22,12 +22,15 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from access import Forbidden, InvalidToken
+from access.tokens import room_matches
 from captionlog import exports, quality
 from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
 from captionlog.store import CaptionStore
 from protocol.signaling import ROOM_PATTERN
 
+from .auth import REVIEW_COOKIE, cookie_value
 from .responses import json_response, response, static_file
 
 if TYPE_CHECKING:
@@ -61,7 +64,7 @@ def is_review_path(path: str) -> bool:
 def credential(headers: Headers) -> str | None:
     value = headers.get("Authorization")
     if value is None:
-        return None
+        return cookie_value(headers, REVIEW_COOKIE)  # a reviewer who signed in (sfu/auth.py)
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip()
@@ -75,11 +78,12 @@ def credential(headers: Headers) -> str | None:
 
 
 def authorize(server: CaptionServer, headers: Headers) -> Response | None:
-    """None when the request carries the reviewer credential; the refusal otherwise."""
+    """None when the request carries a reviewer credential (the static reviewer token, or a room
+    token with the `review` grant); the refusal otherwise."""
     token = server.config.log.reviewer_token
     if server.log is None:
         return error(HTTPStatus.NOT_FOUND, "not-found", "the caption log is off on this server")
-    if token is None:
+    if token is None and server.gatekeeper is None:
         return error(
             HTTPStatus.FORBIDDEN,
             "forbidden",
@@ -94,14 +98,40 @@ def authorize(server: CaptionServer, headers: Headers) -> Response | None:
             "token as password",
             WWW_Authenticate=REALM,
         )
-    if hmac.compare_digest(given.encode(), token.encode()):
+    if token is not None and hmac.compare_digest(given.encode(), token.encode()):
         return None
     participant = server.config.participant_token
     if participant is not None and hmac.compare_digest(given.encode(), participant.encode()):
         return error(
             HTTPStatus.FORBIDDEN, "forbidden", "a participant credential does not open reviews"
         )
+    if server.gatekeeper is not None and given.count(".") == 2:  # a JWT: a room token?
+        try:
+            server.gatekeeper.reviewer(given, time.time())
+        except Forbidden as exc:
+            return error(HTTPStatus.FORBIDDEN, "forbidden", str(exc))
+        except InvalidToken as exc:
+            return error(HTTPStatus.FORBIDDEN, "forbidden", f"invalid room token: {exc}")
+        return None
     return error(HTTPStatus.FORBIDDEN, "forbidden", "invalid reviewer credential")
+
+
+def reviewer_scope(server: CaptionServer, headers: Headers) -> str:
+    """The rooms an authorized reviewer sees: all for the static reviewer token; those of its
+    `room` claim (a name or a pattern) for a room token with the review grant."""
+    given = credential(headers) or ""
+    token = server.config.log.reviewer_token
+    static = token is not None and hmac.compare_digest(given.encode(), token.encode())
+    if server.gatekeeper is None or static:
+        return "*"
+    return server.gatekeeper.reviewer(given, time.time()).room
+
+
+def scoped_room(scope: str, asked: str | None) -> str | None:
+    """The room filter of a list query: what was asked, or the scope's one room."""
+    if asked is None and "*" not in scope:
+        return scope
+    return asked
 
 
 class Query:
@@ -165,6 +195,7 @@ async def handle(server: CaptionServer, request: Request) -> Response:
     refusal = authorize(server, request.headers)
     if refusal is not None:
         return refusal
+    scope = reviewer_scope(server, request.headers)
     url = urlsplit(request.path)
     path = url.path
     if path in ("/review", "/review/"):
@@ -182,7 +213,8 @@ async def handle(server: CaptionServer, request: Request) -> Response:
                 Allow=", ".join(allowed),
             )
         try:
-            return await _answer(server, route, match.groups(), request.method, Query(url.query))
+            query = Query(url.query)
+            return await _answer(server, route, match.groups(), request.method, query, scope)
         except NotFound as exc:
             return error(HTTPStatus.NOT_FOUND, "not-found", str(exc))
         except BadQuery as exc:
@@ -193,7 +225,12 @@ async def handle(server: CaptionServer, request: Request) -> Response:
 
 
 async def _answer(
-    server: CaptionServer, route: str, groups: tuple[str, ...], method: str, query: Query
+    server: CaptionServer,
+    route: str,
+    groups: tuple[str, ...],
+    method: str,
+    query: Query,
+    scope: str = "*",
 ) -> Response:
     log = server.log
     assert log is not None
@@ -205,16 +242,24 @@ async def _answer(
         room, since, until = query.room(), query.date("from"), query.date("to", end=True)
         limit = query.integer("limit", 100, 1, MAX_LIMIT)
         offset = query.integer("offset", 0, 0, 1_000_000)
+        room = scoped_room(scope, room)
         rows = await store(
             lambda s: s.sessions(room=room, since=since, until=until, limit=limit, offset=offset)
         )
+        rows = [r for r in rows if room_matches(scope, r["room"])]
         return json_response(HTTPStatus.OK, {"sessions": rows})
     if route == "search":
         text, room = query.text("q"), query.room()
         limit = query.integer("limit", 50, 1, MAX_LIMIT)
+        room = scoped_room(scope, room)
         hits = await store(lambda s: s.search(text, room=room, limit=limit))
+        hits = [h for h in hits if room_matches(scope, h["room"])]
         return json_response(HTTPStatus.OK, {"query": text, "hits": hits})
     session_id = groups[0]
+    if scope != "*":  # a room-scoped reviewer: another room's session does not exist for them
+        seen = await store(lambda s: s.session(session_id))
+        if not room_matches(scope, seen["room"]):
+            raise NotFound(f"no session {session_id!r}")
     if route == "session" and method == "DELETE":
         deleted = await store(lambda s: s.delete_session(session_id))
         if not deleted:

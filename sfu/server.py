@@ -7,17 +7,30 @@ import hmac
 import itertools
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
 from aiortc import RTCPeerConnection
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from access import (
+    DEFAULT_GRANTS,
+    Forbidden,
+    Grant,
+    InvalidToken,
+    KeyRing,
+    TokenIssuer,
+    TokenVerifier,
+)
+from access.admission import Admission, Gatekeeper
+from access.oidc import OidcClient
 from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
+from .auth import AuthEndpoints
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
@@ -65,6 +78,26 @@ class CaptionServer:
         self.metrics = ServerMetrics(lambda: list(self.rooms.values()), self._scheduler_stats)
         self.log: CaptionLog | None = None
         self._recorder: CaptionRecorder | None = None
+        # Room tokens and single sign-on (None: the shared --participant-token, or nothing).
+        self.gatekeeper: Gatekeeper | None = None
+        self.token_issuer: TokenIssuer | None = None
+        self.oidc: OidcClient | None = None
+        self.auth: AuthEndpoints | None = None
+        if config.access is not None:
+            keys = config.access.keys or KeyRing.ephemeral()
+            verifier = TokenVerifier(keys, config.access.leeway)
+            self.gatekeeper = Gatekeeper(verifier, config.access.rooms)
+            self.token_issuer = TokenIssuer(keys)
+            self.oidc = OidcClient(config.access.oidc) if config.access.oidc else None
+            public_url = config.access.public_url
+            self.auth = AuthEndpoints(
+                issuer=self.token_issuer,
+                rooms=config.access.rooms,
+                base_url=lambda: public_url or self.url,
+                oidc=self.oidc,
+                mint_token=config.access.mint_token,
+                max_ttl=config.access.max_ttl,
+            )
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -102,6 +135,8 @@ class CaptionServer:
             await asyncio.to_thread(self._scheduler.stop)
         if self.log is not None:
             await asyncio.to_thread(self.log.stop)
+        if self.oidc is not None:
+            await self.oidc.close()
 
     @property
     def port(self) -> int:
@@ -137,10 +172,30 @@ class CaptionServer:
     async def _handle(self, websocket: ServerConnection) -> None:
         await SignalingConnection(websocket, self, self.config.session_limits).run()
 
+    def rotate_keys(self, keys: KeyRing) -> None:
+        """New token keys (a reloaded key file): joins and mints from now on use them."""
+        if self.gatekeeper is not None and self.token_issuer is not None:
+            self.gatekeeper.verifier.keys = keys
+            self.token_issuer.keys = keys
+
+    def admit(self, message: Join) -> Admission:
+        """Who joins, under which name, with which grants; ProtocolError when refused."""
+        if self.gatekeeper is None:
+            token = self.config.participant_token
+            if token is not None and not hmac.compare_digest(
+                message.token.encode(), token.encode()
+            ):
+                raise ProtocolError(ErrorCode.UNAUTHORIZED, "invalid participant token", Join.TYPE)
+            return Admission(name=message.name.strip(), grants=DEFAULT_GRANTS)
+        try:
+            return self.gatekeeper.admit(message.room, message.token, message.name, time.time())
+        except InvalidToken as exc:
+            raise ProtocolError(ErrorCode.UNAUTHORIZED, str(exc), Join.TYPE) from None
+        except Forbidden as exc:
+            raise ProtocolError(ErrorCode.FORBIDDEN, str(exc), Join.TYPE) from None
+
     async def join(self, message: Join, signaling: SignalingConnection) -> Participant:
-        token = self.config.participant_token
-        if token is not None and not hmac.compare_digest(message.token.encode(), token.encode()):
-            raise ProtocolError(ErrorCode.UNAUTHORIZED, "invalid participant token", Join.TYPE)
+        admission = self.admit(message)
         if self._scheduler is None or not self._scheduler.running:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "the caption engine is not ready", Join.TYPE)
         room = self.rooms.get(message.room)
@@ -158,11 +213,13 @@ class CaptionServer:
             )
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(4)}",
-            name=message.name.strip(),
+            name=admission.name.strip(),
+            identity=admission.identity,
+            grants=admission.grants,
             room=room,
             signaling=signaling,
             pc=RTCPeerConnection(rtc_configuration(self.config.ice_servers)),
-            subtitles=message.subtitles,
+            subtitles=message.subtitles and Grant.CAPTIONS in admission.grants,
             language=message.language,
             ice_hosts=self.config.ice_hosts,
             jitter_prefetch=self.config.jitter_prefetch,
