@@ -1,6 +1,7 @@
 """The HTTP surface on the signaling port."""
 
 import json
+import re
 
 import pytest
 
@@ -20,7 +21,13 @@ async def test_page_is_served(server: CaptionServer) -> None:
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b'aria-live="polite"' in body and b"/static/app.js" in body
     status, headers, body = await get(server, "/static/app.js")
-    assert status == 200 and b'createDataChannel("captions")' in body
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    # The page is ES modules: every module app.js imports is served, and opens the channel.
+    modules = re.findall(rb'from "\./([a-z]+\.js)"', body)
+    assert b"connection.js" in modules
+    served = {name: await get(server, f"/static/{name.decode()}") for name in modules}
+    assert all(status == 200 for status, _, _ in served.values())
+    assert b'createDataChannel("captions")' in served[b"connection.js"][2]
 
 
 async def test_healthz(server: CaptionServer) -> None:
