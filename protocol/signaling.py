@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from .errors import ErrorCode, ProtocolError
 from .fields import Fields, as_object
+from .text import check_json_depth
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -259,10 +260,13 @@ def decode_frame(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> tup
         raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes exceeds {max_bytes}")
     if isinstance(frame, bytes):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "binary frames are not accepted; send JSON text")
+    check_json_depth(frame)
     try:
         obj = json.loads(frame)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"frame is not valid JSON: {exc}") from None
+    except RecursionError:  # the depth check makes this unreachable; a parser must not crash
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame nests too deep") from None
     fields = as_object(obj, None, "frame")
     message_type = fields.string("type")
     fields.ref = message_type

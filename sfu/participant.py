@@ -219,25 +219,33 @@ class Participant:
 
     def _on_channel_message(self, message: str | bytes) -> None:
         """`flag` (a v1 extension) is the one message a participant may send on the channel; an
-        invalid one is answered with an `error` on the signaling socket, like any bad frame."""
+        invalid one is answered with an `error` on the signaling socket, like any bad frame.
+        Nothing may escape to aiortc: an exception in its event handler kills the transport."""
         try:
-            flag = parse_client_channel_message(message)
-            segment = flag.segment or self.last_final
-            if segment is None:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
-            if segment not in self._finals_sent:
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST,
-                    f"segment {segment[:64]!r} is not a final caption sent to you",
-                    Flag.TYPE,
-                )
-            if self._flags >= MAX_FLAGS:
-                raise ProtocolError(
-                    ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
-                )
+            self._take_flag(message)
         except ProtocolError as exc:
             self.signaling.send(ErrorMessage.from_error(exc))
-            return
+        except Exception:
+            logger.exception("participant %s: a channel message could not be handled", self.id)
+            self.signaling.send(
+                ErrorMessage(ErrorCode.INTERNAL, "the server failed to handle this message", "flag")
+            )
+
+    def _take_flag(self, message: str | bytes) -> None:
+        flag = parse_client_channel_message(message)
+        segment = flag.segment or self.last_final
+        if segment is None:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
+        if segment not in self._finals_sent:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"segment {segment[:64]!r} is not a final caption sent to you",
+                Flag.TYPE,
+            )
+        if self._flags >= MAX_FLAGS:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
+            )
         self._flags += 1
         self.room.flag(self, segment, flag.reason)
 
@@ -287,6 +295,8 @@ class Participant:
             logger.error("participant %s: task failed", self.id, exc_info=task.exception())
 
     async def close(self) -> None:
+        """Never raises: a peer left in a broken state by a hostile SDP (aiortc's close can fail
+        then) must not keep its room open."""
         if self.closed:
             return
         self.closed = True
@@ -294,4 +304,7 @@ class Participant:
             track.stop()
         for task in list(self._tasks):
             task.cancel()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        except Exception as exc:
+            logger.warning("participant %s: closing its peer connection failed: %r", self.id, exc)

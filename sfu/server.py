@@ -26,11 +26,16 @@ from .participant import Participant
 from .recorder import CaptionRecorder
 from .room import Room
 from .signaling import SignalingConnection
+from .throttle import JoinThrottle
 
 logger = logging.getLogger(__name__)
 
 # A frame past this closes the socket (1009) instead of getting a `too-large` error frame.
 HARD_FRAME_LIMIT = 1024 * 1024
+# A closing handshake waits this long for the client's close frame. A flooding client's frames
+# fill websockets' read queue, which stops reading, so its close frame is never seen: the default
+# 10 s would keep an abusive socket that long.
+CLOSE_TIMEOUT = 2.0
 
 
 def build_engine(config: ServerConfig) -> Engine:
@@ -62,9 +67,14 @@ class CaptionServer:
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.caption_listeners: list[Callable[[Room, Caption], None]] = []
-        self.metrics = ServerMetrics(lambda: list(self.rooms.values()), self._scheduler_stats)
+        self.metrics = ServerMetrics(
+            lambda: list(self.rooms.values()),
+            self._scheduler_stats,
+            room_labels=config.metrics_room_labels,
+        )
         self.log: CaptionLog | None = None
         self._recorder: CaptionRecorder | None = None
+        self.join_throttle = JoinThrottle(config.join_throttle)
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -87,6 +97,7 @@ class CaptionServer:
             self.config.port,
             process_request=make_process_request(self),
             max_size=HARD_FRAME_LIMIT,
+            close_timeout=CLOSE_TIMEOUT,
             server_header="livecaptions",
         )
         logger.info("serving on %s with engine %s", self.url, self._engine.name)
@@ -156,6 +167,13 @@ class CaptionServer:
                 f"room {message.room!r} has its maximum of {self.config.max_participants}",
                 Join.TYPE,
             )
+        try:
+            return self._admit(message, room, signaling)
+        finally:  # a join that failed half-way must not leave a room behind (nor one open)
+            if room.empty:
+                await self._close_if_empty(room)
+
+    def _admit(self, message: Join, room: Room, signaling: SignalingConnection) -> Participant:
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(4)}",
             name=message.name.strip(),
@@ -169,7 +187,7 @@ class CaptionServer:
         )
         others = tuple(p.info for p in room.participants.values())
         room.add(participant)
-        signaling.send(
+        signaling.send(  # cannot fail: the session only queues it
             Joined(
                 participant=participant.id,
                 room=room.name,
@@ -182,18 +200,26 @@ class CaptionServer:
         return participant
 
     async def leave(self, participant: Participant) -> None:
+        """Never leaves an empty room behind, whatever failed while removing the participant."""
         room = participant.room
-        await room.remove(participant)
+        try:
+            await room.remove(participant)
+        finally:
+            await self._close_if_empty(room)
+
+    async def _close_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await self._close_room(room)
 
     async def _close_room(self, room: Room) -> None:
-        await room.close()
-        if self._recorder is not None:
-            self._recorder.session_ended(room)
-        if room.done:
-            self._stream_rooms.pop(room.stream_id, None)
+        try:
+            await room.close()
+        finally:
+            if self._recorder is not None:
+                self._recorder.session_ended(room)
+            if room.done:
+                self._stream_rooms.pop(room.stream_id, None)
 
     def _open_room(self, name: str) -> Room:
         assert self._scheduler is not None and self._engine is not None
