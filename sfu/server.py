@@ -18,6 +18,7 @@ from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
+from . import memory
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
@@ -211,6 +212,8 @@ class CaptionServer:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await self._close_room(room)
+            if not self.rooms:  # idle: what the rooms held can go back to the system
+                await asyncio.to_thread(memory.release)
 
     async def _close_room(self, room: Room) -> None:
         try:
