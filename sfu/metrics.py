@@ -95,8 +95,7 @@ class _LiveCollector(Collector):
         )
         yield from self._scheduler_metrics(self._scheduler())
 
-    @staticmethod
-    def _scheduler_metrics(stats: SchedulerStats) -> Iterator[Metric]:
+    def _scheduler_metrics(self, stats: SchedulerStats) -> Iterator[Metric]:
         steps = np.array(stats.step_seconds or [0.0])
         step = GaugeMetricFamily(
             "livecaptions_engine_step_seconds",
@@ -132,10 +131,18 @@ class _LiveCollector(Collector):
             "How long the oldest audio waiting for the engine has waited, per stream.",
             labels=["stream"],
         )
+        # Stream ids start with their room's name: one total series unless rooms may be named.
+        totals: dict[str, list[float]] = {}
         for stream_id, seconds in stats.backlog_seconds.items():
-            queue.add_metric([stream_id], seconds)
-            dropped.add_metric([stream_id], stats.dropped_seconds.get(stream_id, 0.0))
-            lag.add_metric([stream_id], stats.lag_seconds.get(stream_id, 0.0))
+            label = stream_id if self._room_labels else "*"
+            total = totals.setdefault(label, [0.0, 0.0, 0.0])
+            total[0] += seconds
+            total[1] += stats.dropped_seconds.get(stream_id, 0.0)
+            total[2] = max(total[2], stats.lag_seconds.get(stream_id, 0.0))
+        for label, (seconds, dropped_seconds, lag_seconds) in totals.items():
+            queue.add_metric([label], seconds)
+            dropped.add_metric([label], dropped_seconds)
+            lag.add_metric([label], lag_seconds)
         yield queue
         yield dropped
         yield lag

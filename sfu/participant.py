@@ -22,7 +22,6 @@ from aiortc.mediastreams import MediaStreamError
 from captioner.engine import SAMPLE_RATE
 from protocol import (
     Caption,
-    ErrorMessage,
     Flag,
     ParticipantInfo,
     ServerMessage,
@@ -51,6 +50,9 @@ class Signaling(Protocol):
     """What a participant needs of its signaling connection."""
 
     def send(self, message: ServerMessage) -> None: ...
+
+    def reject(self, error: ProtocolError) -> None:
+        """Answer an invalid channel message with an `error`, counted as abuse of the socket."""
 
     @property
     def can_offer(self) -> bool: ...
@@ -224,11 +226,13 @@ class Participant:
         try:
             self._take_flag(message)
         except ProtocolError as exc:
-            self.signaling.send(ErrorMessage.from_error(exc))
+            self.signaling.reject(exc)
         except Exception:
             logger.exception("participant %s: a channel message could not be handled", self.id)
-            self.signaling.send(
-                ErrorMessage(ErrorCode.INTERNAL, "the server failed to handle this message", "flag")
+            self.signaling.reject(
+                ProtocolError(
+                    ErrorCode.INTERNAL, "the server failed to handle this message", "flag"
+                )
             )
 
     def _take_flag(self, message: str | bytes) -> None:

@@ -88,13 +88,26 @@ class SignalingConnection:
             code = self.session.close_code or CloseCode.NORMAL
             await self.websocket.close(int(code), self.session.close_reason)
 
+    def reject(self, error: ProtocolError) -> None:
+        """An error about something that did not come in on this socket (the captions channel):
+        answered here, and counted with the socket's other errors, so that abuse closes it."""
+        self.session.reject(error)
+        self._pump()
+        self._close_if_closed()
+
     def _join_timed_out(self) -> None:
         if self.participant is None and self.session.close_code is None:
             self.session.close(CloseCode.POLICY_VIOLATION, "no join in time")
             self.server.metrics.signaling_errors.labels("join-timeout").inc()
-            # Closing ends `run`'s `async for`; websockets aborts if the close handshake stalls.
+            self._close_if_closed()
+
+    def _close_if_closed(self) -> None:
+        """The session closed outside `run`'s loop: close the socket, which ends the loop
+        (websockets aborts the connection if the close handshake stalls)."""
+        code = self.session.close_code
+        if code is not None and self._closing is None:
             self._closing = asyncio.ensure_future(
-                self.websocket.close(int(CloseCode.POLICY_VIOLATION), "no join in time")
+                self.websocket.close(int(code), self.session.close_reason)
             )
 
     def _pump(self) -> None:

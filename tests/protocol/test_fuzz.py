@@ -321,6 +321,9 @@ class _Signaling:
     def send(self, message: object) -> None:
         pass
 
+    def reject(self, error: ProtocolError) -> None:
+        pass
+
 
 @fuzz(150)
 @given(data=st.data())
