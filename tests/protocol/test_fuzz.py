@@ -269,8 +269,13 @@ async def _real_offer() -> str:
 @pytest.fixture(scope="module")
 def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
     yield loop
     loop.close()
+
+
+# What the loop reported as unhandled (e.g. an aiortc task that failed in the background).
+failures: list[dict[str, Any]] = []
 
 
 @pytest.fixture(scope="module")
@@ -364,7 +369,13 @@ def test_offers_through_aiortc_never_break_a_participant(
         finally:
             await participant.close()
 
+    failures.clear()
     loop.run_until_complete(asyncio.wait_for(negotiate(), 30))
+    loop.run_until_complete(asyncio.sleep(0))  # let aiortc's background tasks run and fail
+    import gc
+
+    gc.collect()  # a failed task's exception is reported when the task is collected
+    assert failures == [], failures
 
 
 # --- HTTP: the review API's query strings and credentials --------------------------------------
