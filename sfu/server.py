@@ -76,6 +76,7 @@ class CaptionServer:
         self.log: CaptionLog | None = None
         self._recorder: CaptionRecorder | None = None
         self.join_throttle = JoinThrottle(config.join_throttle)
+        self._releasing: asyncio.Future[bool] | None = None
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -110,6 +111,8 @@ class CaptionServer:
         for room in list(self.rooms.values()):
             await self._close_room(room)
         self.rooms.clear()
+        if self._releasing is not None:
+            await self._releasing
         if self._scheduler is not None:
             await asyncio.to_thread(self._scheduler.stop)
         if self.log is not None:
@@ -212,8 +215,20 @@ class CaptionServer:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await self._close_room(room)
-            if not self.rooms:  # idle: what the rooms held can go back to the system
-                await asyncio.to_thread(memory.release)
+            self._release_if_idle()
+
+    def _release_if_idle(self) -> None:
+        """With no room open and no stream left to caption, what they held (aiortc peers, the
+        engine's working memory) goes back to the system, off the loop."""
+        if self.rooms or self._stream_rooms or self._releasing is not None:
+            return
+        self._releasing = asyncio.ensure_future(asyncio.to_thread(memory.release))
+        self._releasing.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Future[bool]) -> None:
+        self._releasing = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("releasing memory failed: %r", task.exception())
 
     async def _close_room(self, room: Room) -> None:
         try:
@@ -263,6 +278,7 @@ class CaptionServer:
                 room.finish(stream_id)
                 if room.done:
                     del self._stream_rooms[room.stream_id]
+                    self._release_if_idle()  # the engine's last step for the last room
 
     def _room_of(self, stream_id: str) -> Room | None:
         # A room's streams are its stream id, or that id / a participant id (per-speaker mode).
