@@ -42,6 +42,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     POLICY_VIOLATION = 1008
+    INTERNAL_ERROR = 1011  # the participant's media connection failed: rejoin
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -32,6 +32,7 @@ from protocol import (
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.sdp import extmap_ids, remap_extmap_ids
+from protocol.session import CloseCode
 
 from .forwarding import ForwardedAudioTrack, PacketTap
 from .ice import remote_description
@@ -53,6 +54,9 @@ class Signaling(Protocol):
 
     def reject(self, error: ProtocolError) -> None:
         """Answer an invalid channel message with an `error`, counted as abuse of the socket."""
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """End the connection (and so the participation) from the server's side."""
 
     @property
     def can_offer(self) -> bool: ...
@@ -285,8 +289,11 @@ class Participant:
     # --- life ------------------------------------------------------------------------------------
 
     def _on_connection_state(self) -> None:
-        if self.pc.connectionState == "failed":
+        """A failed peer would stay listed in the room and get nothing: end the participation,
+        so that the others see it leave and the client may join again."""
+        if self.pc.connectionState == "failed" and not self.closed:
             logger.warning("participant %s: peer connection failed", self.id)
+            self.signaling.close(CloseCode.INTERNAL_ERROR, "media connection failed")
 
     def spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]

@@ -95,6 +95,10 @@ class SignalingConnection:
         self._pump()
         self._close_if_closed()
 
+    def close(self, code: CloseCode, reason: str) -> None:
+        self.session.close(code, reason)
+        self._close_if_closed()
+
     def _join_timed_out(self) -> None:
         if self.participant is None and self.session.close_code is None:
             self.session.close(CloseCode.POLICY_VIOLATION, "no join in time")
@@ -120,7 +124,7 @@ class SignalingConnection:
     def _enqueue(self, frame: str) -> None:
         if self.dropped:
             return
-        self._backlog += len(frame)
+        self._backlog += len(frame.encode())
         if self._backlog > self.session.limits.max_send_backlog:
             logger.warning("signaling %s: the client does not read; disconnected", self._address)
             self.server.metrics.signaling_errors.labels("not-reading").inc()
@@ -138,7 +142,7 @@ class SignalingConnection:
 
     async def _write(self) -> None:
         while (frame := await self._outgoing.get()) is not None:
-            self._backlog -= len(frame)
+            self._backlog -= len(frame.encode())
             try:
                 await self.websocket.send(frame)
             except ConnectionClosed:

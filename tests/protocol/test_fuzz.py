@@ -329,6 +329,9 @@ class _Signaling:
     def reject(self, error: ProtocolError) -> None:
         pass
 
+    def close(self, code: int, reason: str) -> None:
+        pass
+
 
 @fuzz(150)
 @given(data=st.data())
