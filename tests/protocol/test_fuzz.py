@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -132,10 +133,10 @@ def frames(draw: st.DrawFn) -> str | bytes:
 def cases(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
     counter: Counter[str] = Counter()
     yield counter
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        detail = ", ".join(f"{name} {n}" for name, n in sorted(counter.items()))
-        reporter.write_line(f"\nfuzz: {sum(counter.values())} cases ({detail})")
+    detail = ", ".join(f"{name} {n}" for name, n in sorted(counter.items()))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\nfuzz: {sum(counter.values())} cases ({detail})", flush=True)
 
 
 def encodable(text: str) -> bool:
