@@ -249,10 +249,13 @@ async def test_a_client_that_stops_reading_is_dropped_not_buffered(
     try:
         writer = await raw_join(server.port, "quiet")
         await asyncio.wait_for(until(lambda: not server_dropped(server)), 30)  # she is in
+        # Long names (64 four-byte characters) make each joined/left frame ~600 bytes: the
+        # kernel's socket buffers (up to 4 MiB here) fill in a few thousand cycles at most.
         cycles = 0
-        while not server_dropped(server) and cycles < 3000:
+        while not server_dropped(server) and cycles < 8000:
             async with connect(ws_url(server)) as ws:
-                await reply(ws, serialize(Join("quiet", f"Churn{cycles}", TOKEN)))
+                name = f"{cycles:06d}" + "🎉" * 58
+                await reply(ws, serialize(Join("quiet", name, TOKEN)))
             cycles += 1
         assert server_dropped(server), f"still connected after {cycles} join/leave cycles"
         writer.close()
