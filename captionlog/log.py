@@ -61,7 +61,8 @@ class CaptionLog:
         self.config = config
         self.path: Path = config.path
         self.acknowledged = 0  # records committed
-        self.failures = 0  # transactions that failed (their records are lost, and logged)
+        self.failures = 0  # transactions that failed (their records were then retried alone)
+        self.rejected = 0  # records that could not be written even alone (lost, and logged)
         self._queue: queue.SimpleQueue[_Record | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._store: CaptionStore | None = None
@@ -173,26 +174,49 @@ class CaptionLog:
                 return records
 
     def _write(self, batch: list[_Record]) -> None:
+        """One transaction for the batch; if it fails, each record in a transaction of its own,
+        so that one bad record never costs the others (other rooms' captions among them)."""
+        try:
+            self._commit(batch)
+        except Exception as exc:
+            self.failures += 1
+            if len(batch) == 1:
+                self._reject(batch[0], exc)
+                return
+            logger.warning(
+                "caption log: a batch of %d failed (%r); writing one by one", len(batch), exc
+            )
+            for record in batch:
+                try:
+                    self._commit([record])
+                except Exception as error:
+                    self._reject(record, error)
+
+    def _commit(self, records: list[_Record]) -> None:
         assert self._store is not None
         store = self._store
-        try:
-            with store.transaction():
-                for record in batch:
-                    if isinstance(record, Session):
-                        store.add_session(record)
-                    elif isinstance(record, Segment):
-                        store.add_segment(record)
-                    elif isinstance(record, _Speech):
-                        store.add_speech(record.session_id, record.spans)
-                    elif isinstance(record, Flag):
-                        store.add_flag(record)
-                    elif isinstance(record, _Ended):
-                        store.end_session(record.session_id, record.ended_unix)
-        except Exception:
-            self.failures += 1
-            logger.exception("caption log: %d records could not be written", len(batch))
-            return
-        self.acknowledged += len(batch)
+        with store.transaction():
+            for record in records:
+                if isinstance(record, Session):
+                    store.add_session(record)
+                elif isinstance(record, Segment):
+                    store.add_segment(record)
+                elif isinstance(record, _Speech):
+                    store.add_speech(record.session_id, record.spans)
+                elif isinstance(record, Flag):
+                    store.add_flag(record)
+                elif isinstance(record, _Ended):
+                    store.end_session(record.session_id, record.ended_unix)
+        self.acknowledged += len(records)
+
+    def _reject(self, record: _Record, error: Exception) -> None:
+        self.rejected += 1
+        logger.error(
+            "caption log: a %s record of session %s was rejected: %r",
+            type(record).__name__.lstrip("_").lower(),
+            getattr(record, "session_id", getattr(record, "id", "?")),
+            error,
+        )
 
     def _purge(self) -> None:
         days = self.config.retention_days

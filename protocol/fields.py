@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from .errors import ErrorCode, ProtocolError
+from .text import is_valid_unicode
 
 _MISSING = object()
 
@@ -51,6 +52,8 @@ class Fields:
             return value
         if not isinstance(value, str):
             raise self.fail(f"field {key!r} must be a string")
+        if not is_valid_unicode(value):
+            raise self.fail(f"field {key!r} is not valid Unicode (a lone surrogate)")
         if len(value) < min_len:
             raise self.fail(f"field {key!r} must have at least {min_len} characters")
         if max_len is not None and len(value) > max_len:

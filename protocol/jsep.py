@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 # RFC 8866 section 5.14: m=<media> <port> <proto> <fmt> ...
 MEDIA_LINE = re.compile(r"m=(\w+) (\S+) (\S+)((?: \S+)*)")
 # The attributes that define a payload type (RFC 8866 section 6.6, 6.15; RFC 4585 section 4.2).
-FORMAT_ATTRIBUTE = re.compile(r"a=(rtpmap|fmtp|rtcp-fb):(\S+)[ \t].*")
+FORMAT_ATTRIBUTE = re.compile(r"a=(rtpmap|fmtp|rtcp-fb):(\S+)[ \t](.*)")
 EXTMAP = re.compile(r"a=extmap:(\d+)(/\w+)? (\S+)(.*)")
 MAX_ONE_BYTE_ID = 14  # RFC 8285 section 4.2
+RTP_KINDS = ("audio", "video")  # the sections that have payload types (not `application`)
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class MediaFormats:
         for line in self.lines:
             match = FORMAT_ATTRIBUTE.fullmatch(line)
             if match and match.group(1) != "rtcp-fb" and match.group(2) in meaning:
-                meaning[match.group(2)] += line.split(None, 1)[1] + ";"
+                meaning[match.group(2)] += match.group(3).strip() + ";"
         return meaning
 
 
@@ -93,7 +94,7 @@ class Negotiated:
     def record(self, sdp: str) -> None:
         """Remember the formats of sections not seen before (those a later offer adds)."""
         for section in sections(sdp):
-            if section.kind not in ("audio", "video"):
+            if section.kind not in RTP_KINDS:
                 continue
             self.by_kind.setdefault(section.kind, section.formats)
             if section.mid is not None:
@@ -105,7 +106,9 @@ class Negotiated:
         out = list(head)
         for block in blocks:
             section = _section(block)
-            formats = self.formats.get(section.mid or "") or self.by_kind.get(section.kind)
+            formats = None
+            if section.kind in RTP_KINDS:
+                formats = self.formats.get(section.mid or "") or self.by_kind.get(section.kind)
             out.extend(_with_formats(block, formats) if formats else block)
         return "\r\n".join(_remap_extmap(out, self.extmap)) + "\r\n"
 
@@ -115,10 +118,10 @@ def violations(negotiated: list[Section], offer: str) -> list[str]:
 
     What a browser relies on: for each existing mid, every payload type it agreed keeps its
     meaning and stays offered."""
-    agreed = {s.mid: s.formats.describe() for s in negotiated if s.mid is not None}
+    agreed = {s.mid: s.formats.describe() for s in negotiated if s.kind in RTP_KINDS}
     problems = []
     for section in sections(offer):
-        before = agreed.get(section.mid)
+        before = agreed.get(section.mid) if section.kind in RTP_KINDS else None
         if before is None:
             continue
         now = section.formats.describe()

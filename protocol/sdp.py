@@ -28,6 +28,30 @@ def validate_offer(sdp: str, ref: str = "offer") -> None:
         )
     if "opus/48000" not in sdp.lower():
         raise ProtocolError(ErrorCode.BAD_REQUEST, "the offer must include the Opus codec", ref)
+    _check_bundle(sdp, ref)
+
+
+def _check_bundle(sdp: str, ref: str) -> None:
+    """Each media section has at most one `a=mid`, mids are unique, and every mid a BUNDLE group
+    names is one of them (RFC 8843 section 7.2). aiortc accepts an offer that breaks this and is
+    left half-configured: its answer and its close then fail."""
+    sections: list[list[str]] = []
+    groups: list[str] = []
+    for line in _lines(sdp):
+        if line.startswith("m="):
+            sections.append([])
+        elif line.startswith("a=mid:") and sections:
+            sections[-1].append(line[6:].strip())
+        elif line.startswith("a=group:BUNDLE"):
+            groups += line.split()[1:]
+    mids = [mid for section in sections for mid in section]
+    if any(len(section) > 1 for section in sections) or len(set(mids)) != len(mids):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "media sections need distinct mids", ref)
+    unknown = sorted(set(groups) - set(mids))
+    if unknown:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"BUNDLE names mids with no media section: {unknown[:4]!r}", ref
+        )
 
 
 def validate_answer(sdp: str, ref: str = "answer") -> None:

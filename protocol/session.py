@@ -42,6 +42,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     POLICY_VIOLATION = 1008
+    INTERNAL_ERROR = 1011  # the participant's media connection failed: rejoin
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,10 @@ class SessionLimits:
     max_errors: int = 10  # errors before the socket is closed with 1008
     rate: float = 20.0  # frames per second, sustained
     burst: float = 40.0  # frames accepted at once
+    # Bytes queued for a client that does not read; past it the connection is dropped, not
+    # buffered (a client spamming bad channel messages while never reading its errors).
+    max_send_backlog: int = 512 * 1024
+    join_timeout: float = 30.0  # seconds a socket may stay open without a successful join
 
 
 class ServerSession:

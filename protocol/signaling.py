@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from .errors import ErrorCode, ProtocolError
 from .fields import Fields, as_object
+from .text import check_json_depth, is_valid_unicode
 
 PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 64 * 1024
@@ -254,15 +255,20 @@ def _strings(f: Fields, key: str) -> list[str]:
 
 def decode_frame(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> tuple[str, Fields]:
     """Check size and JSON shape of one frame; return its type and its fields."""
+    if isinstance(frame, str) and not is_valid_unicode(frame):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame is not valid Unicode")
     size = len(frame.encode() if isinstance(frame, str) else frame)
     if size > max_bytes:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes exceeds {max_bytes}")
     if isinstance(frame, bytes):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "binary frames are not accepted; send JSON text")
+    check_json_depth(frame)
     try:
         obj = json.loads(frame)
     except ValueError as exc:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"frame is not valid JSON: {exc}") from None
+    except RecursionError:  # the depth check makes this unreachable; a parser must not crash
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "frame nests too deep") from None
     fields = as_object(obj, None, "frame")
     message_type = fields.string("type")
     fields.ref = message_type

@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from access.cli import add_key_arguments, key_ring
@@ -27,8 +27,43 @@ from .server import CaptionServer
 
 logger = logging.getLogger(__name__)
 
+PARTICIPANT_TOKEN_ENV = "LIVECAPTIONS_PARTICIPANT_TOKEN"
+REVIEWER_TOKEN_ENV = "LIVECAPTIONS_REVIEWER_TOKEN"
+MAX_SECRET_BYTES = 4096
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+
+class SecretError(ValueError):
+    """A secret given twice, or a secret file that cannot be used."""
+
+
+def secret(
+    flag: str | None, path: Path | None, env_name: str, environ: Mapping[str, str]
+) -> str | None:
+    """One secret from its flag, its file (first line, without the newline) or the environment,
+    in that order of precedence; a flag and a file together are a mistake."""
+    if flag is not None and path is not None:
+        raise SecretError(f"give the {env_name} secret as a flag or a file, not both")
+    if path is not None:
+        return _read_secret(path)
+    if flag is not None:
+        return flag or None
+    return environ.get(env_name) or None
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        raw = path.read_bytes()[: MAX_SECRET_BYTES + 1]
+        value = raw.decode("utf-8").splitlines()[0].strip() if raw.strip() else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SecretError(f"cannot read the secret file {path}: {exc}") from None
+    if not value or len(raw) > MAX_SECRET_BYTES:
+        raise SecretError(f"the secret file {path} must hold one non-empty line of text")
+    return value
+
+
+def parse_args(
+    argv: Sequence[str] | None, environ: Mapping[str, str] = os.environ
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="livecaptions", description="Self-hosted live captions for WebRTC meetings."
     )
@@ -51,7 +86,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="URL",
         help="a STUN or TURN URL (repeatable); none by default",
     )
-    parser.add_argument("--participant-token", help="a token every join must carry")
+    parser.add_argument(
+        "--participant-token",
+        help="a token every join must carry (visible to other local users in the process list: "
+        "prefer --participant-token-file or $LIVECAPTIONS_PARTICIPANT_TOKEN)",
+    )
+    parser.add_argument(
+        "--participant-token-file", type=Path, metavar="PATH", help="read it from this file"
+    )
+    parser.add_argument(
+        "--metrics-room-labels",
+        action="store_true",
+        help="name rooms on /metrics (room names may be confidential; default: totals only)",
+    )
     parser.add_argument("--max-participants", type=int, default=16, help="per room")
     parser.add_argument(
         "--engine",
@@ -113,14 +160,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reviewer-token",
-        default=os.environ.get("LIVECAPTIONS_REVIEWER_TOKEN"),
         help="the credential that opens /review/ and /api/ (default: $LIVECAPTIONS_REVIEWER_TOKEN;"
         " unset: no reviewer access)",
     )
     add_access_arguments(parser)
+    parser.add_argument(
+        "--reviewer-token-file", type=Path, metavar="PATH", help="read it from this file"
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     args = parser.parse_args(argv)
+    try:
+        args.participant_token = secret(
+            args.participant_token, args.participant_token_file, PARTICIPANT_TOKEN_ENV, environ
+        )
+        args.reviewer_token = secret(
+            args.reviewer_token, args.reviewer_token_file, REVIEWER_TOKEN_ENV, environ
+        )
+    except SecretError as exc:
+        parser.error(str(exc))
     if args.engine == "kyutai" and not args.checkpoint:
         parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
     if args.slots < 1:
@@ -226,6 +284,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_servers=tuple(args.ice_server),
         participant_token=args.participant_token,
         access=access_from_args(args),
+        metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
         engine=args.engine,
         whisper=WhisperConfig(

@@ -12,6 +12,7 @@ from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 
 from .caption_stream import CaptionMode
+from .throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
 ENGINES = ("whisper", "kyutai")
@@ -40,6 +41,8 @@ class ServerConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     max_frame_bytes: int = 64 * 1024
+    join_throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
+    metrics_room_labels: bool = False  # room names on /metrics: they may be confidential
 
     def caption_mode_of(self, room: str) -> CaptionMode:
         return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode

@@ -23,10 +23,29 @@ class _LiveCollector(Collector):
     """Reads rooms and the scheduler when scraped, so no gauge can go stale."""
 
     def __init__(
-        self, rooms: Callable[[], list[Room]], scheduler: Callable[[], SchedulerStats]
+        self,
+        rooms: Callable[[], list[Room]],
+        scheduler: Callable[[], SchedulerStats],
+        room_labels: bool,
     ) -> None:
         self._rooms = rooms
         self._scheduler = scheduler
+        # Room names can say what a meeting is about and /metrics has no credential: per-room
+        # series only when the operator asks (--metrics-room-labels); totals otherwise.
+        self._room_labels = room_labels
+
+    def _labels(self, room: Room) -> list[str]:
+        return [room.name] if self._room_labels else ["*"]
+
+    @staticmethod
+    def _room_values(room: Room) -> tuple[float, ...]:
+        return (
+            len(room.participants),
+            room.waiting_streams,
+            sum(p.channel_backlog for p in room.participants.values()),
+            room.late_audio_seconds,
+            room.forwarded_packets_dropped,
+        )
 
     def collect(self) -> Iterator[Metric]:
         rooms = self._rooms()
@@ -54,14 +73,16 @@ class _LiveCollector(Collector):
             "Streams of a room refused an engine slot (all taken), per room.",
             labels=["room"],
         )
+        families = (participants, waiting, backlog, late, forwarded_dropped)
+        totals: dict[str, list[float]] = {}
         for room in rooms:
-            participants.add_metric([room.name], len(room.participants))
-            waiting.add_metric([room.name], room.waiting_streams)
-            backlog.add_metric(
-                [room.name], sum(p.channel_backlog for p in room.participants.values())
-            )
-            late.add_metric([room.name], room.late_audio_seconds)
-            forwarded_dropped.add_metric([room.name], room.forwarded_packets_dropped)
+            (label,) = self._labels(room)
+            sums = totals.setdefault(label, [0.0] * len(families))
+            for i, value in enumerate(self._room_values(room)):
+                sums[i] += value
+        for label, sums in totals.items():
+            for family, value in zip(families, sums, strict=True):
+                family.add_metric([label], value)
         yield participants
         yield backlog
         yield late
@@ -74,8 +95,7 @@ class _LiveCollector(Collector):
         )
         yield from self._scheduler_metrics(self._scheduler())
 
-    @staticmethod
-    def _scheduler_metrics(stats: SchedulerStats) -> Iterator[Metric]:
+    def _scheduler_metrics(self, stats: SchedulerStats) -> Iterator[Metric]:
         steps = np.array(stats.step_seconds or [0.0])
         step = GaugeMetricFamily(
             "livecaptions_engine_step_seconds",
@@ -111,10 +131,18 @@ class _LiveCollector(Collector):
             "How long the oldest audio waiting for the engine has waited, per stream.",
             labels=["stream"],
         )
+        # Stream ids start with their room's name: one total series unless rooms may be named.
+        totals: dict[str, list[float]] = {}
         for stream_id, seconds in stats.backlog_seconds.items():
-            queue.add_metric([stream_id], seconds)
-            dropped.add_metric([stream_id], stats.dropped_seconds.get(stream_id, 0.0))
-            lag.add_metric([stream_id], stats.lag_seconds.get(stream_id, 0.0))
+            label = stream_id if self._room_labels else "*"
+            total = totals.setdefault(label, [0.0, 0.0, 0.0])
+            total[0] += seconds
+            total[1] += stats.dropped_seconds.get(stream_id, 0.0)
+            total[2] = max(total[2], stats.lag_seconds.get(stream_id, 0.0))
+        for label, (seconds, dropped_seconds, lag_seconds) in totals.items():
+            queue.add_metric([label], seconds)
+            dropped.add_metric([label], dropped_seconds)
+            lag.add_metric([label], lag_seconds)
         yield queue
         yield dropped
         yield lag
@@ -152,14 +180,23 @@ class _LogCollector(Collector):
         )
         yield CounterMetricFamily(
             "livecaptions_log_write_failures",
-            "Caption-log transactions that failed (their records are lost, and logged).",
+            "Caption-log transactions that failed (their records were retried one by one).",
             value=self._log.failures,
+        )
+        yield CounterMetricFamily(
+            "livecaptions_log_records_rejected",
+            "Caption-log records that could not be written, even alone (lost, and logged).",
+            value=self._log.rejected,
         )
 
 
 class ServerMetrics:
     def __init__(
-        self, rooms: Callable[[], list[Room]], scheduler: Callable[[], SchedulerStats]
+        self,
+        rooms: Callable[[], list[Room]],
+        scheduler: Callable[[], SchedulerStats],
+        *,
+        room_labels: bool = False,
     ) -> None:
         self.registry = CollectorRegistry()
         self.caption_latency = Histogram(
@@ -186,7 +223,7 @@ class ServerMetrics:
             "Captions participants flagged as wrong.",
             registry=self.registry,
         )
-        self.registry.register(_LiveCollector(rooms, scheduler))
+        self.registry.register(_LiveCollector(rooms, scheduler, room_labels))
 
     def watch_log(self, log: CaptionLog) -> None:
         self.registry.register(_LogCollector(log))

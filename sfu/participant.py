@@ -23,7 +23,6 @@ from access.grants import DEFAULT_GRANTS, Grant
 from captioner.engine import SAMPLE_RATE
 from protocol import (
     Caption,
-    ErrorMessage,
     Flag,
     ParticipantInfo,
     ServerMessage,
@@ -34,6 +33,7 @@ from protocol import (
 from protocol.captions import serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.jsep import Negotiated
+from protocol.session import CloseCode
 
 from .forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from .ice import remote_description
@@ -52,6 +52,12 @@ class Signaling(Protocol):
     """What a participant needs of its signaling connection."""
 
     def send(self, message: ServerMessage) -> None: ...
+
+    def reject(self, error: ProtocolError) -> None:
+        """Answer an invalid channel message with an `error`, counted as abuse of the socket."""
+
+    def close(self, code: CloseCode, reason: str) -> None:
+        """End the connection (and so the participation) from the server's side."""
 
     @property
     def can_offer(self) -> bool: ...
@@ -266,29 +272,37 @@ class Participant:
 
     def _on_channel_message(self, message: str | bytes) -> None:
         """`flag` (a v1 extension) is the one message a participant may send on the channel; an
-        invalid one is answered with an `error` on the signaling socket, like any bad frame."""
+        invalid one is answered with an `error` on the signaling socket, like any bad frame.
+        Nothing may escape to aiortc: an exception in its event handler kills the transport."""
         try:
-            flag = parse_client_channel_message(message)
-            if Grant.FLAG not in self.grants:
-                raise ProtocolError(
-                    ErrorCode.FORBIDDEN, "your token does not grant 'flag'", Flag.TYPE
-                )
-            segment = flag.segment or self.last_final
-            if segment is None:
-                raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
-            if segment not in self._finals_sent:
-                raise ProtocolError(
-                    ErrorCode.BAD_REQUEST,
-                    f"segment {segment[:64]!r} is not a final caption sent to you",
-                    Flag.TYPE,
-                )
-            if self._flags >= MAX_FLAGS:
-                raise ProtocolError(
-                    ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
-                )
+            self._take_flag(message)
         except ProtocolError as exc:
-            self.signaling.send(ErrorMessage.from_error(exc))
-            return
+            self.signaling.reject(exc)
+        except Exception:
+            logger.exception("participant %s: a channel message could not be handled", self.id)
+            self.signaling.reject(
+                ProtocolError(
+                    ErrorCode.INTERNAL, "the server failed to handle this message", "flag"
+                )
+            )
+
+    def _take_flag(self, message: str | bytes) -> None:
+        flag = parse_client_channel_message(message)
+        if Grant.FLAG not in self.grants:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "your token does not grant 'flag'", Flag.TYPE)
+        segment = flag.segment or self.last_final
+        if segment is None:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, "no caption to flag yet", Flag.TYPE)
+        if segment not in self._finals_sent:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"segment {segment[:64]!r} is not a final caption sent to you",
+                Flag.TYPE,
+            )
+        if self._flags >= MAX_FLAGS:
+            raise ProtocolError(
+                ErrorCode.RATE_LIMITED, f"at most {MAX_FLAGS} flags per participant", Flag.TYPE
+            )
         self._flags += 1
         self.room.flag(self, segment, flag.reason)
 
@@ -328,8 +342,11 @@ class Participant:
     # --- life ------------------------------------------------------------------------------------
 
     def _on_connection_state(self) -> None:
-        if self.pc.connectionState == "failed":
+        """A failed peer would stay listed in the room and get nothing: end the participation,
+        so that the others see it leave and the client may join again."""
+        if self.pc.connectionState == "failed" and not self.closed:
             logger.warning("participant %s: peer connection failed", self.id)
+            self.signaling.close(CloseCode.INTERNAL_ERROR, "media connection failed")
 
     def spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
@@ -342,6 +359,8 @@ class Participant:
             logger.error("participant %s: task failed", self.id, exc_info=task.exception())
 
     async def close(self) -> None:
+        """Never raises: a peer left in a broken state by a hostile SDP (aiortc's close can fail
+        then) must not keep its room open."""
         if self.closed:
             return
         self.closed = True
@@ -349,4 +368,7 @@ class Participant:
             track.stop()
         for task in list(self._tasks):
             task.cancel()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        except Exception as exc:
+            logger.warning("participant %s: closing its peer connection failed: %r", self.id, exc)

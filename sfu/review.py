@@ -46,6 +46,7 @@ ROUTES: list[tuple[re.Pattern[str], str]] = [
 ]
 METHODS = {"session": ("GET", "DELETE")}
 MAX_QUERY_CHARS = 200
+DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_LIMIT = 500
 REALM = 'Basic realm="livecaptions review", charset="UTF-8"'
 
@@ -61,10 +62,26 @@ def is_review_path(path: str) -> bool:
     return path == "/review" or path.startswith(("/review/", "/api/"))
 
 
+class BadCredential(Exception):
+    """An Authorization header that cannot be read: 400, whatever the token."""
+
+
 def credential(headers: Headers) -> str | None:
-    value = headers.get("Authorization")
-    if value is None:
+    """The token of the request's one Authorization header; None when there is none.
+
+    Headers reach us decoded as ASCII with surrogate escapes for other bytes: a value that is not
+    ASCII, or a second Authorization header, is refused rather than guessed at."""
+    values = headers.get_all("Authorization")
+    if not values:
         return cookie_value(headers, REVIEW_COOKIE)  # a reviewer who signed in (sfu/auth.py)
+    if len(values) > 1:
+        raise BadCredential("more than one Authorization header")
+    return _token_of(values[0])
+
+
+def _token_of(value: str) -> str:
+    if not value.isascii():
+        raise BadCredential("the Authorization header must be ASCII")
     scheme, _, rest = value.strip().partition(" ")
     if scheme.lower() == "bearer":
         return rest.strip()
@@ -89,7 +106,10 @@ def authorize(server: CaptionServer, headers: Headers) -> Response | None:
             "forbidden",
             "reviewer access is not configured on this server (--reviewer-token)",
         )
-    given = credential(headers)
+    try:
+        given = credential(headers)
+    except BadCredential as exc:
+        return error(HTTPStatus.BAD_REQUEST, "bad-request", str(exc))
     if given is None:
         return error(
             HTTPStatus.UNAUTHORIZED,
@@ -141,8 +161,10 @@ class Query:
         if len(query) > 2048:
             raise BadQuery("query string too long")
         try:
-            self._values = parse_qs(query, strict_parsing=False, max_num_fields=20)
-        except ValueError as exc:
+            self._values = parse_qs(
+                query, strict_parsing=False, max_num_fields=20, errors="strict"
+            )
+        except ValueError as exc:  # UnicodeDecodeError included: %-escapes must be UTF-8
             raise BadQuery(f"invalid query string: {exc}") from None
 
     def _one(self, name: str) -> str | None:
@@ -157,7 +179,8 @@ class Query:
         value = self._one(name)
         if value is None:
             return default
-        if not value.isdigit() or not low <= int(value) <= high:
+        # ASCII digits only: str.isdigit() also takes '²', which int() refuses.
+        if not DIGITS.fullmatch(value) or not low <= int(value) <= high:
             raise BadQuery(f"{name} must be an integer from {low} to {high}")
         return int(value)
 

@@ -121,14 +121,16 @@ class Room:
         self._timelines.pop(participant.id, None)
         self._activity.remove(participant.id)
         stream = self._speaker_streams.pop(participant.id, None)
-        if stream is not None:
-            self._close_stream(stream)
-        await participant.close()
-        for other in self.participants.values():
-            if other.packet_tap is not None:
-                other.packet_tap.unsubscribe(participant.id)
-            other.signaling.send(ParticipantLeft(participant.info))
-            other.spawn(other.renegotiate())
+        try:
+            if stream is not None:
+                self._close_stream(stream)
+            await participant.close()
+        finally:  # the others hear of it whatever failed above
+            for other in self.participants.values():
+                if other.packet_tap is not None:
+                    other.packet_tap.unsubscribe(participant.id)
+                other.signaling.send(ParticipantLeft(participant.info))
+                other.spawn(other.renegotiate())
 
     def inbound_ready(self, participant: Participant) -> None:
         """A participant's audio arrives: forward it to everyone else."""
@@ -143,12 +145,14 @@ class Room:
     async def close(self) -> None:
         self._closed = True
         self._pump.cancel()
-        self._report_speech(self.now())
-        for participant in list(self.participants.values()):
-            await participant.close()
-        self.participants.clear()
-        for stream in list(self._streams.values()):
-            self._close_stream(stream)
+        try:
+            self._report_speech(self.now())
+            for participant in list(self.participants.values()):
+                await participant.close()
+        finally:
+            self.participants.clear()
+            for stream in list(self._streams.values()):
+                self._close_stream(stream)
 
     @property
     def done(self) -> bool:

@@ -30,6 +30,7 @@ from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
 
+from . import memory
 from .auth import AuthEndpoints
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
@@ -39,11 +40,16 @@ from .participant import Participant
 from .recorder import CaptionRecorder
 from .room import Room
 from .signaling import SignalingConnection
+from .throttle import JoinThrottle
 
 logger = logging.getLogger(__name__)
 
 # A frame past this closes the socket (1009) instead of getting a `too-large` error frame.
 HARD_FRAME_LIMIT = 1024 * 1024
+# A closing handshake waits this long for the client's close frame. A flooding client's frames
+# fill websockets' read queue, which stops reading, so its close frame is never seen: the default
+# 10 s would keep an abusive socket that long.
+CLOSE_TIMEOUT = 2.0
 
 
 def build_engine(config: ServerConfig) -> Engine:
@@ -75,7 +81,11 @@ class CaptionServer:
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.caption_listeners: list[Callable[[Room, Caption], None]] = []
-        self.metrics = ServerMetrics(lambda: list(self.rooms.values()), self._scheduler_stats)
+        self.metrics = ServerMetrics(
+            lambda: list(self.rooms.values()),
+            self._scheduler_stats,
+            room_labels=config.metrics_room_labels,
+        )
         self.log: CaptionLog | None = None
         self._recorder: CaptionRecorder | None = None
         # Room tokens and single sign-on (None: the shared --participant-token, or nothing).
@@ -98,6 +108,8 @@ class CaptionServer:
                 mint_token=config.access.mint_token,
                 max_ttl=config.access.max_ttl,
             )
+        self.join_throttle = JoinThrottle(config.join_throttle)
+        self._releasing: asyncio.Future[bool] | None = None
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -120,6 +132,7 @@ class CaptionServer:
             self.config.port,
             process_request=make_process_request(self),
             max_size=HARD_FRAME_LIMIT,
+            close_timeout=CLOSE_TIMEOUT,
             server_header="livecaptions",
         )
         logger.info("serving on %s with engine %s", self.url, self._engine.name)
@@ -131,6 +144,8 @@ class CaptionServer:
         for room in list(self.rooms.values()):
             await self._close_room(room)
         self.rooms.clear()
+        if self._releasing is not None:
+            await self._releasing
         if self._scheduler is not None:
             await asyncio.to_thread(self._scheduler.stop)
         if self.log is not None:
@@ -211,6 +226,15 @@ class CaptionServer:
                 f"room {message.room!r} has its maximum of {self.config.max_participants}",
                 Join.TYPE,
             )
+        try:
+            return self._enter(message, admission, room, signaling)
+        finally:  # a join that failed half-way must not leave a room behind (nor one open)
+            if room.empty:
+                await self._close_if_empty(room)
+
+    def _enter(
+        self, message: Join, admission: Admission, room: Room, signaling: SignalingConnection
+    ) -> Participant:
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(4)}",
             name=admission.name.strip(),
@@ -226,7 +250,7 @@ class CaptionServer:
         )
         others = tuple(p.info for p in room.participants.values())
         room.add(participant)
-        signaling.send(
+        signaling.send(  # cannot fail: the session only queues it
             Joined(
                 participant=participant.id,
                 room=room.name,
@@ -239,18 +263,40 @@ class CaptionServer:
         return participant
 
     async def leave(self, participant: Participant) -> None:
+        """Never leaves an empty room behind, whatever failed while removing the participant."""
         room = participant.room
-        await room.remove(participant)
+        try:
+            await room.remove(participant)
+        finally:
+            await self._close_if_empty(room)
+
+    async def _close_if_empty(self, room: Room) -> None:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await self._close_room(room)
+            self._release_if_idle()
+
+    def _release_if_idle(self) -> None:
+        """With no room open and no stream left to caption, what they held (aiortc peers, the
+        engine's working memory) goes back to the system, off the loop."""
+        if self.rooms or self._stream_rooms or self._releasing is not None:
+            return
+        self._releasing = asyncio.ensure_future(asyncio.to_thread(memory.release))
+        self._releasing.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Future[bool]) -> None:
+        self._releasing = None
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning("releasing memory failed: %r", task.exception())
 
     async def _close_room(self, room: Room) -> None:
-        await room.close()
-        if self._recorder is not None:
-            self._recorder.session_ended(room)
-        if room.done:
-            self._stream_rooms.pop(room.stream_id, None)
+        try:
+            await room.close()
+        finally:
+            if self._recorder is not None:
+                self._recorder.session_ended(room)
+            if room.done:
+                self._stream_rooms.pop(room.stream_id, None)
 
     def _open_room(self, name: str) -> Room:
         assert self._scheduler is not None and self._engine is not None
@@ -291,6 +337,7 @@ class CaptionServer:
                 room.finish(stream_id)
                 if room.done:
                     del self._stream_rooms[room.stream_id]
+                    self._release_if_idle()  # the engine's last step for the last room
 
     def _room_of(self, stream_id: str) -> Room | None:
         # A room's streams are its stream id, or that id / a participant id (per-speaker mode).

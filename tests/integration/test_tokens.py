@@ -27,6 +27,7 @@ from protocol import ErrorCode
 from sfu.config import ServerConfig
 from sfu.ice import remote_description
 from sfu.server import CaptionServer
+from sfu.throttle import ThrottleConfig
 
 from .conftest import client, http_request, wait_for_speech_captioned, ws_url
 
@@ -73,6 +74,8 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Capt
         port=0,
         access=AccessConfig(keys=KeyRing((NEW, OLD)), rooms=rooms, mint_token=MINTER),
         log=LogConfig(path=db, reviewer_token=REVIEWER),
+        # Every refusal here comes from one address; the back-off is tested in test_hostile.py.
+        join_throttle=ThrottleConfig(free_failures=1_000),
     )
     server = CaptionServer(config)
     await server.start()

@@ -1,0 +1,468 @@
+"""Property-based fuzzing of every parser that reads what outsiders send.
+
+Each property is the edge's contract: any input gives either a valid value that serialises back to
+proper UTF-8, or the package's own error (ProtocolError, BadQuery, BadCredential) — never another
+exception, never a string that cannot be encoded. The cases below add up to more than 10,000 per
+run (the total is printed at the end of the module); a failure prints the input that broke it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import pytest
+from aiortc import RTCPeerConnection
+from aiortc.sdp import SessionDescription
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from websockets.datastructures import Headers
+
+from captionlog.errors import BadQuery
+from protocol import ErrorCode, Join, Joined, ProtocolError, ServerSession
+from protocol.captions import (
+    parse_channel_message,
+    parse_client_channel_message,
+    serialize_channel_message,
+)
+from protocol.session import SessionLimits
+from protocol.signaling import parse_client_frame, parse_server_frame, serialize
+from protocol.text import is_valid_unicode
+from sfu.ice import restrict_host_addresses, rtc_configuration
+from sfu.participant import Participant, client_sdp
+from sfu.review import BadCredential, Query, credential
+from sfu.throttle import JoinThrottle, ThrottleConfig
+
+
+def fuzz(cases: int) -> settings:
+    """`cases` random inputs; no deadline (a shared CI machine is slow), no example database."""
+    return settings(
+        max_examples=cases,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# --- strategies -------------------------------------------------------------------------------
+
+# Every code point, lone surrogates included: a JSON `\ud800` escape decodes to one.
+ANY_CHAR = st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_categories=())
+HOSTILE = st.sampled_from(["\ud800", "\udfff", "\x00", "\u202e", "🎉", "é", "\\", '"', "[", "{"])
+TEXT = st.one_of(st.text(ANY_CHAR, max_size=24), st.lists(HOSTILE, max_size=4).map("".join))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=8,
+)
+VALID: dict[str, dict[str, Any]] = {
+    "join": {"v": 1, "room": "R", "name": "Ada", "token": "", "subtitles": True, "language": "en"},
+    "offer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
+    "answer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
+    "subtitles": {"enabled": False},
+    "leave": {},
+    "flag": {"segment": "R#1-0", "reason": "wrong"},
+    "caption": {
+        "v": 1,
+        "room": "R",
+        "segment": "s-1",
+        "rev": 0,
+        "final": True,
+        "speaker": {"id": "p-1", "name": "Ada"},
+        "start": 1.0,
+        "end": 2.0,
+        "text": "hello",
+        "words": [{"text": "hello", "start": 1.0, "end": 2.0}],
+        "language": "en",
+        "emitted_at": 1.0,
+    },
+    "status": {"subtitles": True, "engine": "whisper", "state": "ok"},
+    "joined": {
+        "participant": "p-1",
+        "room": "R",
+        "participants": [{"id": "p-2", "name": "Bob"}],
+        "clock_origin": 1.0,
+        "engine": "whisper",
+        "languages": ["en"],
+    },
+    "participant-joined": {"participant": {"id": "p-2", "name": "Bob"}},
+    "error": {"code": "bad-request", "message": "m", "ref": None},
+}
+
+
+@st.composite
+def message_objects(draw: st.DrawFn) -> Any:
+    """A valid message of any type with some fields dropped, replaced or added."""
+    kind = draw(st.sampled_from(sorted(VALID)) | TEXT)
+    body: dict[str, Any] = {"type": kind, **VALID.get(kind, {})}
+    for key in list(body):
+        action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "replace"]))
+        if action == "drop":
+            del body[key]
+        elif action == "replace":
+            body[key] = draw(JSON)
+    body.update(draw(st.dictionaries(TEXT, JSON, max_size=2)))
+    return body if draw(st.integers(0, 9)) else draw(JSON)
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> str | bytes:
+    """What a socket or a data channel may carry: JSON-ish text (escaped or raw), noise, bytes,
+    deep nesting."""
+    choice = draw(st.integers(0, 9))
+    if choice == 0:
+        return draw(st.binary(max_size=64))
+    if choice == 1:
+        return draw(st.text(ANY_CHAR, max_size=64))
+    if choice == 2:
+        depth = draw(st.integers(1, 3000))
+        return "[" * depth + "]" * depth
+    return json.dumps(draw(message_objects()), ensure_ascii=draw(st.booleans()))
+
+
+# --- the count of cases run -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cases(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
+    counter: Counter[str] = Counter()
+    yield counter
+    detail = ", ".join(f"{name} {n}" for name, n in sorted(counter.items()))
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\nfuzz: {sum(counter.values())} cases ({detail})", flush=True)
+
+
+def encodable(text: str) -> bool:
+    return is_valid_unicode(text)
+
+
+def parses_or_refuses(parse: Callable[[Any], Any], data: Any, reserialize: Callable[[Any], str]):
+    try:
+        message = parse(data)
+    except ProtocolError as error:
+        assert isinstance(error.code, ErrorCode)
+        assert encodable(error.message) and (error.ref is None or encodable(error.ref))
+        return None
+    assert encodable(reserialize(message)), message
+    return message
+
+
+# --- signaling and channel messages -----------------------------------------------------------
+
+
+@fuzz(2500)
+@given(frame=frames())
+@example(frame='{"type":"join","v":1,"room":"R","name":"evil\\ud800","token":""}')
+@example(frame="[" * 990 + "]" * 990)
+@example(frame='{"type":"join","v":1,"room":"R","name":"Eve","token":"\\ud800"}')
+def test_client_frames(cases: Counter[str], frame: str | bytes) -> None:
+    cases["client-frames"] += 1
+    message = parses_or_refuses(parse_client_frame, frame, serialize)
+    if message is not None:
+        assert parse_client_frame(serialize(message)) == message
+
+
+@fuzz(1000)
+@given(frame=frames())
+def test_server_frames(cases: Counter[str], frame: str | bytes) -> None:
+    cases["server-frames"] += 1
+    parses_or_refuses(parse_server_frame, frame, serialize)
+
+
+@fuzz(1500)
+@given(data=frames())
+@example(data="[" * 5000 + "]" * 5000)
+@example(data='{"type":"fl\\ud800ag"}')
+@example(data='{"type":"flag","reason":"bad \\udfff"}')
+def test_client_channel_messages(cases: Counter[str], data: str | bytes) -> None:
+    cases["channel-client"] += 1
+    parses_or_refuses(parse_client_channel_message, data, serialize_channel_message)
+
+
+@fuzz(1000)
+@given(data=frames())
+def test_caption_messages(cases: Counter[str], data: str | bytes) -> None:
+    cases["channel-captions"] += 1
+    parses_or_refuses(parse_channel_message, data, serialize_channel_message)
+
+
+@fuzz(500)
+@given(
+    script=st.lists(st.tuples(frames(), st.floats(0, 2), st.booleans()), max_size=12),
+)
+def test_session_state_machine(
+    cases: Counter[str], script: list[tuple[str | bytes, float, bool]]
+) -> None:
+    """Whatever a client sends, in whatever rhythm, whether the server accepts its join or not:
+    the session never raises, everything it queues is a proper server frame, and abuse ends in a
+    1008 close."""
+    cases["session"] += 1
+    limits = SessionLimits()
+    session = ServerSession(limits)
+    now = 0.0
+    for frame, delta, accept in script:
+        now += delta
+        message = session.receive(frame, now)
+        if isinstance(message, Join):
+            if accept:
+                session.send(Joined("p-1", message.room, (), now, "fuzz", ("en",)))
+            else:
+                session.reject_join(ProtocolError(ErrorCode.ROOM_FULL, "full", "join"))
+        for out in session.data_to_send():
+            assert encodable(out)
+            parse_server_frame(out)
+    assert session.errors <= limits.max_errors
+    if session.errors == limits.max_errors:
+        assert session.close_code == 1008
+
+
+# --- SDP ----------------------------------------------------------------------------------------
+
+SDP_TOKENS = st.one_of(
+    st.sampled_from(["zz", "0", "1", "-1", "99999", "", "opus/48000", "\ud800", "*", "::"]),
+    st.text(ANY_CHAR, max_size=12),
+)
+
+
+@st.composite
+def mutated_sdp(draw: st.DrawFn, base: str) -> str:
+    """`base` with a few lines dropped, doubled, swapped, edited or invented."""
+    lines = base.split("\r\n")
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(lines) - 1))
+        op = draw(st.sampled_from(["drop", "double", "swap", "edit", "insert", "mid"]))
+        if op == "drop" and len(lines) > 1:
+            del lines[i]
+        elif op == "double":
+            lines.insert(i, lines[i])
+        elif op == "swap":
+            j = draw(st.integers(0, len(lines) - 1))
+            lines[i], lines[j] = lines[j], lines[i]
+        elif op == "edit":
+            parts = lines[i].split(" ")
+            parts[draw(st.integers(0, len(parts) - 1))] = draw(SDP_TOKENS)
+            lines[i] = " ".join(parts)
+        elif op == "insert":
+            lines.insert(i, draw(st.sampled_from("vomacbtrsa")) + "=" + draw(SDP_TOKENS))
+        else:
+            lines = [("a=mid:" + draw(SDP_TOKENS)) if x.startswith("a=mid:") else x for x in lines]
+    return "\r\n".join(lines)
+
+
+async def _real_offer() -> str:
+    restrict_host_addresses(["127.0.0.1"])
+    pc = RTCPeerConnection(rtc_configuration())
+    pc.addTransceiver("audio", direction="sendrecv")
+    pc.createDataChannel("captions")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    loop.set_exception_handler(lambda _loop, context: failures.append(context))
+    yield loop
+    loop.close()
+
+
+# What the loop reported as unhandled (e.g. an aiortc task that failed in the background).
+failures: list[dict[str, Any]] = []
+
+
+@pytest.fixture(scope="module")
+def real_offer(loop: asyncio.AbstractEventLoop) -> str:
+    return loop.run_until_complete(_real_offer())
+
+
+@fuzz(1500)
+@given(data=st.data())
+def test_sdp_checks_and_aiortc_parser(cases: Counter[str], real_offer: str, data: Any) -> None:
+    """Our checks refuse with bad-request only; what they let through reaches aiortc's parser,
+    whose every failure becomes bad-request too (`client_sdp`)."""
+    from protocol.jsep import Negotiated, sections, violations
+    from protocol.sdp import keep_candidates, validate_answer, validate_offer
+
+    sdp = data.draw(st.one_of(mutated_sdp(real_offer), st.text(ANY_CHAR, max_size=200)))
+    cases["sdp"] += 1
+    keep_candidates(sdp, ["127.0.0.1"])
+    # What later offers keep of a negotiation never fails on any SDP, and keeps what it applied.
+    negotiated = Negotiated.from_exchange(real_offer, sdp)
+    assert violations(sections(sdp), negotiated.apply(sdp)) == []
+    for check in (validate_offer, validate_answer):
+        try:
+            check(sdp)
+        except ProtocolError as error:
+            assert error.code is ErrorCode.BAD_REQUEST
+            continue
+        try:
+            with client_sdp(check.__name__):
+                SessionDescription.parse(sdp)
+        except ProtocolError as error:
+            assert error.code is ErrorCode.BAD_REQUEST and encodable(error.message)
+
+
+class _Room:
+    """What a participant asks of its room while negotiating: nothing that matters here."""
+
+    engine_name = "fuzz"
+    state = None
+
+    def inbound_ready(self, participant: object) -> None:
+        pass
+
+    def on_audio(self, participant_id: str, pcm: object) -> None:
+        pass
+
+
+class _Signaling:
+    can_offer = False
+
+    def send(self, message: object) -> None:
+        pass
+
+    def reject(self, error: ProtocolError) -> None:
+        pass
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_offers_through_aiortc_never_break_a_participant(
+    cases: Counter[str], loop: asyncio.AbstractEventLoop, real_offer: str, data: Any
+) -> None:
+    """The server's own sequence on a mutated offer (check, apply, answer, close): it answers or
+    refuses with bad-request, and closing the participant never raises (the `a=mid:zz` offer
+    once made aiortc's close raise and leaked the room)."""
+    from protocol.sdp import validate_offer
+
+    sdp = data.draw(
+        st.one_of(
+            st.just(real_offer.replace("a=mid:0", "a=mid:zz", 1)),
+            mutated_sdp(real_offer),
+        )
+    )
+    cases["aiortc-offers"] += 1
+
+    async def negotiate() -> None:
+        participant = Participant(
+            participant_id="p-fuzz",
+            name="fuzz",
+            room=_Room(),  # type: ignore[arg-type]
+            signaling=_Signaling(),
+            pc=RTCPeerConnection(rtc_configuration()),
+            subtitles=False,
+            language=None,
+            ice_hosts=("127.0.0.1",),
+            jitter_prefetch=1,
+        )
+        try:
+            validate_offer(sdp)
+            answer = await participant.accept_offer(sdp)
+            assert answer.startswith("v=0")
+        except ProtocolError as error:
+            assert error.code is ErrorCode.BAD_REQUEST
+        finally:
+            await participant.close()
+
+    failures.clear()
+    loop.run_until_complete(asyncio.wait_for(negotiate(), 30))
+    loop.run_until_complete(asyncio.sleep(0))  # let aiortc's background tasks run and fail
+    import gc
+
+    gc.collect()  # a failed task's exception is reported when the task is collected
+    assert failures == [], failures
+
+
+# --- HTTP: the review API's query strings and credentials --------------------------------------
+
+QUERY_NAMES = st.sampled_from(["limit", "offset", "room", "from", "to", "q", "x", ""])
+QUERY_VALUES = st.one_of(
+    st.binary(max_size=12).map(lambda b: quote_from_bytes(b, safe="")),
+    st.sampled_from(["%C2%B2", "%ED%A0%80", "%FF", "12", "-1", "2026-09-21", "0x10", "1e3"]),
+    st.text(ANY_CHAR, max_size=12),
+)
+
+
+@fuzz(1500)
+@given(
+    pairs=st.lists(st.tuples(QUERY_NAMES, QUERY_VALUES), max_size=6),
+    raw=st.text(ANY_CHAR, max_size=40),
+    use_raw=st.booleans(),
+)
+@example(pairs=[("limit", "%C2%B2")], raw="", use_raw=False)
+def test_review_query_strings(
+    cases: Counter[str], pairs: list[tuple[str, str]], raw: str, use_raw: bool
+) -> None:
+    cases["http-query"] += 1
+    text = raw if use_raw else "&".join(f"{k}={v}" for k, v in pairs)
+    try:
+        query = Query(text)
+        limit = query.integer("limit", 100, 1, 500)
+        assert isinstance(limit, int) and 1 <= limit <= 500
+        room = query.room()
+        assert room is None or encodable(room)
+        for name, end in (("from", False), ("to", True)):
+            day = query.date(name, end=end)
+            assert day is None or isinstance(day, int | float)
+        assert encodable(query.text("q"))
+    except BadQuery as error:
+        assert encodable(str(error))
+
+
+# websockets reads header values as ISO-8859-1, after refusing control characters.
+HEADER_TEXT = st.lists(st.integers(0x20, 0xFF).filter(lambda b: b != 0x7F), max_size=24).map(
+    lambda b: bytes(b).decode("iso-8859-1").strip()
+)
+AUTH_VALUES = st.one_of(
+    HEADER_TEXT.map(lambda t: "Bearer " + t),
+    st.binary(max_size=24).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+    HEADER_TEXT,
+)
+
+
+@fuzz(1500)
+@given(values=st.lists(AUTH_VALUES, max_size=3))
+@example(values=["Bearer a", "Bearer b"])
+@example(values=["Bearer s3cr\xc3\xa9t"])
+def test_authorization_headers(cases: Counter[str], values: list[str]) -> None:
+    cases["http-authorization"] += 1
+    headers = Headers()
+    for value in values:
+        headers["Authorization"] = value  # appends: several headers of one name
+    try:
+        token = credential(headers)
+    except BadCredential as error:
+        assert len(values) > 1 or not values[0].isascii(), error
+        return
+    assert (token is None) == (not values)
+    assert token is None or encodable(token)
+
+
+@fuzz(500)
+@given(events=st.lists(st.tuples(st.sampled_from("abcd"), st.booleans(), st.floats(0, 30))))
+def test_join_throttle(cases: Counter[str], events: list[tuple[str, bool, float]]) -> None:
+    """Whatever the sequence of joins, waits stay within [0, max] and the table within bounds."""
+    cases["throttle"] += 1
+    config = ThrottleConfig(free_failures=1, max_seconds=8.0, max_addresses=3)
+    throttle = JoinThrottle(config)
+    now = 0.0
+    for address, ok, delta in events:
+        now += delta
+        assert 0.0 <= throttle.blocked_for(address, now) <= config.max_seconds
+        if ok:
+            throttle.succeeded(address)
+        else:
+            throttle.failed(address, now)
+        assert len(throttle) <= config.max_addresses
