@@ -11,6 +11,7 @@ from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 
 from .caption_stream import CaptionMode
+from .cluster.config import ClusterConfig
 
 LOOPBACK = "127.0.0.1"
 ENGINES = ("whisper", "kyutai")
@@ -37,6 +38,7 @@ class ServerConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     max_frame_bytes: int = 64 * 1024
+    cluster: ClusterConfig | None = None  # --redis: a node of a cluster; None: alone
 
     def caption_mode_of(self, room: str) -> CaptionMode:
         return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode
