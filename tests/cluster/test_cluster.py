@@ -198,9 +198,10 @@ async def test_draining_node_takes_no_new_room_and_exits(redis_server: RedisServ
             assert await asyncio.to_thread(process.wait, 60) == 0
 
 
-def test_redis_unreachable_at_start_is_a_clear_error() -> None:
+async def test_redis_unreachable_at_start_is_a_clear_error() -> None:
     closed = free_port()
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [
             sys.executable,
             "-m",
