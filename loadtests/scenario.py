@@ -38,9 +38,11 @@ class Scenario:
 
     def url_of(self, index: int) -> str:
         """The node the `index`-th participant connects to: users are spread over the URLs in
-        turn, so the participants of one room arrive through different nodes."""
+        turn, shifted by one for each room, so that the participants of one room arrive through
+        different nodes (signaling is relayed) and rooms are first joined, hence owned, on every
+        node in turn."""
         urls = [u.strip() for u in self.url.split(",") if u.strip()]
-        return urls[index % len(urls)]
+        return urls[(index + index // self.room_size) % len(urls)]
 
     def role(self, index: int) -> tuple[str, bool]:
         """Room and speaking role of the `index`-th participant (0-based): rooms fill in order."""

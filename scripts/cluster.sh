@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A local two-node cluster in one command: Redis, PostgreSQL and two caption nodes on loopback.
 #   scripts/cluster.sh                 nodes on http://127.0.0.1:8080 and :8081
+#   PORT=9000 REDIS_PORT=6400 PG_PORT=5450 scripts/cluster.sh   other ports
 # Join one room from each node's page: the room lives on one node, the other relays signaling.
 # Reviewers: http://127.0.0.1:8081/review/ (password: the token printed below) shows every node's
 # sessions. Ctrl-C stops everything; the data lives in a temporary directory, removed on exit.
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh cluster
 REDIS_PORT="${REDIS_PORT:-6390}"
 PG_PORT="${PG_PORT:-5440}"
-PORTS=(8080 8081)
+PORT="${PORT:-8080}"
+PORTS=("$PORT" "$((PORT + 1))")
 TOKEN="${LIVECAPTIONS_REVIEWER_TOKEN:-review-$(head -c6 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
 work="$(mktemp -d /tmp/livecaptions-cluster.XXXXXX)"
 chmod 755 "$work"

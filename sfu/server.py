@@ -16,7 +16,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
-from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
+from protocol import Caption, ErrorCode, ErrorMessage, Join, Joined, ProtocolError
 
 from .cluster.node import ClusterNode
 from .config import ENGINES, ServerConfig
@@ -152,6 +152,19 @@ class CaptionServer:
     def load_counts(self) -> tuple[int, int, int]:
         participants = sum(len(r.participants) for r in self.rooms.values())
         return len(self.rooms), participants, len(self._stream_rooms)
+
+    async def evict(self, name: str) -> None:
+        """Cluster mode: the room's lease went to another node. Tell its participants and close
+        their sockets (1012, "service restart"): the page's reconnect joins the new owner."""
+        room = self.rooms.get(name)
+        if room is None:
+            return
+        moved = ProtocolError(ErrorCode.UNAVAILABLE, "this meeting moved to another server")
+        for participant in list(room.participants.values()):
+            participant.signaling.send(ErrorMessage.from_error(moved))
+            websocket = getattr(participant.signaling, "websocket", None)
+            if websocket is not None:
+                await websocket.close(1012, "the meeting moved; join again")
 
     async def drain(self, timeout: float) -> bool:
         """Cluster mode: take no new room, wait for ours to empty (True) or `timeout` (False)."""

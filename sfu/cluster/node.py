@@ -46,6 +46,10 @@ class HostedRooms(Protocol):
         """(rooms, participants, caption streams)"""
         ...
 
+    async def evict(self, room: str) -> None:
+        """Disconnect the room's participants: another node owns it now."""
+        ...
+
 
 class Unavailable(Exception):
     """A join the cluster cannot place now; the client gets `unavailable` and may retry."""
@@ -312,9 +316,11 @@ class ClusterNode:
         assert self._leases is not None
         for room in self._host.room_names():
             if not await self._leases.renew(room, self.node_id):
-                # Never expected (only the owner renews, and leases outlive several renewals);
-                # said loudly, because it would mean two nodes serve one room.
-                logger.error("room %s: another node holds its lease", room)
+                # This node could not renew in time (starved, or cut off from Redis longer than
+                # a lease) and another node took the room: it must not serve it too. Its
+                # participants are disconnected; their reconnect reaches the new owner.
+                logger.error("room %s: its lease went to another node; disconnecting", room)
+                await self._host.evict(room)
 
     async def _every(self, seconds: float, step: Callable[[], Awaitable[None]]) -> None:
         while True:

@@ -48,7 +48,13 @@ def test_summary_counts_failures_and_resources() -> None:
 
 def test_users_are_spread_over_the_nodes_and_reported_per_node() -> None:
     scenario = Scenario(url="ws://a/ws, ws://b/ws", clips=(Clip(Path("a.wav"), "a"),))
-    assert [scenario.url_of(i) for i in range(4)] == ["ws://a/ws", "ws://b/ws"] * 2
+    # Rooms of two: each room has one participant through each node, first joins alternate.
+    assert [scenario.url_of(i) for i in range(4)] == [
+        "ws://a/ws",
+        "ws://b/ws",
+        "ws://b/ws",
+        "ws://a/ws",
+    ]
     events = [
         {"kind": "join", "value": 0.1, "error": None, "detail": {"node": "ws://a/ws"}},
         {"kind": "join", "value": 0.3, "error": None, "detail": {"node": "ws://b/ws"}},
