@@ -97,6 +97,12 @@ class PostgresServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(30)
+        # runuser may return before postgres itself is done: its pid file goes last.
+        pid_file = self.directory / "data" / "postmaster.pid"
+        for _ in range(600):
+            if not pid_file.exists():
+                break
+            threading.Event().wait(0.05)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
