@@ -36,7 +36,8 @@ MAX_REFUSED_JOINS = 20  # a client that keeps joining while the cluster refuses 
 class HostedRooms(Protocol):
     """What the node needs of the server that composes it."""
 
-    max_rooms: int
+    @property
+    def max_rooms(self) -> int: ...
 
     def hosts(self, room: str) -> bool: ...
 
