@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import exports, quality
+from .backends import Store as CaptionStore
+from .backends import log_target, open_store
 from .dates import utc_day
 from .errors import BadQuery, LogError, NotFound
-from .store import CaptionStore
 
 
 def _date(value: str) -> str:
@@ -57,7 +58,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="livecaptions-review", description="Review, search and export logged captions."
     )
-    parser.add_argument("--db", type=Path, default=Path("livecaptions.db"))
+    parser.add_argument(
+        "--db",
+        type=log_target,
+        default=Path("livecaptions.db"),
+        help="an SQLite file (default %(default)s) or a postgresql:// URL",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("sessions", help="list sessions, newest first")
     listing.add_argument("--room")
@@ -127,7 +133,7 @@ def run(args: argparse.Namespace, store: CaptionStore) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        store = CaptionStore(args.db, create=False)
+        store = open_store(args.db, create=False)
         try:
             print(run(args, store))
         finally:

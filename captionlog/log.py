@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from .backends import Store, open_store
 from .records import Flag, Segment, Session, SpeechSpan
-from .store import CaptionStore
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ _NOTHING = object()
 
 @dataclass(frozen=True, kw_only=True)
 class LogConfig:
-    path: Path | None = None  # the SQLite file; None: captions are not logged
+    # The SQLite file, or a postgresql:// URL (a cluster's shared log); None: not logged.
+    path: Path | str | None = None
     retention_days: float | None = None  # segments older than this are purged; None: kept
     reviewer_token: str | None = None  # opens /review/ and /api/; None: no reviewer access
 
@@ -59,13 +60,13 @@ class CaptionLog:
     def __init__(self, config: LogConfig) -> None:
         assert config.path is not None, "a log needs a path"
         self.config = config
-        self.path: Path = config.path
+        self.path: Path | str = config.path
         self.acknowledged = 0  # records committed
         self.failures = 0  # transactions that failed (their records were then retried alone)
         self.rejected = 0  # records that could not be written even alone (lost, and logged)
         self._queue: queue.SimpleQueue[_Record | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._store: CaptionStore | None = None
+        self._store: Store | None = None
 
     # --- life ------------------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ class CaptionLog:
 
         def run() -> None:
             try:
-                self._store = CaptionStore(self.path)
+                self._store = open_store(self.path)
                 self._purge()
             except BaseException as exc:
                 errors.append(exc)
@@ -128,10 +129,10 @@ class CaptionLog:
 
     # --- reviewers' requests (call off the event loop) -------------------------------------------
 
-    def with_store(self, query: Callable[[CaptionStore], T]) -> T:
+    def with_store(self, query: Callable[[Store], T]) -> T:
         """Run `query` on a connection of its own: reads, and a reviewer's deletion (SQLite
         serialises it with the writer's transactions)."""
-        store = CaptionStore(self.path, create=False)
+        store = open_store(self.path, create=False)
         try:
             return query(store)
         finally:

@@ -36,6 +36,24 @@ def read_events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def per_node(events: list[dict]) -> dict[str, dict]:
+    """Joins, caption latency and failures by the node each participant connected to."""
+    nodes = sorted({e["detail"]["node"] for e in events if (e.get("detail") or {}).get("node")})
+    report = {}
+    for node in nodes:
+        mine = [e for e in events if (e.get("detail") or {}).get("node") == node]
+
+        def values(kind: str, mine: list[dict] = mine) -> list[float]:
+            return [e["value"] for e in mine if e["kind"] == kind and not e["error"]]
+
+        report[node] = {
+            "joins": percentiles(values("join")),
+            "caption_latency_seconds": percentiles(values("caption_latency")),
+            "failures": sum(1 for e in mine if e["kind"] == "failure" or e["error"]),
+        }
+    return report
+
+
 def summarize(events: list[dict], samples: list[Sample], *, users: int, seconds: float) -> dict:
     def values(kind: str) -> list[float]:
         return [e["value"] for e in events if e["kind"] == kind and not e["error"]]

@@ -4,6 +4,11 @@ and memory) and latency.png (caption latency over time against the number of use
 
     python loadtests/run.py --users 4 --duration 60 --out out/load-4
     python loadtests/run.py --users 8 --room-size 2 --url ws://127.0.0.1:8080/ws --server-pid 1234
+    python loadtests/run.py --users 8 --nodes 2 --pin --out out/load-2n   # Redis + 2 nodes
+    python loadtests/run.py --users 8 --url ws://A/ws --url ws://B/ws      # a running cluster
+
+Users are spread over the nodes in turn (so one room's participants arrive through different
+nodes, and some signaling is relayed); summary.json then reports per node as well.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from loadtests.report import Sample, plot, read_events, summarize  # noqa: E402
+from loadtests.report import Sample, per_node, plot, read_events, summarize  # noqa: E402
 
 
 def free_port() -> int:
@@ -41,16 +47,50 @@ def cpus(pin: bool, server: bool) -> list[int] | None:
     return available[:1] if server else available[1:]
 
 
+def node_cpus(pin: bool, nodes: int) -> tuple[list[list[int]] | None, list[int] | None]:
+    """With --pin: one core per node (the first ones), the load clients on the rest."""
+    available = sorted(psutil.Process().cpu_affinity())
+    if not pin or len(available) < nodes:
+        return None, None
+    return [[c] for c in available[:nodes]], available[nodes:] or None
+
+
+def start_redis(port: int, directory: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--appendonly", "no", "--dir", str(directory)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return process
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("redis-server did not start in 30 s")
+
+
 def start_server(
-    port: int, log: Path, *, pin: bool, threads: int | None, extra: list[str]
+    port: int,
+    log: Path,
+    *,
+    pin: bool,
+    threads: int | None,
+    extra: list[str],
+    server_cpus: list[int] | None = None,
+    db: Path | None = None,
 ) -> subprocess.Popen:
-    server_cpus = cpus(pin, server=True)
+    server_cpus = server_cpus or cpus(pin, server=True)
     count = threads or (len(server_cpus) if server_cpus else None)
     threads_args = ["--cpu-threads", str(count), *extra] if count else extra
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "sfu", "--port", str(port), "--log-level", "WARNING"),
-            *("--log-db", str(log.with_name("captions.db"))),  # the run's caption log, kept
+            *("--log-db", str(db or log.with_name("captions.db"))),  # the run's log, kept
             *threads_args,
         ],
         cwd=ROOT,
@@ -112,8 +152,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--room-size", type=int, default=2)
     parser.add_argument("--speakers-per-room", type=int, default=1)
     parser.add_argument("--clips", default=str(ROOT / "loadtests" / "clips.json"))
-    parser.add_argument("--url", help="signaling URL of a running server (default: start one)")
-    parser.add_argument("--server-pid", type=int, help="with --url: sample this process")
+    parser.add_argument(
+        "--url",
+        action="append",
+        help="signaling URL of a running server (default: start one); repeat it for the nodes "
+        "of a cluster",
+    )
+    parser.add_argument(
+        "--server-pid", type=int, action="append", help="with --url: sample this process"
+    )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="start Redis and this many cluster nodes (with --pin, each on its own core)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "load")
     parser.add_argument("--engine-threads", type=int, help="the server's --cpu-threads")
     parser.add_argument(
@@ -135,9 +188,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     events_file = args.out / "events.jsonl"
     events_file.unlink(missing_ok=True)
 
-    server = None
-    url, pid = args.url, args.server_pid
-    if url is None:
+    started: list[subprocess.Popen] = []
+    urls, pids = list(args.url or []), list(args.server_pid or [])
+    client_cpus = cpus(args.pin, server=False)
+    try:
+        if not urls:
+            urls, pids, client_cpus = start_nodes(args, started)
+        url = ",".join(urls)
+        samples: dict[str, list[Sample]] = {u: [] for u in urls}
+        metrics: dict[str, list[str]] = {u: [] for u in urls}
+        stop = threading.Event()
+        for node, pid in zip(urls, pids, strict=False):
+            threading.Thread(
+                target=sample, args=(pid, node, samples[node], metrics[node], stop), daemon=True
+            ).start()
+        result = run_locust(args, url, events_file, client_cpus)
+        stop.set()
+        for node in urls:
+            name = "metrics.txt" if len(urls) == 1 else f"metrics-{urls.index(node)}.txt"
+            (args.out / name).write_text(
+                metrics[node][0] if metrics[node] else read_metrics(node) or ""
+            )
+    finally:
+        for process in reversed(started):
+            process.terminate()
+            process.wait(timeout=30)
+    events = read_events(events_file)
+    everything = [s for node in urls for s in samples[node]]
+    summary = summarize(events, everything, users=args.users, seconds=args.duration)
+    summary["locust_exit_code"] = result.returncode
+    if len(urls) > 1:
+        summary["nodes"] = per_node(events)
+        for node, report in summary["nodes"].items():
+            cpu = [s.cpu_percent for s in samples.get(node, [])]
+            report["cpu_percent_median"] = round(float(np.median(cpu)), 1) if cpu else None
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    plot(events, args.out / "latency.png")
+    print(json.dumps(summary, indent=2))
+    print(f"\nwrote {args.out}/summary.json, latency.png, locust.html, locust_*.csv")
+    return 0 if result.returncode == 0 else 1
+
+
+def start_nodes(
+    args: argparse.Namespace, started: list[subprocess.Popen]
+) -> tuple[list[str], list[int], list[int] | None]:
+    """One server (--nodes 1, as before), or Redis and N cluster nodes; their URLs and pids."""
+    if args.nodes == 1:
         port = free_port()
         server = start_server(
             port,
@@ -146,68 +242,70 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads=args.engine_threads,
             extra=args.server_arg,
         )
-        url, pid = f"ws://127.0.0.1:{port}/ws", server.pid
-    samples: list[Sample] = []
-    metrics: list[str] = []
-    stop = threading.Event()
-    sampler = threading.Thread(target=sample, args=(pid, url, samples, metrics, stop), daemon=True)
-    if pid:
-        sampler.start()
-    try:
-        command = [
-            sys.executable,
-            "-m",
-            "locust",
-            "-f",
-            str(ROOT / "loadtests" / "locustfile.py"),
-            "--headless",
-            "--host",
-            url,
-            "-u",
-            str(args.users),
-            "-r",
-            str(args.spawn_rate),
-            "-t",
-            f"{args.duration}s",
-            "--only-summary",
-            "--csv",
-            str(args.out / "locust"),
-            "--csv-full-history",
-            "--html",
-            str(args.out / "locust.html"),
-            "--room-size",
-            str(args.room_size),
-            "--speakers-per-room",
-            str(args.speakers_per_room),
-            "--clips",
-            args.clips,
-            "--events-file",
-            str(events_file),
-            "--exit-code-on-error",
-            "0",
-        ]
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        client_cpus = cpus(args.pin, server=False)
-        if client_cpus:
-            command = ["taskset", "-c", ",".join(map(str, client_cpus)), *command]
-        with (args.out / "locust.log").open("w") as log:
-            result = subprocess.run(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        (args.out / "metrics.txt").write_text(metrics[0] if metrics else read_metrics(url) or "")
-    finally:
-        stop.set()
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=20)
-    events = read_events(events_file)
-    summary = summarize(events, samples, users=args.users, seconds=args.duration)
-    summary["locust_exit_code"] = result.returncode
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
-    plot(events, args.out / "latency.png")
-    print(json.dumps(summary, indent=2))
-    print(f"\nwrote {args.out}/summary.json, latency.png, locust.html, locust_*.csv")
-    return 0 if result.returncode == 0 else 1
+        started.append(server)
+        return [f"ws://127.0.0.1:{port}/ws"], [server.pid], cpus(args.pin, server=False)
+    per_node, client_cpus = node_cpus(args.pin, args.nodes)
+    redis_port = free_port()
+    started.append(start_redis(redis_port, args.out))
+    urls, pids = [], []
+    for n in range(args.nodes):
+        port = free_port()
+        cluster = ["--redis", f"redis://127.0.0.1:{redis_port}/0", "--node-id", f"node-{n}"]
+        server = start_server(
+            port,
+            args.out / f"server-{n}.log",
+            pin=args.pin,
+            threads=args.engine_threads,
+            extra=[*cluster, *args.server_arg],
+            server_cpus=per_node[n] if per_node else None,
+            db=args.out / f"captions-{n}.db",
+        )
+        started.append(server)
+        urls.append(f"ws://127.0.0.1:{port}/ws")
+        pids.append(server.pid)
+    return urls, pids, client_cpus
+
+
+def run_locust(
+    args: argparse.Namespace, url: str, events_file: Path, client_cpus: list[int] | None
+) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "loadtests" / "locustfile.py"),
+        "--headless",
+        "--host",
+        url,
+        "-u",
+        str(args.users),
+        "-r",
+        str(args.spawn_rate),
+        "-t",
+        f"{args.duration}s",
+        "--only-summary",
+        "--csv",
+        str(args.out / "locust"),
+        "--csv-full-history",
+        "--html",
+        str(args.out / "locust.html"),
+        "--room-size",
+        str(args.room_size),
+        "--speakers-per-room",
+        str(args.speakers_per_room),
+        "--clips",
+        args.clips,
+        "--events-file",
+        str(events_file),
+        "--exit-code-on-error",
+        "0",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if client_cpus:
+        command = ["taskset", "-c", ",".join(map(str, client_cpus)), *command]
+    with (args.out / "locust.log").open("w") as log:
+        return subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 if __name__ == "__main__":

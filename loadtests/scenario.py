@@ -29,12 +29,20 @@ class Clip:
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    url: str
+    url: str  # one signaling URL, or several separated by commas (the nodes of a cluster)
     clips: tuple[Clip, ...]
     room_size: int = 2
     speakers_per_room: int = 1
     room_prefix: str = "load"
     turn_gap: float = 3.0  # silence between two plays of the clip
+
+    def url_of(self, index: int) -> str:
+        """The node the `index`-th participant connects to: users are spread over the URLs in
+        turn, shifted by one for each room, so that the participants of one room arrive through
+        different nodes (signaling is relayed) and rooms are first joined, hence owned, on every
+        node in turn."""
+        urls = [u.strip() for u in self.url.split(",") if u.strip()]
+        return urls[(index + index // self.room_size) % len(urls)]
 
     def role(self, index: int) -> tuple[str, bool]:
         """Room and speaking role of the `index`-th participant (0-based): rooms fill in order."""
@@ -70,14 +78,17 @@ class ParticipantRun:
             gap = np.zeros(round(self.scenario.turn_gap * RATE), np.float32)
             track = WavTrack(np.concatenate([pcm, gap]), loop=True)
         name = f"{'speaker' if speaking else 'listener'}-{self.index}"
-        self.client = client = CaptionClient(self.scenario.url, room=room, name=name, audio=track)
+        node = self.scenario.url_of(self.index)
+        self.client = client = CaptionClient(node, room=room, name=name, audio=track)
         started = time.perf_counter()
         try:
             await client.join(timeout=20)
         except Exception as exc:  # join refused, ICE or DTLS failed, timeout
-            self.report("failure", "join", time.perf_counter() - started, f"{exc!r}", None)
+            elapsed = time.perf_counter() - started
+            self.report("failure", "join", elapsed, f"{exc!r}", {"node": node})
             return
-        self.report("join", "join", time.perf_counter() - started, None, {"room": room})
+        elapsed = time.perf_counter() - started
+        self.report("join", "join", elapsed, None, {"room": room, "node": node})
         joined_at = time.perf_counter()
         first = asyncio.ensure_future(client.wait_for(lambda: bool(client.captions), 60))
         seen = 0
@@ -111,6 +122,7 @@ class ParticipantRun:
                     "start": caption.start,
                     "end": caption.end,
                     "text": caption.text,
+                    "node": self.client.url,
                 }
                 self.report(
                     "caption_latency", "final caption", self.client.latency(received), None, detail

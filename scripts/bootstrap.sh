@@ -2,8 +2,9 @@
 # Install whatever is missing, idempotently: system packages (apt), a virtualenv, the project.
 #   scripts/bootstrap.sh server   what the server needs
 #   scripts/bootstrap.sh kyutai   plus the Kyutai engine (torch, moshi)
+#   scripts/bootstrap.sh cluster  plus cluster mode: redis-server, PostgreSQL, their clients
 #   scripts/bootstrap.sh test     plus what the test suite needs (the Kyutai engine, espeak-ng, sox,
-#                                 Chromium)
+#                                 Chromium, redis-server, PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-server}"
@@ -27,7 +28,10 @@ apt_install() {
 }
 
 if [ "$purpose" = test ]; then
-  apt_install espeak-ng sox chromium
+  apt_install espeak-ng sox chromium redis-server postgresql
+fi
+if [ "$purpose" = cluster ]; then
+  apt_install redis-server postgresql
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -42,13 +46,14 @@ MOSHI="moshi==0.2.13"  # pins torch<2.10: installed without its dependencies (py
 extras=""
 [ "$purpose" = test ] && extras="[test]"
 [ "$purpose" = kyutai ] && extras="[kyutai]"
+[ "$purpose" = cluster ] && extras="[cluster]"
 stamp="$VENV/.installed-$purpose"
 digest="$(cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "bootstrap: installing the project$extras into $VENV"
   "$VENV/bin/python" -m pip install -q --upgrade pip
   "$VENV/bin/python" -m pip install -q -e ".$extras"
-  if [ -n "$extras" ]; then
+  if [ "$extras" = "[test]" ] || [ "$extras" = "[kyutai]" ]; then
     "$VENV/bin/python" -m pip install -q --no-deps "$MOSHI"
   fi
   echo "$digest" > "$stamp"

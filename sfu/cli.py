@@ -19,9 +19,11 @@ from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
 from captioner.kyutai_engine import KyutaiConfig
 from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+from captionlog.backends import log_target
 from captionlog.log import LogConfig
 
 from .caption_stream import CaptionMode
+from .cluster import ClusterConfig, ClusterError
 from .config import ENGINES, LOOPBACK, ServerConfig
 from .server import CaptionServer
 
@@ -147,9 +149,10 @@ def parse_args(
     )
     parser.add_argument(
         "--log-db",
-        type=Path,
+        type=log_target,
         default=Path("livecaptions.db"),
-        help="the caption log, an SQLite file (default %(default)s, created if needed)",
+        help="the caption log: an SQLite file (default %(default)s, created if needed), or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DB, one log shared by a cluster's nodes",
     )
     parser.add_argument("--no-log", action="store_true", help="do not log captions")
     parser.add_argument(
@@ -166,6 +169,31 @@ def parse_args(
     add_access_arguments(parser)
     parser.add_argument(
         "--reviewer-token-file", type=Path, metavar="PATH", help="read it from this file"
+    )
+    cluster = parser.add_argument_group("cluster (several nodes on one Redis)")
+    cluster.add_argument(
+        "--redis",
+        metavar="URL",
+        help="redis://HOST:PORT/DB: be a node of a cluster (default: alone)",
+    )
+    cluster.add_argument("--node-id", help="this node's name in the cluster (default: HOST:PORT)")
+    cluster.add_argument(
+        "--advertise-url",
+        metavar="URL",
+        help="ws://HOST:PORT/ws where other nodes relay signaling to this one (default: the "
+        "address it listens on)",
+    )
+    cluster.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=600.0,
+        help="on SIGTERM, seconds to wait for this node's rooms to empty (default %(default)s)",
+    )
+    cluster.add_argument(
+        "--lease-ms",
+        type=int,
+        default=6000,
+        help="a room's lease: a dead node's rooms are free again after this (default %(default)s)",
     )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
@@ -192,6 +220,10 @@ def parse_args(
         parser.error("single sign-on needs --oidc-issuer, --oidc-client-id, --oidc-client-secret")
     if args.participant_token and (args.token_secret or args.token_keys or args.oidc_issuer):
         parser.error("--participant-token is the shared token of servers without room tokens")
+    if args.redis is None and (args.node_id or args.advertise_url):
+        parser.error("--node-id and --advertise-url need --redis")
+    if args.lease_ms < 1000:
+        parser.error("--lease-ms must be at least 1000")
     return args
 
 
@@ -266,6 +298,23 @@ def access_from_args(args: argparse.Namespace) -> AccessConfig | None:
     )
 
 
+def cluster_from_args(args: argparse.Namespace) -> ClusterConfig | None:
+    if args.redis is None:
+        return None
+    renew = args.lease_ms / 3000  # three renewals per lease: one slow Redis call loses nothing
+    return ClusterConfig(
+        redis_url=args.redis,
+        node_id=args.node_id or f"{args.host}:{args.port}",
+        advertise_url=args.advertise_url,
+        lease_ms=args.lease_ms,
+        renew_every=renew,
+        load_ttl_ms=args.lease_ms,
+        publish_every=renew,
+        redis_timeout=min(2.0, renew),
+        drain_timeout=args.drain_timeout,
+    )
+
+
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     if args.ice_hosts is not None:
         ice_hosts = tuple(args.ice_hosts)
@@ -303,6 +352,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
             retention_days=args.retention_days,
             reviewer_token=args.reviewer_token or None,
         ),
+        cluster=cluster_from_args(args),
     )
 
 
@@ -351,6 +401,11 @@ async def serve(config: ServerConfig) -> None:
 
         loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
+    if server.cluster is not None:  # drain: rooms run until empty, new ones go elsewhere
+        drain_timeout = server.cluster.config.drain_timeout
+        print(f"Draining: no new rooms, waiting up to {drain_timeout:g} s", flush=True)
+        if not await server.drain(drain_timeout):
+            print("Drain timeout: closing the rooms left", flush=True)
     await server.stop()
 
 
@@ -389,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from captioner.errors import CaptionerError
         from captionlog.errors import LogError
 
-        if isinstance(exc, CaptionerError | LogError | OSError | AccessConfigError):
+        if isinstance(exc, CaptionerError | LogError | ClusterError | OSError | AccessConfigError):
             print(f"livecaptions: {exc}", file=sys.stderr)
             return 1
         raise

@@ -12,6 +12,7 @@ from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 
 from .caption_stream import CaptionMode
+from .cluster.config import ClusterConfig
 from .throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
@@ -43,6 +44,7 @@ class ServerConfig:
     max_frame_bytes: int = 64 * 1024
     join_throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     metrics_room_labels: bool = False  # room names on /metrics: they may be confidential
+    cluster: ClusterConfig | None = None  # --redis: a node of a cluster; None: alone
 
     def caption_mode_of(self, room: str) -> CaptionMode:
         return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode

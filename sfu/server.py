@@ -28,10 +28,11 @@ from access.oidc import OidcClient
 from captioner.engine import Engine, StreamUpdate
 from captioner.scheduler import CaptionScheduler, SchedulerStats
 from captionlog.log import CaptionLog
-from protocol import Caption, ErrorCode, Join, Joined, ProtocolError
+from protocol import Caption, ErrorCode, ErrorMessage, Join, Joined, ProtocolError
 
 from . import memory
 from .auth import AuthEndpoints
+from .cluster.node import ClusterNode
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
 from .ice import restrict_host_addresses, rtc_configuration
@@ -110,11 +111,16 @@ class CaptionServer:
             )
         self.join_throttle = JoinThrottle(config.join_throttle)
         self._releasing: asyncio.Future[bool] | None = None
+        self.cluster: ClusterNode | None = None
+        if config.cluster is not None:
+            self.cluster = ClusterNode(config.cluster, self, self.metrics.registry)
 
     # --- life ------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        if self.cluster is not None:  # first: an unreachable Redis is said before the model loads
+            await self.cluster.connect()
         if self.config.log.path is not None:
             self.log = CaptionLog(self.config.log)
             await asyncio.to_thread(self.log.start)
@@ -135,12 +141,16 @@ class CaptionServer:
             close_timeout=CLOSE_TIMEOUT,
             server_header="livecaptions",
         )
+        if self.cluster is not None:
+            await self.cluster.start(f"ws://{self.config.host}:{self.port}/ws")
         logger.info("serving on %s with engine %s", self.url, self._engine.name)
 
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.cluster is not None:
+            await self.cluster.stop()
         for room in list(self.rooms.values()):
             await self._close_room(room)
         self.rooms.clear()
@@ -175,7 +185,41 @@ class CaptionServer:
             "languages": list(self._engine.languages) if self._engine else [],
             "rooms": len(self.rooms),
             "participants": sum(len(r.participants) for r in self.rooms.values()),
-        }
+        } | ({"node": self.cluster.node_id} if self.cluster is not None else {})
+
+    # --- what a cluster node asks (cluster.node.HostedRooms) -------------------------------------
+
+    @property
+    def max_rooms(self) -> int:
+        return self.config.max_rooms
+
+    def hosts(self, room: str) -> bool:
+        return room in self.rooms
+
+    def room_names(self) -> list[str]:
+        return list(self.rooms)
+
+    def load_counts(self) -> tuple[int, int, int]:
+        participants = sum(len(r.participants) for r in self.rooms.values())
+        return len(self.rooms), participants, len(self._stream_rooms)
+
+    async def evict(self, name: str) -> None:
+        """Cluster mode: the room's lease went to another node. Tell its participants and close
+        their sockets (1012, "service restart"): the page's reconnect joins the new owner."""
+        room = self.rooms.get(name)
+        if room is None:
+            return
+        moved = ProtocolError(ErrorCode.UNAVAILABLE, "this meeting moved to another server")
+        for participant in list(room.participants.values()):
+            participant.signaling.send(ErrorMessage.from_error(moved))
+            websocket = getattr(participant.signaling, "websocket", None)
+            if websocket is not None:
+                await websocket.close(1012, "the meeting moved; join again")
+
+    async def drain(self, timeout: float) -> bool:
+        """Cluster mode: take no new room, wait for ours to empty (True) or `timeout` (False)."""
+        assert self.cluster is not None, "only a cluster node drains"
+        return await self.cluster.drain(timeout)
 
     def _scheduler_stats(self) -> SchedulerStats:
         if self._scheduler is None:
@@ -185,6 +229,12 @@ class CaptionServer:
     # --- signaling -------------------------------------------------------------------------------
 
     async def _handle(self, websocket: ServerConnection) -> None:
+        if self.cluster is not None:
+            await self.cluster.route(websocket, self._signal)
+        else:
+            await self._signal(websocket)
+
+    async def _signal(self, websocket: ServerConnection) -> None:
         await SignalingConnection(websocket, self, self.config.session_limits).run()
 
     def rotate_keys(self, keys: KeyRing) -> None:
@@ -274,6 +324,8 @@ class CaptionServer:
         if room.empty and self.rooms.get(room.name) is room:
             del self.rooms[room.name]
             await self._close_room(room)
+            if self.cluster is not None:
+                self.cluster.room_closed(room.name)
             self._release_if_idle()
 
     def _release_if_idle(self) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from .servers import postgres_server  # noqa: F401 (a fixture for every test package)
+
 DATA = Path(__file__).parent / "data"
 
 

@@ -3,8 +3,11 @@ from pathlib import Path
 
 import pytest
 
+from captionlog.backends import Store, open_store
 from captionlog.records import Flag, Segment, Session, SpeechSpan
 from captionlog.store import CaptionStore
+
+from ..servers import PostgresServer
 
 T0 = 1_790_000_000.0  # 2026-09-21, unix
 
@@ -40,7 +43,7 @@ SCRIPT = [
 ]
 
 
-def seed(store: CaptionStore) -> None:
+def seed(store: Store) -> None:
     """One meeting: four segments, speech spans (one without captions), a flag."""
     with store.transaction():
         store.add_session(Session("a" * 32, "standup", T0, T0, "test", "mixed", T0 + 20))
@@ -50,9 +53,27 @@ def seed(store: CaptionStore) -> None:
         store.add_flag(Flag("a" * 32, "room#1-1", "p-bob", "Bob", T0 + 5, "wrong year"))
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where an empty caption log lives: an SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "captions.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CaptionStore]:
-    """A real database file with one meeting in it."""
+def store(store_target: str | Path) -> Iterator[Store]:
+    """A real database (each backend in turn) with one meeting in it."""
+    store = open_store(store_target)
+    seed(store)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[CaptionStore]:
+    """SQLite only, for what is SQLite's own (the file, WAL)."""
     store = CaptionStore(tmp_path / "captions.db")
     seed(store)
     yield store

@@ -12,7 +12,7 @@ from captionlog.store import CaptionStore
 
 
 def run(store: CaptionStore, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
-    code = main(["--db", str(store.path), *args])
+    code = main(["--db", str(getattr(store, "url", None) or store.path), *args])
     captured = capsys.readouterr()
     return code, captured.out + captured.err
 

@@ -20,6 +20,7 @@ import pytest
 from client import CaptionClient, WavTrack
 from client.audio import RATE
 
+from ..servers import PostgresServer
 from .conftest import http_request
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -28,7 +29,7 @@ REVIEW = {"Authorization": "Bearer review-secret"}
 
 
 @contextmanager
-def server_process(db: Path) -> Iterator[tuple[subprocess.Popen, int]]:
+def server_process(db: Path | str) -> Iterator[tuple[subprocess.Popen, int]]:
     process = subprocess.Popen(
         [
             *(sys.executable, "-m", "sfu", "--port", "0", "--log-level", "WARNING"),
@@ -62,10 +63,18 @@ async def transcript(port: int, room: str) -> tuple[dict, list[dict]]:
     return session, json.loads(body)["segments"]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    if request.param == "sqlite":
+        return tmp_path / "captions.db"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()
+
+
 async def test_acknowledged_segments_survive_kill_9(
-    speech: dict[str, tuple[np.ndarray, str]], tmp_path: Path
+    speech: dict[str, tuple[np.ndarray, str]], log_db: Path | str
 ) -> None:
-    db = tmp_path / "captions.db"
+    db = log_db
     pcm, _ = speech["report"]
     audio = np.concatenate([pcm, np.zeros(RATE, np.float32)])
     with server_process(db) as (process, port):

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from loadtests.report import Sample, percentiles, summarize
+from loadtests.report import Sample, per_node, percentiles, summarize
 from loadtests.scenario import Clip, Scenario
 
 
@@ -44,3 +44,26 @@ def test_summary_counts_failures_and_resources() -> None:
         "cpu_percent_max": 150.0,
         "rss_mb_max": 200.0,
     }
+
+
+def test_users_are_spread_over_the_nodes_and_reported_per_node() -> None:
+    scenario = Scenario(url="ws://a/ws, ws://b/ws", clips=(Clip(Path("a.wav"), "a"),))
+    # Rooms of two: each room has one participant through each node, first joins alternate.
+    assert [scenario.url_of(i) for i in range(4)] == [
+        "ws://a/ws",
+        "ws://b/ws",
+        "ws://b/ws",
+        "ws://a/ws",
+    ]
+    events = [
+        {"kind": "join", "value": 0.1, "error": None, "detail": {"node": "ws://a/ws"}},
+        {"kind": "join", "value": 0.3, "error": None, "detail": {"node": "ws://b/ws"}},
+        {"kind": "caption_latency", "value": 0.9, "error": None, "detail": {"node": "ws://b/ws"}},
+        {"kind": "failure", "value": 0.0, "error": "x", "detail": {"node": "ws://b/ws"}},
+        {"kind": "wer", "value": 0.1, "error": None, "detail": None},
+    ]
+    nodes = per_node(events)
+    assert set(nodes) == {"ws://a/ws", "ws://b/ws"}
+    assert nodes["ws://a/ws"]["joins"]["count"] == 1 and nodes["ws://a/ws"]["failures"] == 0
+    assert nodes["ws://b/ws"]["caption_latency_seconds"]["p50"] == 0.9
+    assert nodes["ws://b/ws"]["failures"] == 1
