@@ -37,6 +37,9 @@ class ServerConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     session_limits: SessionLimits = field(default_factory=SessionLimits)
     max_frame_bytes: int = 64 * 1024
+    # Caption servers (ASR-PROTOCOL.md) to use instead of the engine in this process.
+    captioners: tuple[str, ...] = ()
+    captioner_key: str | None = None
 
     def caption_mode_of(self, room: str) -> CaptionMode:
         return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode

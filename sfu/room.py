@@ -12,10 +12,10 @@ import numpy as np
 
 from captioner.assembler import SpeakerLookup
 from captioner.engine import SAMPLE_RATE, StreamUpdate
-from captioner.scheduler import CaptionScheduler
 from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, StatusState
 
 from .caption_stream import CaptionMode, CaptionStream
+from .captioning import CaptioningPort
 from .participant import Participant
 from .tap import TrackTimeline, VoiceActivity
 
@@ -38,25 +38,26 @@ class RoomEvents(Protocol):
 
 
 class _HealthWatch:
-    """Captioning state of one room: unavailable when the inference thread is gone or none of its
-    streams has an engine slot, degraded while some wait for one, while audio is being dropped or
-    while steps fail, ok otherwise."""
+    """Captioning state of one room: unavailable when the captioner is not running or none of its
+    streams has a slot, degraded while some wait for one or are being moved to another caption
+    server, while audio is being dropped or while steps fail, ok otherwise."""
 
     def __init__(self) -> None:
         self._dropped = 0.0
         self._failures = 0
 
-    def check(self, scheduler: CaptionScheduler, streams: list[CaptionStream]) -> StatusState:
-        if not scheduler.running:
+    def check(self, captioning: CaptioningPort, streams: list[CaptionStream]) -> StatusState:
+        if not captioning.running:
             return StatusState.UNAVAILABLE
         waiting = sum(1 for s in streams if not s.admitted)
         if streams and waiting == len(streams):
             return StatusState.UNAVAILABLE
-        stats = scheduler.stats()
+        stats = captioning.stats()
         dropped = sum(stats.dropped_seconds.get(s.stream_id, 0.0) for s in streams)
         worse = dropped > self._dropped or stats.failures > self._failures
         self._dropped, self._failures = dropped, stats.failures
-        return StatusState.DEGRADED if worse or waiting else StatusState.OK
+        moving = any(s.degraded for s in streams)
+        return StatusState.DEGRADED if worse or waiting or moving else StatusState.OK
 
 
 class Room:
@@ -65,7 +66,7 @@ class Room:
         *,
         name: str,
         stream_id: str,
-        scheduler: CaptionScheduler,
+        captioning: CaptioningPort,
         engine_name: str,
         languages: tuple[str, ...],
         events: RoomEvents,
@@ -81,7 +82,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
-        self._scheduler = scheduler
+        self._captioning = captioning
         self._events = events
         self._speech_mark = 0.0  # speech before this room time has been reported
         self._activity = VoiceActivity()
@@ -94,7 +95,7 @@ class Room:
         self._mix: CaptionStream | None = None
         if mode is CaptionMode.MIXED:
             self._mix = self._open_stream(stream_id, self.speaker_at)
-        self.state = self._health.check(scheduler, self.live_streams)
+        self.state = self._health.check(captioning, self.live_streams)
         self._pump = asyncio.ensure_future(self._run_pump())
 
     def now(self) -> float:
@@ -158,7 +159,8 @@ class Room:
     # --- caption streams -------------------------------------------------------------------------
 
     def _open_stream(self, stream_id: str, speaker_at: SpeakerLookup) -> CaptionStream:
-        stream = CaptionStream(stream_id, self.name, speaker_at, self._scheduler, self.now())
+        sink = _StreamSink(self, stream_id)
+        stream = CaptionStream(stream_id, self.name, speaker_at, self._captioning, sink, self.now())
         self._streams[stream_id] = stream
         return stream
 
@@ -208,7 +210,7 @@ class Room:
             await asyncio.sleep(PUMP_SECONDS)
 
     def _update_state(self) -> None:
-        self._set_state(self._health.check(self._scheduler, self.live_streams))
+        self._set_state(self._health.check(self._captioning, self.live_streams))
 
     def _set_state(self, state: StatusState) -> None:
         if state is not self.state:
@@ -262,3 +264,17 @@ class Room:
             self._speech_mark = upto
             if spans:
                 self._events.on_speech(self, spans)
+
+
+class _StreamSink:
+    """Where the captioning port sends one stream's results: back to its room."""
+
+    def __init__(self, room: Room, stream_id: str) -> None:
+        self._room = room
+        self._stream_id = stream_id
+
+    def on_update(self, update: StreamUpdate) -> None:
+        self._room.on_update(update)
+
+    def on_finished(self) -> None:
+        self._room.finish(self._stream_id)
