@@ -82,7 +82,7 @@ class AsrService:
     ) -> None:
         self.config = config
         self._engine_factory = engine_factory
-        self._engine: Engine | None = None
+        self._engine: ProgressEngine | None = None
         self._scheduler: CaptionScheduler | None = None
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -179,7 +179,9 @@ class AsrService:
     def render_metrics(self) -> str:
         stats = self._scheduler.stats() if self._scheduler is not None else None
         steps = sorted(stats.step_seconds) if stats else []
+        busy = self._engine.busy_seconds if self._engine is not None else 0.0
         lines = [
+            ("livecaptions_captioner_engine_busy_seconds_total", "counter", busy),
             ("livecaptions_captioner_streams", "gauge", len(self._streams)),
             ("livecaptions_captioner_capacity", "gauge", self.capacity or 0),
             ("livecaptions_captioner_streams_accepted_total", "counter", self.counters.accepted),
