@@ -219,8 +219,8 @@ class RemoteStream:
             while not (self._closing and not self._backlog and self._served_once):
                 if await self._try_servers():
                     return
-                if self._closing and not self._served_once:
-                    return  # never served, nothing to flush
+                if self._closing:
+                    return  # no server can take its last audio now: do not hold the room open
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.pool.config.retry_seconds)
