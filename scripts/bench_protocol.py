@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from websockets.asyncio.client import connect  # noqa: E402
 
-from asr.client import AsrClientSession, FinalWord, Progress  # noqa: E402
+from asr.client import Admitted, AsrClientSession, FinalWord, Progress  # noqa: E402
 from asr.messages import FRAME_SAMPLES, SAMPLE_RATE  # noqa: E402
-from captioner.engine import StreamUpdate  # noqa: E402
+from captioner.engine import Engine, StreamUpdate  # noqa: E402
 from captioner.kyutai_engine import KyutaiConfig  # noqa: E402
 from captioner.scheduler import CaptionScheduler  # noqa: E402
 from captionserver.config import CaptionServerConfig  # noqa: E402
@@ -67,7 +67,8 @@ async def remote_stream(url: str, key: str | None, audio: np.ndarray, offset: in
     session = AsrClientSession()
     headers = {"kyutai-api-key": key} if key else {}
     async with connect(url, additional_headers=headers, max_size=None) as ws:
-        session.receive(await ws.recv())  # Ready (or an Error: then the reads below end it)
+        if not any(isinstance(e, Admitted) for e in session.receive(await ws.recv())):
+            raise SystemExit(f"the server refused a stream (all slots taken?): {url}")
 
         async def read() -> None:
             async for frame in ws:
@@ -99,6 +100,10 @@ async def metric(url: str, name: str) -> float:
 
 async def remote(url: str, key: str | None, audio: np.ndarray, n: int, seconds: float) -> dict:
     frames = round(seconds / FRAME)
+    for _ in range(300):  # the last run's streams free their slots once their last step ran
+        if await metric(url, "livecaptions_captioner_streams") == 0:
+            break
+        await asyncio.sleep(0.1)
     busy0 = await metric(url, "livecaptions_captioner_engine_busy_seconds_total")
     steps0 = await metric(url, "livecaptions_captioner_engine_steps_total")
     run, began = Run(), time.perf_counter() + 0.5
@@ -110,7 +115,8 @@ async def remote(url: str, key: str | None, audio: np.ndarray, n: int, seconds: 
     return summary(n, run, busy / (frames * FRAME), busy / steps if steps else float("nan"))
 
 
-def in_process(config: CaptionServerConfig, audio: np.ndarray, n: int, seconds: float) -> dict:
+def in_process(engine: Engine, config: CaptionServerConfig, audio: np.ndarray, n: int,
+               seconds: float) -> dict:  # fmt: skip
     """The same engine and scheduler, no network: the baseline for the hop."""
     run, frames = Run(), round(seconds / FRAME)
     began = time.perf_counter() + 0.5
@@ -121,10 +127,9 @@ def in_process(config: CaptionServerConfig, audio: np.ndarray, n: int, seconds: 
             run.latencies += [now - (began + w.end) for w in update.committed]
             run.lags.append(now - (began + update.audio_end))
 
-    engine = build_engine(config)
     scheduler = CaptionScheduler(engine, deliver, config.scheduler)
     scheduler.start()
-    ids = [f"s{i}" for i in range(n)]
+    ids = [f"s{i}-{began}" for i in range(n)]
     for stream_id in ids:
         scheduler.open_stream(stream_id, 0.0)
     for index in range(frames):
@@ -133,6 +138,9 @@ def in_process(config: CaptionServerConfig, audio: np.ndarray, n: int, seconds: 
             scheduler.push(stream_id, index * FRAME, frame_at(audio, offset, index))
     time.sleep(2.0)
     stats = scheduler.stats()
+    for stream_id in ids:
+        scheduler.close_stream(stream_id)
+    time.sleep(0.5)  # the closes' last step, so that the engine's slots are free again
     scheduler.stop()
     steps = stats.step_seconds
     return summary(n, run, sum(steps) / (frames * FRAME), statistics.mean(steps) if steps else 0)
@@ -208,13 +216,15 @@ async def amain(args: argparse.Namespace) -> int:
                     progress=False,
                 ),
             )
+            engine = build_engine(config)  # loaded once, and warmed up by a first round
+            await asyncio.to_thread(in_process, engine, config, audio, args.hop_streams, 2.0)
             remote_words: list[float] = []
             local_words: list[float] = []
             for _ in range(args.hop_rounds):
                 r = await remote(url, args.key, audio, args.hop_streams, args.seconds)
                 print(row("remote", r), flush=True)
                 local = await asyncio.to_thread(
-                    in_process, config, audio, args.hop_streams, args.seconds
+                    in_process, engine, config, audio, args.hop_streams, args.seconds
                 )
                 print(row("in-proc", local), flush=True)
                 remote_words += [r["word_p50_ms"]]
