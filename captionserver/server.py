@@ -293,6 +293,9 @@ class AsrService:
                 # A client that does not read its words: close it rather than buffer without end.
                 if not stream.overflowed:
                     self.counters.slow_clients += 1
+                    logger.warning(
+                        "a client left %d frames unread: closing it", stream.outbox.qsize()
+                    )
                 stream.overflowed = True
                 return
             stream.outbox.put_nowait(frame)

@@ -69,8 +69,11 @@ def audio(pcm: np.ndarray) -> bytes:
     return packed
 
 
-async def transcribe(url: str, pcm: np.ndarray, headers: dict[str, str]) -> list[dict[str, object]]:
-    """Stream like Kyutai's reference client; every message received up to the Marker's echo."""
+async def transcribe(
+    url: str, pcm: np.ndarray, headers: dict[str, str]
+) -> tuple[list[dict[str, object]], float]:
+    """Stream like Kyutai's reference client: every message received up to the Marker's echo,
+    and the seconds of audio sent."""
     received: list[dict[str, object]] = []
     marker_back = asyncio.Event()
     async with connect(url, additional_headers=headers, max_size=None) as ws:
@@ -96,8 +99,10 @@ async def transcribe(url: str, pcm: np.ndarray, headers: dict[str, str]) -> list
             await asyncio.sleep(max(0.0, began + (index + 1) * FRAME / RATE - time.monotonic()))
         sent_before_marker = len(received)
         await ws.send(msgpack.packb({"type": "Marker", "id": 7}))
+        seconds = len(frames) * FRAME / RATE
         while not marker_back.is_set():
             await ws.send(audio(silence))
+            seconds += FRAME / RATE
             try:
                 await asyncio.wait_for(marker_back.wait(), FRAME / RATE)
             except TimeoutError:
@@ -105,7 +110,7 @@ async def transcribe(url: str, pcm: np.ndarray, headers: dict[str, str]) -> list
                     break
         await asyncio.wait_for(reader, 60)
     assert sent_before_marker <= len(received)
-    return received
+    return received, seconds
 
 
 def check_stream(messages: list[dict[str, object]], duration: float) -> list[str]:
@@ -115,7 +120,8 @@ def check_stream(messages: list[dict[str, object]], duration: float) -> list[str
     assert set(kinds) <= {"Ready", "Word", "EndWord", "Step", "Marker"}, "no extension unasked"
     starts = [float(m["start_time"]) for m in messages if m["type"] == "Word"]  # type: ignore[arg-type]
     assert starts == sorted(starts), "word times increase"
-    assert all(0.0 <= s <= duration + 0.5 for s in starts)
+    # The server may have processed silence sent after the Marker before echoing it.
+    assert all(0.0 <= s <= duration for s in starts)
     steps = [m["step_idx"] for m in messages if m["type"] == "Step"]
     assert steps == list(range(len(steps))) and steps, "one Step per 80 ms, numbered from 0"
     assert all(isinstance(m["prs"], list) for m in messages if m["type"] == "Step")
@@ -124,8 +130,8 @@ def check_stream(messages: list[dict[str, object]], duration: float) -> list[str
 
 async def test_whisper_transcribes_a_recording_at_real_time(whisper_url: str) -> None:
     pcm = recording(6.0)
-    messages = await transcribe(whisper_url, pcm, {"kyutai-api-key": "secret"})
-    words = check_stream(messages, 1.0 + len(pcm) / RATE + 2.0)
+    messages, seconds = await transcribe(whisper_url, pcm, {"kyutai-api-key": "secret"})
+    words = check_stream(messages, seconds)
     said = " ".join(words).lower()
     assert "fellow americans" in said, said  # "And so, my fellow Americans, ask not ..."
     # Times count from the stream's first sample: "fellow" is ~1.4 s into the file, after 1 s of
@@ -138,5 +144,5 @@ async def test_whisper_transcribes_a_recording_at_real_time(whisper_url: str) ->
 async def test_kyutai_transcribes_a_recording_at_real_time(kyutai_url: str) -> None:
     pcm = recording(3.0)
     # The tiny checkpoint's weights are random: its words are noise, the protocol is real.
-    messages = await transcribe(kyutai_url + "?auth_id=anything", pcm, {})
-    check_stream(messages, 1.0 + len(pcm) / RATE + 2.0)
+    messages, seconds = await transcribe(kyutai_url + "?auth_id=anything", pcm, {})
+    check_stream(messages, seconds)
