@@ -5,6 +5,8 @@
     python scripts/bench_captioner.py --device cuda --streams 64,128,256,512
     python scripts/bench_captioner.py --size tiny --pace realtime
     python scripts/bench_captioner.py --checkpoint DIR         # a real (or tiny) checkpoint
+    python scripts/bench_captioner.py --protocol --help        # a caption server over the
+                                                               # protocol: bench_protocol.py
 
 The model is built at the published size from random weights (speed does not depend on the
 weight values; nothing is downloaded), bf16 on cuda and fp32 on a CPU, and driven through the
@@ -106,6 +108,10 @@ def measure(
 
 
 def main() -> int:
+    if "--protocol" in sys.argv[1:]:
+        from bench_protocol import main as protocol_main  # scripts/ is sys.path[0]
+
+        return protocol_main(sys.argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=sorted(LM_PRESETS), default="stt-1b")
     parser.add_argument("--checkpoint", help="load this checkpoint instead of random weights")

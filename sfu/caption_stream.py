@@ -1,5 +1,6 @@
 """One audio stream of a room on its way to the captioner: the room's mix (mixed mode) or one
-participant's track (per-speaker mode), its engine slot, and the assembly of its captions."""
+participant's track (per-speaker mode), its handle on the captioning port, and the assembly of its
+captions."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ import numpy as np
 
 from captioner.assembler import CaptionAssembler, SpeakerLookup
 from captioner.engine import StreamUpdate
-from captioner.errors import CapacityError
-from captioner.scheduler import CaptionScheduler
 from protocol import Caption
 
+from .captioning import CaptionHandle, CaptioningPort, CaptionSink
 from .tap import RoomMixer
 
 logger = logging.getLogger(__name__)
@@ -30,37 +30,42 @@ class CaptionStream:
         stream_id: str,
         room: str,
         speaker_at: SpeakerLookup,
-        scheduler: CaptionScheduler,
+        captioning: CaptioningPort,
+        sink: CaptionSink,
         start: float,
     ) -> None:
         self.stream_id = stream_id
         self.assembler = CaptionAssembler(room, stream_id, speaker_at)
-        self.admitted = False  # the engine gave it a slot
         self.finished = False  # its last step ran
-        self._scheduler = scheduler
+        self._captioning = captioning
+        self._sink = sink
+        self._handle: CaptionHandle | None = None
         self._mixer = RoomMixer(start)
         self._closed = False
         self.admit(start)
 
+    @property
+    def admitted(self) -> bool:
+        """A captioner serves it (or is being found for it)."""
+        return self._handle is not None and not self._handle.waiting
+
+    @property
+    def degraded(self) -> bool:
+        return self._handle is not None and self._handle.degraded
+
     def admit(self, now: float) -> bool:
-        """Ask the engine for a slot (again); audio mixed while it had none is not captioned."""
-        if self.admitted or self._closed:
-            return self.admitted
-        try:
-            self._scheduler.open_stream(self.stream_id, now)
-        except CapacityError as exc:
-            logger.warning("stream %s waits for a slot: %s", self.stream_id, exc)
-            return False
-        self.admitted = True
-        return True
+        """Ask the captioner for a slot (again); audio mixed while it had none is not captioned."""
+        if self._handle is None and not self._closed:
+            self._handle = self._captioning.open_stream(self.stream_id, now, self._sink)
+        return self.admitted
 
     def add(self, start: float, pcm: np.ndarray) -> None:
         self._mixer.add(start, pcm)
 
     def pump(self, now: float) -> None:
         block = self._mixer.flush(now)
-        if block is not None and self.admitted and not self._closed:
-            self._scheduler.push(self.stream_id, block[0], block[1])
+        if block is not None and self._handle is not None and not self._closed:
+            self._handle.push(block[0], block[1])
 
     @property
     def late_seconds(self) -> float:
@@ -71,8 +76,8 @@ class CaptionStream:
         if self._closed:
             return
         self._closed = True
-        if self.admitted:
-            self._scheduler.close_stream(self.stream_id)
+        if self._handle is not None:
+            self._handle.close()
         else:
             self.finished = True
 

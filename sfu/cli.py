@@ -195,6 +195,19 @@ def parse_args(
         default=6000,
         help="a room's lease: a dead node's rooms are free again after this (default %(default)s)",
     )
+    parser.add_argument(
+        "--captioner",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a caption server, ws://HOST:PORT/api/asr-streaming (ours or Kyutai's moshi-server;"
+        " repeatable): caption there instead of in this process",
+    )
+    parser.add_argument(
+        "--captioner-key",
+        default=os.environ.get("LIVECAPTIONS_CAPTIONER_KEY"),
+        help="the API key sent to caption servers (default: $LIVECAPTIONS_CAPTIONER_KEY)",
+    )
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
     args = parser.parse_args(argv)
@@ -347,6 +360,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ),
         caption_mode=CaptionMode(args.caption_mode),
         per_speaker_rooms=frozenset(args.per_speaker_room),
+        captioners=tuple(args.captioner),
+        captioner_key=args.captioner_key or None,
         log=LogConfig(
             path=None if args.no_log else args.log_db,
             retention_days=args.retention_days,
@@ -385,7 +400,8 @@ def configure_logging(level: str, as_json: bool) -> None:
 async def serve(config: ServerConfig) -> None:
     server = CaptionServer(config)
     await server.start()
-    print(f"Live captions ready on {server.url}  (engine: {server.engine.name})", flush=True)
+    engine = server.captioning.engine_name
+    print(f"Live captions ready on {server.url}  (engine: {engine})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -45,6 +45,9 @@ class ServerConfig:
     join_throttle: ThrottleConfig = field(default_factory=ThrottleConfig)
     metrics_room_labels: bool = False  # room names on /metrics: they may be confidential
     cluster: ClusterConfig | None = None  # --redis: a node of a cluster; None: alone
+    # Caption servers (ASR-PROTOCOL.md) to use instead of the engine in this process.
+    captioners: tuple[str, ...] = ()
+    captioner_key: str | None = None
 
     def caption_mode_of(self, room: str) -> CaptionMode:
         return CaptionMode.PER_SPEAKER if room in self.per_speaker_rooms else self.caption_mode

@@ -12,10 +12,10 @@ import numpy as np
 
 from captioner.assembler import SpeakerLookup
 from captioner.engine import SAMPLE_RATE, StreamUpdate
-from captioner.scheduler import CaptionScheduler
 from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, StatusState
 
 from .caption_stream import CaptionMode, CaptionStream
+from .captioning import CaptioningPort
 from .participant import Participant
 from .tap import TrackTimeline, VoiceActivity
 
@@ -28,7 +28,8 @@ SPEECH_SETTLE_SECONDS = 0.5  # speech frames may reach the tap this late
 
 
 class RoomEvents(Protocol):
-    """What a room tells the server about: captions sent, speech heard, captions flagged."""
+    """What a room tells the server about: captions sent, speech heard, captions flagged, and its
+    end (closed, every stream's last captions out)."""
 
     def on_caption(self, room: Room, caption: Caption) -> None: ...
 
@@ -36,27 +37,30 @@ class RoomEvents(Protocol):
 
     def on_flag(self, room: Room, participant: Participant, segment: str, reason: str) -> None: ...
 
+    def on_done(self, room: Room) -> None: ...
+
 
 class _HealthWatch:
-    """Captioning state of one room: unavailable when the inference thread is gone or none of its
-    streams has an engine slot, degraded while some wait for one, while audio is being dropped or
-    while steps fail, ok otherwise."""
+    """Captioning state of one room: unavailable when the captioner is not running or none of its
+    streams has a slot, degraded while some wait for one or are being moved to another caption
+    server, while audio is being dropped or while steps fail, ok otherwise."""
 
     def __init__(self) -> None:
         self._dropped = 0.0
         self._failures = 0
 
-    def check(self, scheduler: CaptionScheduler, streams: list[CaptionStream]) -> StatusState:
-        if not scheduler.running:
+    def check(self, captioning: CaptioningPort, streams: list[CaptionStream]) -> StatusState:
+        if not captioning.running:
             return StatusState.UNAVAILABLE
         waiting = sum(1 for s in streams if not s.admitted)
         if streams and waiting == len(streams):
             return StatusState.UNAVAILABLE
-        stats = scheduler.stats()
+        stats = captioning.stats()
         dropped = sum(stats.dropped_seconds.get(s.stream_id, 0.0) for s in streams)
         worse = dropped > self._dropped or stats.failures > self._failures
         self._dropped, self._failures = dropped, stats.failures
-        return StatusState.DEGRADED if worse or waiting else StatusState.OK
+        moving = any(s.degraded for s in streams)
+        return StatusState.DEGRADED if worse or waiting or moving else StatusState.OK
 
 
 class Room:
@@ -65,7 +69,7 @@ class Room:
         *,
         name: str,
         stream_id: str,
-        scheduler: CaptionScheduler,
+        captioning: CaptioningPort,
         engine_name: str,
         languages: tuple[str, ...],
         events: RoomEvents,
@@ -81,7 +85,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
-        self._scheduler = scheduler
+        self._captioning = captioning
         self._events = events
         self._speech_mark = 0.0  # speech before this room time has been reported
         self._activity = VoiceActivity()
@@ -94,7 +98,7 @@ class Room:
         self._mix: CaptionStream | None = None
         if mode is CaptionMode.MIXED:
             self._mix = self._open_stream(stream_id, self.speaker_at)
-        self.state = self._health.check(scheduler, self.live_streams)
+        self.state = self._health.check(captioning, self.live_streams)
         self._pump = asyncio.ensure_future(self._run_pump())
 
     def now(self) -> float:
@@ -159,10 +163,16 @@ class Room:
         """Closed, and every stream's last captions are out."""
         return self._closed and not self._streams
 
+    @property
+    def stream_count(self) -> int:
+        """Caption streams open or finishing."""
+        return len(self._streams)
+
     # --- caption streams -------------------------------------------------------------------------
 
     def _open_stream(self, stream_id: str, speaker_at: SpeakerLookup) -> CaptionStream:
-        stream = CaptionStream(stream_id, self.name, speaker_at, self._scheduler, self.now())
+        sink = _StreamSink(self, stream_id)
+        stream = CaptionStream(stream_id, self.name, speaker_at, self._captioning, sink, self.now())
         self._streams[stream_id] = stream
         return stream
 
@@ -212,7 +222,7 @@ class Room:
             await asyncio.sleep(PUMP_SECONDS)
 
     def _update_state(self) -> None:
-        self._set_state(self._health.check(self._scheduler, self.live_streams))
+        self._set_state(self._health.check(self._captioning, self.live_streams))
 
     def _set_state(self, state: StatusState) -> None:
         if state is not self.state:
@@ -251,6 +261,8 @@ class Room:
         if stream is not None:
             for caption in stream.finish():
                 self.deliver(caption)
+            if self.done:
+                self._events.on_done(self)
 
     def deliver(self, caption: Caption) -> None:
         for participant in self.participants.values():
@@ -266,3 +278,17 @@ class Room:
             self._speech_mark = upto
             if spans:
                 self._events.on_speech(self, spans)
+
+
+class _StreamSink:
+    """Where the captioning port sends one stream's results: back to its room."""
+
+    def __init__(self, room: Room, stream_id: str) -> None:
+        self._room = room
+        self._stream_id = stream_id
+
+    def on_update(self, update: StreamUpdate) -> None:
+        self._room.on_update(update)
+
+    def on_finished(self) -> None:
+        self._room.finish(self._stream_id)

@@ -1,10 +1,10 @@
-"""The caption server: wires the signaling endpoint, rooms, the scheduler and the engine."""
+"""The caption server: wires the signaling endpoint, rooms and the captioning port (our engine in
+process, or remote caption servers)."""
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import itertools
 import logging
 import secrets
 import time
@@ -25,13 +25,13 @@ from access import (
 )
 from access.admission import Admission, Gatekeeper
 from access.oidc import OidcClient
-from captioner.engine import Engine, StreamUpdate
-from captioner.scheduler import CaptionScheduler, SchedulerStats
+from captioner.engine import Engine
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, ErrorMessage, Join, Joined, ProtocolError
 
 from . import memory
 from .auth import AuthEndpoints
+from .captioning import CaptioningPort, InProcessCaptioning
 from .cluster.node import ClusterNode
 from .config import ENGINES, ServerConfig
 from .http import make_process_request
@@ -39,6 +39,7 @@ from .ice import restrict_host_addresses, rtc_configuration
 from .metrics import ServerMetrics
 from .participant import Participant
 from .recorder import CaptionRecorder
+from .remote_captioning import RemoteCaptioning, RemoteConfig
 from .room import Room
 from .signaling import SignalingConnection
 from .throttle import JoinThrottle
@@ -65,6 +66,17 @@ def build_engine(config: ServerConfig) -> Engine:
     raise ValueError(f"unknown engine {config.engine!r}; available: {', '.join(ENGINES)}")
 
 
+def make_captioning(
+    config: ServerConfig, engine_factory: Callable[[ServerConfig], Engine]
+) -> CaptioningPort:
+    """Remote caption servers when `--captioner` names some, else our engine in this process."""
+    if config.captioners:
+        return RemoteCaptioning(
+            RemoteConfig(urls=config.captioners, api_key=config.captioner_key)
+        )
+    return InProcessCaptioning(lambda: engine_factory(config), config.scheduler)
+
+
 class CaptionServer:
     def __init__(
         self,
@@ -74,17 +86,15 @@ class CaptionServer:
     ) -> None:
         self.config = config
         self.rooms: dict[str, Room] = {}
-        self._engine_factory = engine_factory
-        self._engine: Engine | None = None
-        self._scheduler: CaptionScheduler | None = None
-        self._stream_rooms: dict[str, Room] = {}
-        self._stream_ids = itertools.count(1)
+        self._finishing: set[Room] = set()  # closed rooms whose last captions are still to come
+        self.captioning = make_captioning(config, engine_factory)
+        self._stream_ids = 0
         self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.caption_listeners: list[Callable[[Room, Caption], None]] = []
         self.metrics = ServerMetrics(
             lambda: list(self.rooms.values()),
-            self._scheduler_stats,
+            self.captioning.stats,
             room_labels=config.metrics_room_labels,
         )
         self.log: CaptionLog | None = None
@@ -128,10 +138,7 @@ class CaptionServer:
             self.metrics.watch_log(self.log)
         if self.config.ice_hosts:
             restrict_host_addresses(self.config.ice_hosts)
-        # Loading the model takes a while: off the loop, like every piece of model work.
-        self._engine = await asyncio.to_thread(self._engine_factory, self.config)
-        self._scheduler = CaptionScheduler(self._engine, self._deliver, self.config.scheduler)
-        self._scheduler.start()
+        await self.captioning.start()
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -143,7 +150,7 @@ class CaptionServer:
         )
         if self.cluster is not None:
             await self.cluster.start(f"ws://{self.config.host}:{self.port}/ws")
-        logger.info("serving on %s with engine %s", self.url, self._engine.name)
+        logger.info("serving on %s with engine %s", self.url, self.captioning.engine_name)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -156,8 +163,7 @@ class CaptionServer:
         self.rooms.clear()
         if self._releasing is not None:
             await self._releasing
-        if self._scheduler is not None:
-            await asyncio.to_thread(self._scheduler.stop)
+        await self.captioning.stop()
         if self.log is not None:
             await asyncio.to_thread(self.log.stop)
         if self.oidc is not None:
@@ -172,17 +178,12 @@ class CaptionServer:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.port}"
 
-    @property
-    def engine(self) -> Engine:
-        assert self._engine is not None, "the server is not started"
-        return self._engine
-
     def health(self) -> dict[str, Any]:
-        ready = self._scheduler is not None and self._scheduler.running
+        ready = self.captioning.running
         return {
             "status": "ok" if ready else "unavailable",
-            "engine": self._engine.name if self._engine else None,
-            "languages": list(self._engine.languages) if self._engine else [],
+            "engine": self.captioning.engine_name if ready else None,
+            "languages": list(self.captioning.languages),
             "rooms": len(self.rooms),
             "participants": sum(len(r.participants) for r in self.rooms.values()),
         } | ({"node": self.cluster.node_id} if self.cluster is not None else {})
@@ -201,7 +202,8 @@ class CaptionServer:
 
     def load_counts(self) -> tuple[int, int, int]:
         participants = sum(len(r.participants) for r in self.rooms.values())
-        return len(self.rooms), participants, len(self._stream_rooms)
+        streams = sum(r.stream_count for r in (*self.rooms.values(), *self._finishing))
+        return len(self.rooms), participants, streams
 
     async def evict(self, name: str) -> None:
         """Cluster mode: the room's lease went to another node. Tell its participants and close
@@ -220,11 +222,6 @@ class CaptionServer:
         """Cluster mode: take no new room, wait for ours to empty (True) or `timeout` (False)."""
         assert self.cluster is not None, "only a cluster node drains"
         return await self.cluster.drain(timeout)
-
-    def _scheduler_stats(self) -> SchedulerStats:
-        if self._scheduler is None:
-            return SchedulerStats(0, (), {}, {}, 0.0, 0)
-        return self._scheduler.stats()
 
     # --- signaling -------------------------------------------------------------------------------
 
@@ -261,7 +258,7 @@ class CaptionServer:
 
     async def join(self, message: Join, signaling: SignalingConnection) -> Participant:
         admission = self.admit(message)
-        if self._scheduler is None or not self._scheduler.running:
+        if not self.captioning.running:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "the caption engine is not ready", Join.TYPE)
         room = self.rooms.get(message.room)
         if room is None:
@@ -331,7 +328,7 @@ class CaptionServer:
     def _release_if_idle(self) -> None:
         """With no room open and no stream left to caption, what they held (aiortc peers, the
         engine's working memory) goes back to the system, off the loop."""
-        if self.rooms or self._stream_rooms or self._releasing is not None:
+        if self.rooms or self._finishing or self._releasing is not None:
             return
         self._releasing = asyncio.ensure_future(asyncio.to_thread(memory.release))
         self._releasing.add_done_callback(self._released)
@@ -347,53 +344,24 @@ class CaptionServer:
         finally:
             if self._recorder is not None:
                 self._recorder.session_ended(room)
-            if room.done:
-                self._stream_rooms.pop(room.stream_id, None)
+            if not room.done:
+                self._finishing.add(room)  # its last captions are still to come
 
     def _open_room(self, name: str) -> Room:
-        assert self._scheduler is not None and self._engine is not None
+        self._stream_ids += 1
         room = Room(
             name=name,
-            stream_id=f"{name}#{next(self._stream_ids)}",
-            scheduler=self._scheduler,
-            engine_name=self._engine.name,
-            languages=tuple(self._engine.languages),
+            stream_id=f"{name}#{self._stream_ids}",
+            captioning=self.captioning,
+            engine_name=self.captioning.engine_name,
+            languages=self.captioning.languages,
             events=self,
             mode=self.config.caption_mode_of(name),
         )
         self.rooms[name] = room
-        self._stream_rooms[room.stream_id] = room
         if self._recorder is not None:
             self._recorder.session_started(room)
         return room
-
-    # --- captions --------------------------------------------------------------------------------
-
-    def _deliver(self, updates: list[StreamUpdate], closed: list[str]) -> None:
-        """Called on the inference thread: hop onto the loop."""
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._on_updates, updates, closed)
-
-    def _on_updates(self, updates: list[StreamUpdate], closed: list[str]) -> None:
-        for update in updates:
-            room = self._room_of(update.stream_id)
-            if room is None:
-                continue
-            try:
-                room.on_update(update)
-            except Exception:  # one stream's bad update must not cost the others theirs
-                logger.exception("room %s: an engine update could not be captioned", room.name)
-        for stream_id in closed:
-            room = self._room_of(stream_id)
-            if room is not None:
-                room.finish(stream_id)
-                if room.done:
-                    del self._stream_rooms[room.stream_id]
-                    self._release_if_idle()  # the engine's last step for the last room
-
-    def _room_of(self, stream_id: str) -> Room | None:
-        # A room's streams are its stream id, or that id / a participant id (per-speaker mode).
-        return self._stream_rooms.get(stream_id.split("/", 1)[0])
 
     # --- what rooms tell (RoomEvents) -------------------------------------------------------------
 
@@ -411,6 +379,11 @@ class CaptionServer:
     def on_speech(self, room: Room, spans: list[tuple[float, float]]) -> None:
         if self._recorder is not None:
             self._recorder.speech(room, spans)
+
+    def on_done(self, room: Room) -> None:
+        """A closed room's last stream finished: the engine's last step for it ran."""
+        self._finishing.discard(room)
+        self._release_if_idle()
 
     def on_flag(self, room: Room, participant: Participant, segment: str, reason: str) -> None:
         logger.info("room %s: %s flagged caption %s", room.name, participant.id, segment)

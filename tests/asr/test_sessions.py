@@ -1,0 +1,94 @@
+"""The protocol's two ends, sans I/O: fed bytes and results, they answer bytes and events."""
+
+from __future__ import annotations
+
+import msgpack
+import numpy as np
+import pytest
+
+from asr.client import Admitted, AsrClientSession, FinalWord, MarkerBack, Progress, Refused
+from asr.errors import AsrProtocolError, AsrStateError
+from asr.messages import FRAME_SAMPLES, Audio, Marker, TimedWord, decode_client, decode_server
+from asr.server import AsrServerSession, ServerOptions, ServerState
+
+
+def pump(server: AsrServerSession, client: AsrClientSession) -> list[object]:
+    return [e for frame in server.data_to_send() for e in client.receive(frame)]
+
+
+def test_a_stream_from_ready_to_marker() -> None:
+    server, client = AsrServerSession(), AsrClientSession()
+    server.admitted()
+    assert pump(server, client) == [Admitted()]
+    audio = server.receive(client.audio(np.full(FRAME_SAMPLES * 3, 0.5, np.float32)))
+    assert len(audio) == 1 and audio[0].start == 0.0 and len(audio[0].pcm) == FRAME_SAMPLES * 3
+    assert server.receive(client.marker(5)) == []
+    server.transcribed(committed=(TimedWord("hello", 0.0625, 0.125),), audio_end=0.16)
+    events = pump(server, client)
+    # The word is final once its EndWord came (times exact in float32, as sent); two steps ran;
+    # the marker waits for the third.
+    assert events == [FinalWord(TimedWord("hello", 0.0625, 0.125)), Progress(0.08), Progress(0.16)]
+    server.transcribed(audio_end=0.24)
+    assert pump(server, client)[-1] == MarkerBack(5)
+
+
+def test_extension_only_when_asked() -> None:
+    for asked in (False, True):
+        server = AsrServerSession(ServerOptions(extensions=asked))
+        server.admitted()
+        server.receive(msgpack.packb({"type": "Audio", "pcm": [0.0] * FRAME_SAMPLES}))
+        server.transcribed(
+            tentative=(TimedWord("maybe", 0.0, 0.05),), end_of_utterance=True, audio_end=0.08
+        )
+        kinds = [msgpack.unpackb(f)["type"] for f in server.data_to_send()]
+        expected = ["Ready", "Tentative", "Pause", "Step"] if asked else ["Ready", "Step"]
+        assert kinds == expected
+
+
+def test_full_server_refuses_and_closes() -> None:
+    server, client = AsrServerSession(), AsrClientSession()
+    server.refused()
+    assert pump(server, client) == [Refused("no free channels")]
+    assert server.close_requested
+    with pytest.raises(AsrStateError):
+        server.admitted()
+
+
+@pytest.mark.parametrize(
+    ("frame", "says"),
+    [
+        (b"\x91\x01", "MessagePack map"),
+        (msgpack.packb({"type": 3}), "string field 'type'"),
+        (msgpack.packb({"type": "Audio", "pcm": [float("nan")]}), "NaN"),
+        (msgpack.packb({"type": "Audio", "pcm": [[0.1]]}), "array of numbers"),
+        (msgpack.packb({"type": "Marker", "id": True}), "Marker.id must be an integer"),
+        (msgpack.packb({"type": "Marker", "id": 2**64 - 1}), "64-bit integer"),
+    ],
+)
+def test_bad_frames_close_the_session_with_a_reason(frame: bytes, says: str) -> None:
+    server = AsrServerSession()
+    server.admitted()
+    server.data_to_send()
+    assert server.receive(frame) == []
+    assert server.state is ServerState.CLOSED and server.error is not None
+    assert says in server.error
+    (error,) = server.data_to_send()
+    assert msgpack.unpackb(error) == {"type": "Error", "message": server.error}
+
+
+def test_audio_is_bounded_and_clipped() -> None:
+    message = decode_client(msgpack.packb({"type": "Audio", "pcm": [2.0, -3.0, 0.5]}))
+    assert isinstance(message, Audio)
+    assert message.pcm.tolist() == [1.0, -1.0, 0.5]
+    with pytest.raises(AsrProtocolError, match="over the limit"):
+        decode_client(b"\x00" * 100, max_bytes=10)
+    with pytest.raises(AsrProtocolError):
+        Audio(np.zeros(24_000 * 11, np.float32))
+
+
+def test_server_messages_are_validated_too() -> None:
+    with pytest.raises(AsrProtocolError, match=r"Word\.start_time"):
+        decode_server(msgpack.packb({"type": "Word", "text": "x", "start_time": "soon"}))
+    with pytest.raises(AsrProtocolError, match="unknown message type"):
+        decode_server(msgpack.packb({"type": "Audio", "pcm": []}))
+    assert decode_server(msgpack.packb({"type": "Marker", "id": 3})) == Marker(3)
