@@ -40,6 +40,7 @@ class CaptionStream:
         self._scheduler = scheduler
         self._mixer = RoomMixer(start)
         self._closed = False
+        self.language: str | None = None  # asked of the engine; None: it detects
         self.admit(start)
 
     def admit(self, now: float) -> bool:
@@ -52,7 +53,15 @@ class CaptionStream:
             logger.warning("stream %s waits for a slot: %s", self.stream_id, exc)
             return False
         self.admitted = True
+        if self.language is not None:
+            self._scheduler.set_language(self.stream_id, self.language)
         return True
+
+    def set_language(self, language: str | None) -> None:
+        """Caption in `language` from now on (None: let the engine detect it)."""
+        if language != self.language and self.admitted:
+            self._scheduler.set_language(self.stream_id, language)
+        self.language = language
 
     def add(self, start: float, pcm: np.ndarray) -> None:
         self._mixer.add(start, pcm)

