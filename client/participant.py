@@ -51,8 +51,10 @@ class CaptionClient:
         subtitles: bool = True,
         token: str = "",
         ice_hosts: Sequence[str] = ("127.0.0.1",),
+        language: str | None = None,
     ) -> None:
         self.url = url
+        self.language = language  # join.language: the captions this participant asks for
         self.room = room
         self.name = name
         self.audio = audio
@@ -91,7 +93,9 @@ class CaptionClient:
             restrict_host_addresses(self.ice_hosts)
         if self._ws is None:
             await self.connect()
-        await self.send_frame(serialize(Join(self.room, self.name, self.token, self.subtitles)))
+        await self.send_frame(
+            serialize(Join(self.room, self.name, self.token, self.subtitles, self.language))
+        )
         await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
         if self.joined is None:
             raise RuntimeError(f"join refused: {self.errors[-1]}")
