@@ -1,0 +1,50 @@
+"""What a decode costs on each embedded model: one stream's buffer of N seconds of real speech,
+encoded, decoded greedily and aligned as the engine does it, median of --runs, and base's cost as
+a multiple of tiny.en's measured in the same run (the ratio is what holds on a busy machine).
+
+    python scripts/bench_models.py --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from captioner.whisper_engine import WhisperConfig, WhisperEngine  # noqa: E402
+from captioner.whisper_stream import DecodeRequest  # noqa: E402
+from client import load_audio  # noqa: E402
+
+JFK = ROOT / "tests" / "data" / "jfk.flac"
+
+
+def median_decode(engine: WhisperEngine, seconds: float, runs: int) -> float:
+    audio = load_audio(JFK, 16_000)[: round(seconds * 16_000)]
+    request = DecodeRequest(audio, 0.0, "", False)
+    times = []
+    for _ in range(runs + 1):  # the first warms the model up
+        started = time.perf_counter()
+        engine.decode([request], "en")
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", default="3,6,10")
+    args = parser.parse_args()
+    engines = {name: WhisperEngine(WhisperConfig(model=name)) for name in ("tiny.en", "base")}
+    print("window | tiny.en s | base s | base / tiny.en")
+    for seconds in (float(s) for s in args.seconds.split(",")):
+        tiny, base = (median_decode(engines[n], seconds, args.runs) for n in ("tiny.en", "base"))
+        print(f"{seconds:.0f} s | {tiny:.3f} | {base:.3f} | {base / tiny:.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
