@@ -41,6 +41,9 @@ TRAILING_PAD_SECONDS = 1.0
 MAX_TOKENS = 448
 PROMPT_TOKENS = 48  # previous-text tokens given to the model (Whisper allows up to 223)
 NO_SPEECH_THRESHOLD = 0.8
+# Whisper's alignment splits an elision at its apostrophe ("d" "'être", "l" "'année"): a piece
+# that starts with one (no space before it) belongs to the word before.
+ELISION = ("'", "\u2019")
 
 
 MODELS = ("base", "tiny.en")  # base: 99 languages, assembled from pip packages; tiny.en: English
@@ -53,8 +56,9 @@ class WhisperConfig:
     model: str = "base"  # one of MODELS
     model_dir: Path | None = None  # another CTranslate2 Whisper model, instead of `model`
     sha256: str | None = None  # model_dir's model.bin checksum; None: trust the operator's model
-    # "tiny.en": English streams run on it, the others on `model` (docs/engine.md has the figures)
-    english_model: str | None = None
+    # English streams (asked for, or detected) run on this one, the others on `model`: tiny.en
+    # costs a third of base per decode (docs/engine.md). None: everything on `model`.
+    english_model: str | None = "tiny.en"
     cache_dir: Path | None = None  # where base is assembled; default: whisper_model's
     compute_type: str = "int8"
     cpu_threads: int = 2
@@ -109,6 +113,16 @@ def window_frames(samples: int) -> int:
     seconds = samples / WHISPER_RATE + TRAILING_PAD_SECONDS
     window = WINDOW_STEP_SECONDS * math.ceil(seconds / WINDOW_STEP_SECONDS)
     return min(MAX_FRAMES, int(window * FRAMES_PER_SECOND))
+
+
+def _join(first: DecodedWord, second: DecodedWord) -> DecodedWord:
+    """One written word of two aligned pieces: "d" + "'être" is "d'être"."""
+    return DecodedWord(
+        first.text + second.text,
+        first.start,
+        second.end,
+        min(first.probability, second.probability),
+    )
 
 
 class _Resampler:
@@ -194,9 +208,9 @@ class WhisperEngine:
             main = _Model(config.model, resolve_model(config.model, config.cache_dir), config)
         self._main = main
         self._english = main
-        if self.config.english_model is not None:
-            english_dir = resolve_model(self.config.english_model, self.config.cache_dir)
-            self._english = _Model(self.config.english_model, english_dir, self.config)
+        if config.english_model not in (None, config.model) and config.model_dir is None:
+            english_dir = resolve_model(config.english_model, config.cache_dir)
+            self._english = _Model(config.english_model, english_dir, config)
         self.name = "whisper-" + "+".join(dict.fromkeys([main.name, self._english.name]))
         self.languages = main.languages
         self._slots: dict[str, _Slot] = {}
@@ -295,7 +309,7 @@ class WhisperEngine:
         features, frame_counts = self._features(model, [r.audio for r in requests], frames)
         encoded = model.whisper.encode(features)
         if model.multilingual and any(slot.language is None for slot, _, _ in batch):
-            self._detect(model, [slot for slot, _, _ in batch], requests, encoded)
+            self._detect(model, self._english, [slot for slot, _, _ in batch], requests, encoded)
         tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
         prompts = [
             [*context, *tok.sot_sequence, tok.no_timestamps]
@@ -324,7 +338,11 @@ class WhisperEngine:
 
     @staticmethod
     def _detect(
-        model: _Model, slots: Sequence[_Slot], requests: Sequence[DecodeRequest], encoded: object
+        model: _Model,
+        english: _Model,
+        slots: Sequence[_Slot],
+        requests: Sequence[DecodeRequest],
+        encoded: object,
     ) -> None:
         """Guess the language of streams that have none; keep it once sure on enough audio."""
         for slot, request, (language, probability) in zip(
@@ -335,6 +353,8 @@ class WhisperEngine:
             slot.language, slot.detected = language, True
             heard = len(request.audio) / WHISPER_RATE
             slot.sure = probability >= DETECT_MIN_PROBABILITY and heard >= DETECT_MIN_SECONDS
+            if slot.sure and language == "en":
+                slot.model = english  # from the next decode on: the cheaper English model
 
     @staticmethod
     def _features(
@@ -373,8 +393,13 @@ class WhisperEngine:
         from faster_whisper.transcribe import merge_punctuations
 
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")  # noqa: RUF001
-        return [
-            DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
-            for w in alignment
-            if w["word"].strip()
-        ]
+        words: list[DecodedWord] = []
+        for w in alignment:
+            text = w["word"]
+            if not text.strip():
+                continue
+            word = DecodedWord(text, float(w["start"]), float(w["end"]), float(w["probability"]))
+            if words and text.startswith(ELISION):
+                word = _join(words.pop(), word)
+            words.append(word)
+        return words

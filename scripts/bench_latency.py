@@ -113,7 +113,10 @@ def french_clips() -> list[tuple[str, np.ndarray, str, str]]:
 
     from client.speech import synthesize
 
-    return [(name, synthesize(text, voice="fr"), text, "fr") for name, text in FRENCH.items()]
+    return [
+        (name, synthesize(text, voice="fr", words_per_minute=120), text, "fr")
+        for name, text in FRENCH.items()
+    ]
 
 
 async def bench(args: argparse.Namespace) -> list[dict]:
