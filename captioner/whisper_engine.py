@@ -47,8 +47,12 @@ ELISION = ("'", "\u2019")
 
 
 MODELS = ("base", "tiny.en")  # base: 99 languages, assembled from pip packages; tiny.en: English
-DETECT_MIN_PROBABILITY = 0.5  # a detected language is kept once the model is this sure of it
-DETECT_MIN_SECONDS = 2.0  # ... and has heard this much audio: one word says little of a language
+# Detection adds up the model's language probabilities over the decodes of a stream (one short
+# window is often wrong: 1 s of English read by espeak-ng came out Malayalam) and keeps the
+# leader once it holds this share of the votes on a window of at least DETECT_MIN_SECONDS.
+DETECT_MIN_SHARE = 0.5
+DETECT_MIN_SECONDS = 3.0
+DETECT_TOP = 5  # languages counted per decode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,10 +178,10 @@ class _Model:
             )
         return self._tokenizers[language]
 
-    def detect(self, encoded: object) -> list[tuple[str, float]]:
-        """The most likely language of each encoded window, with its probability."""
+    def detect(self, encoded: object) -> list[list[tuple[str, float]]]:
+        """The DETECT_TOP likeliest languages of each encoded window, with their probabilities."""
         results = self.whisper.model.detect_language(encoded)
-        return [(tokens[0][0][2:-2], float(tokens[0][1])) for tokens in results]
+        return [[(t[2:-2], float(p)) for t, p in tokens[:DETECT_TOP]] for tokens in results]
 
 
 @dataclass
@@ -188,6 +192,7 @@ class _Slot:
     language: str | None  # asked for, or detected; None: not known yet
     detected: bool = False  # `language` is the model's guess, not a participant's choice
     sure: bool = False  # the guess is kept for the stream's life
+    votes: dict[str, float] = field(default_factory=dict)  # language -> summed probability
 
 
 class WhisperEngine:
@@ -345,14 +350,16 @@ class WhisperEngine:
         encoded: object,
     ) -> None:
         """Guess the language of streams that have none; keep it once sure on enough audio."""
-        for slot, request, (language, probability) in zip(
-            slots, requests, model.detect(encoded), strict=True
-        ):
+        for slot, request, guesses in zip(slots, requests, model.detect(encoded), strict=True):
             if slot.language is not None and (not slot.detected or slot.sure):
                 continue
+            for language, probability in guesses:
+                slot.votes[language] = slot.votes.get(language, 0.0) + probability
+            language = max(slot.votes, key=slot.votes.__getitem__)
             slot.language, slot.detected = language, True
+            share = slot.votes[language] / sum(slot.votes.values())
             heard = len(request.audio) / WHISPER_RATE
-            slot.sure = probability >= DETECT_MIN_PROBABILITY and heard >= DETECT_MIN_SECONDS
+            slot.sure = share >= DETECT_MIN_SHARE and heard >= DETECT_MIN_SECONDS
             if slot.sure and language == "en":
                 slot.model = english  # from the next decode on: the cheaper English model
 
