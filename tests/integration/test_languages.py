@@ -47,7 +47,7 @@ class Room:
     async def speak(self) -> CaptionClient:
         self.go.set()
         try:
-            await wait_for_speech_captioned(self.listener, self.track, timeout=120)
+            await wait_for_speech_captioned(self.listener, self.track, timeout=150)
         except TimeoutError:
             heard = [
                 (r.caption.final, r.caption.end, r.caption.text) for r in self.listener.captions
@@ -60,6 +60,7 @@ class Room:
         await self.listener.leave()
 
 
+@pytest.mark.timeout(540)  # three rooms in turn, on base; ~50 s on an idle 2-core machine
 async def test_french_english_and_detected_rooms_side_by_side(
     server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
 ) -> None:
