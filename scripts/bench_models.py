@@ -23,15 +23,21 @@ from client import load_audio  # noqa: E402
 JFK = ROOT / "tests" / "data" / "jfk.flac"
 
 
-def median_decode(engine: WhisperEngine, seconds: float, runs: int) -> float:
+def decode_seconds(engine: WhisperEngine, seconds: float) -> float:
     audio = load_audio(JFK, 16_000)[: round(seconds * 16_000)]
-    request = DecodeRequest(audio, 0.0, "", False)
-    times = []
-    for _ in range(runs + 1):  # the first warms the model up
-        started = time.perf_counter()
-        engine.decode([request], "en")
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[1:])
+    started = time.perf_counter()
+    engine.decode([DecodeRequest(audio, 0.0, "", False)], "en")
+    return time.perf_counter() - started
+
+
+def medians(engines: dict[str, WhisperEngine], seconds: float, runs: int) -> dict[str, float]:
+    """Runs alternate between the models, so that a busy machine slows both alike; the first
+    of each warms the model up."""
+    times: dict[str, list[float]] = {name: [] for name in engines}
+    for _ in range(runs + 1):
+        for name, engine in engines.items():
+            times[name].append(decode_seconds(engine, seconds))
+    return {name: statistics.median(t[1:]) for name, t in times.items()}
 
 
 def main() -> None:
@@ -42,7 +48,8 @@ def main() -> None:
     engines = {name: WhisperEngine(WhisperConfig(model=name)) for name in ("tiny.en", "base")}
     print("window | tiny.en s | base s | base / tiny.en")
     for seconds in (float(s) for s in args.seconds.split(",")):
-        tiny, base = (median_decode(engines[n], seconds, args.runs) for n in ("tiny.en", "base"))
+        measured = medians(engines, seconds, args.runs)
+        tiny, base = measured["tiny.en"], measured["base"]
         print(f"{seconds:.0f} s | {tiny:.3f} | {base:.3f} | {base / tiny:.2f}", flush=True)
 
 
