@@ -45,7 +45,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seconds", default="3,6,10")
     args = parser.parse_args()
-    engines = {name: WhisperEngine(WhisperConfig(model=name)) for name in ("tiny.en", "base")}
+    engines = {
+        name: WhisperEngine(WhisperConfig(model=name, english_model=None))
+        for name in ("tiny.en", "base")
+    }
     print("window | tiny.en s | base s | base / tiny.en")
     for seconds in (float(s) for s in args.seconds.split(",")):
         measured = medians(engines, seconds, args.runs)

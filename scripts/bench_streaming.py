@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", help="clips whose name contains this")
     args = parser.parse_args()
-    engine = WhisperEngine(WhisperConfig(model=args.model))
+    engine = WhisperEngine(WhisperConfig(model=args.model, english_model=None))  # all on it
     model = WhisperModel(
         str(resolve_model(args.model, None)), device="cpu", compute_type="int8", cpu_threads=2
     )
