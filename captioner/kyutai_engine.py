@@ -254,6 +254,12 @@ class KyutaiEngine:
             time=start,
         )
 
+    def set_language(self, stream_id: str, language: str | None) -> None:
+        """Kyutai's en_fr model transcribes whichever of its languages it hears: nothing to set,
+        and its captions carry no language (it does not say which it heard)."""
+        if stream_id not in self._slots:
+            raise StreamError(f"stream {stream_id!r} is not open")
+
     def close_stream(self, stream_id: str) -> None:
         slot = self._slots.pop(stream_id, None)
         if slot is not None:

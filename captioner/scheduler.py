@@ -41,6 +41,8 @@ class StreamQueue:
     dropped_seconds: float = 0.0
     closing: bool = False
     oldest_arrival: float | None = None  # monotonic time the oldest pending chunk was pushed
+    language: str | None = None  # asked for; None: the engine detects it
+    language_changed: bool = False  # the engine has not been told yet
 
     @property
     def backlog_seconds(self) -> float:
@@ -94,6 +96,13 @@ class CaptionScheduler:
             if capacity is not None and len(self._streams) >= capacity:
                 raise CapacityError(f"all {capacity} streams of the engine are taken")
             self._streams[stream_id] = StreamQueue(start)
+
+    def set_language(self, stream_id: str, language: str | None) -> None:
+        """Caption the stream in `language` (None: detect) from its next step on."""
+        with self._cond:
+            queue = self._streams.get(stream_id)
+            if queue is not None and queue.language != language:
+                queue.language, queue.language_changed = language, True
 
     def push(self, stream_id: str, start: float, pcm: np.ndarray) -> None:
         with self._cond:
@@ -153,7 +162,9 @@ class CaptionScheduler:
                 if not self._running:
                     return
                 opened, chunks, closed = self._take()
+                languages = self._take_languages(chunks)
             try:
+                self._set_languages(languages)
                 updates = self._step(opened, chunks, closed)
             except Exception:
                 self._failures += 1
@@ -188,6 +199,24 @@ class CaptionScheduler:
                 del self._streams[stream_id]
         opened = [(c.stream_id, c.start) for c in chunks]
         return opened, chunks, closed
+
+    def _take_languages(self, chunks: list[AudioChunk]) -> list[tuple[AudioChunk, str | None]]:
+        """Under the lock: language changes of the streams stepped now (a stream is opened in
+        the engine with its first audio, so a change waits for audio)."""
+        changes = []
+        for chunk in chunks:
+            queue = self._streams.get(chunk.stream_id)
+            if queue is not None and queue.language_changed:
+                queue.language_changed = False
+                changes.append((chunk, queue.language))
+        return changes
+
+    def _set_languages(self, changes: list[tuple[AudioChunk, str | None]]) -> None:
+        for chunk, language in changes:
+            if chunk.stream_id not in self._engine_streams:
+                self.engine.open_stream(chunk.stream_id, chunk.start)
+                self._engine_streams.add(chunk.stream_id)
+            self.engine.set_language(chunk.stream_id, language)
 
     def _step(
         self, opened: list[tuple[str, float]], chunks: list[AudioChunk], closed: list[str]

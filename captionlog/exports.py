@@ -1,4 +1,5 @@
-"""A session's captions as WebVTT (with `<v Speaker>` voice tags), SRT, plain text and JSON.
+"""A session's captions as WebVTT (with `<v Speaker>` voice tags and the language), SRT, plain
+text and JSON (each segment with its language). SRT has no place for a language.
 
 Pure functions of the session and its segments (as the store returns them). Times are on the room
 clock, which starts with the session: a recording of the meeting started with it lines up.
@@ -7,6 +8,8 @@ clock, which starts with the session: a recording of the meeting started with it
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -14,6 +17,7 @@ from captioner.lines import break_lines
 
 from .errors import BadQuery
 
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # what may go in a <lang> span
 MIN_CUE_SECONDS = 0.5  # a cue shorter than this cannot be read; engines can give 0-length words
 
 FORMATS: dict[str, tuple[str, str]] = {  # format → (extension, content type)
@@ -46,11 +50,28 @@ def _one_line(text: str) -> str:
     return " ".join(text.split()).replace("-->", "\u2192")
 
 
+def main_language(segments: Sequence[dict[str, Any]]) -> str | None:
+    """The language most segments are in (the first of them on a tie); None when none says."""
+    counts = Counter(s.get("language") for s in segments if s.get("language"))
+    if not counts:
+        return None
+    most = max(counts.values())
+    return next(s["language"] for s in segments if counts.get(s.get("language")) == most)
+
+
 def to_webvtt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
-    out = ["WEBVTT", "", "NOTE", _vtt_escape(f"room {session['room']}, session {session['id']}")]
+    """WebVTT with the session's main language in a `Language:` header (as HLS and YouTube
+    write it) and each cue in another language wrapped in a `<lang>` span (WebVTT §4.2.2)."""
+    language = main_language(segments)
+    header = ["WEBVTT", *([f"Language: {language}"] if language else [])]
+    out = [*header, "", "NOTE", _vtt_escape(f"room {session['room']}, session {session['id']}")]
     for number, segment in enumerate(segments, 1):
         start, end = _span(segment)
         lines = [_vtt_escape(line) for line in break_lines(_one_line(segment["text"]))]
+        own = segment.get("language")
+        if own and own != language and LANGUAGE_TAG.fullmatch(own):
+            lines[0] = f"<lang {own}>{lines[0]}"
+            lines[-1] = f"{lines[-1]}</lang>"
         name = segment.get("speaker_name")
         if name:
             lines[0] = f"<v {_vtt_escape(_one_line(name))}>{lines[0]}"
@@ -80,7 +101,9 @@ def to_srt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
 
 
 def to_text(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
-    lines = [f"Room {session['room']}, session {session['id']}", ""]
+    language = main_language(segments)
+    title = f"Room {session['room']}, session {session['id']}"
+    lines = [f"{title}, language {language}" if language else title, ""]
     for segment in segments:
         name = segment.get("speaker_name") or "(unknown speaker)"
         lines.append(f"[{timestamp(segment['start'])[:8]}] {name}: {_one_line(segment['text'])}")

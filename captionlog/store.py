@@ -81,6 +81,27 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX flags_by_session ON flags (session_id);
     """,
+    # 2: search ignores every accent: "crepes" finds "crêpes" (version 1 did too, unicode61's
+    # default folds letters with one diacritic) and now "viet" finds "Việt", whose letters carry
+    # two (remove_diacritics 2). The index is rebuilt from the segments.
+    """
+    DROP TRIGGER segments_fts_insert;
+    DROP TRIGGER segments_fts_delete;
+    DROP TABLE segments_fts;
+    CREATE VIRTUAL TABLE segments_fts USING fts5 (
+        text, speaker_name, content='segments', content_rowid='id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER segments_fts_insert AFTER INSERT ON segments BEGIN
+        INSERT INTO segments_fts (rowid, text, speaker_name)
+        VALUES (new.id, new.text, new.speaker_name);
+    END;
+    CREATE TRIGGER segments_fts_delete AFTER DELETE ON segments BEGIN
+        INSERT INTO segments_fts (segments_fts, rowid, text, speaker_name)
+        VALUES ('delete', old.id, old.text, old.speaker_name);
+    END;
+    INSERT INTO segments_fts (segments_fts) VALUES ('rebuild');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 SEARCH_TERM = re.compile(r"\w+", re.UNICODE)

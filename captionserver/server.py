@@ -227,6 +227,8 @@ class AsrService:
         writer = asyncio.create_task(self._write(websocket, stream))
         try:
             if self._admit(stream_id, stream):
+                if wants:
+                    self._set_language(stream_id, query.get("language", [""])[-1])
                 await self._read(websocket, stream_id, stream)
         finally:
             stream.gone = True
@@ -243,6 +245,13 @@ class AsrService:
                 await websocket.close(code, stream.session.error[:120])
             else:
                 await websocket.close()
+
+    def _set_language(self, stream_id: str, language: str) -> None:
+        """Our extension's `language` (docs/asr-protocol-notes.md): a code the engine lists is
+        used for the stream; anything else leaves the engine to detect it."""
+        assert self._scheduler is not None and self._engine is not None
+        if language in self._engine.languages:
+            self._scheduler.set_language(stream_id, language)
 
     def _admit(self, stream_id: str, stream: _Stream) -> bool:
         assert self._scheduler is not None

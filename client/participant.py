@@ -53,11 +53,13 @@ class CaptionClient:
         token: str = "",
         ice_hosts: Sequence[str] = ("127.0.0.1",),
         opus_payload_type: int | None = None,
+        language: str | None = None,
     ) -> None:
         """`opus_payload_type`: offer Opus under this payload type instead of aiortc's 96, as
         browsers do (Chromium: 111), so that tests see what a server does with a browser's
         choices."""
         self.url = url
+        self.language = language  # join.language: the captions this participant asks for
         self.room = room
         self.name = name
         self.audio = audio
@@ -100,7 +102,9 @@ class CaptionClient:
             restrict_host_addresses(self.ice_hosts)
         if self._ws is None:
             await self.connect()
-        await self.send_frame(serialize(Join(self.room, self.name, self.token, self.subtitles)))
+        await self.send_frame(
+            serialize(Join(self.room, self.name, self.token, self.subtitles, self.language))
+        )
         await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
         if self.joined is None:
             raise RuntimeError(f"join refused: {self.errors[-1]}")

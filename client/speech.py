@@ -70,12 +70,14 @@ def conversation(
     return tracks, timetable
 
 
-_NON_WORD = re.compile(r"[^a-z0-9' ]+")
+_NON_WORD = re.compile(r"[^\w' ]+|_")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "-": " "})
 
 
 def normalize_text(text: str) -> str:
-    """Lower case, no punctuation, single spaces: the form WER is computed on."""
-    return " ".join(_NON_WORD.sub(" ", text.lower().replace("-", " ")).split())
+    """Lower case, no punctuation, single spaces: the form WER is computed on. Letters of every
+    language count ("crêpes", "garçon"), and a typographic apostrophe is the plain one."""
+    return " ".join(_NON_WORD.sub(" ", text.lower().translate(_APOSTROPHES)).split())
 
 
 def word_error_rate(reference: str, hypothesis: str) -> float:

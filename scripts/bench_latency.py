@@ -5,7 +5,8 @@ Latency is PROTOCOL.md's: received_unix - (clock_origin + end), for every captio
 and final) and for finals alone. WER is computed on the finals against the reference text, and on
 the same model run offline over the whole file (greedy, as the stream decodes), for comparison.
 
-    python scripts/bench_latency.py                      # the three clips of ../shared/speech
+    python scripts/bench_latency.py                      # ../shared/speech + French espeak-ng
+    python scripts/bench_latency.py --model tiny.en --no-french
     python scripts/bench_latency.py --wav a.wav --text "reference words" --runs 3
     python scripts/bench_latency.py --url ws://127.0.0.1:8080/ws   # a server already running
 """
@@ -25,8 +26,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-from captioner.engine import SAMPLE_RATE  # noqa: E402
 from client import CaptionClient, WavTrack, load_audio  # noqa: E402
 from client.speech import word_error_rate  # noqa: E402
 
@@ -50,10 +51,10 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def run_once(url: str, wav: Path, room: str) -> dict:
-    track = WavTrack(load_audio(wav), play_offset=0.5)
-    speaker = CaptionClient(url, room=room, name="Speaker", audio=track)
-    listener = CaptionClient(url, room=room, name="Listener")
+async def run_once(url: str, pcm: np.ndarray, room: str, language: str | None) -> dict:
+    track = WavTrack(pcm, play_offset=0.5)
+    speaker = CaptionClient(url, room=room, name="Speaker", audio=track, language=language)
+    listener = CaptionClient(url, room=room, name="Listener", language=language)
     await speaker.join()
     await listener.join()
     try:
@@ -79,39 +80,68 @@ async def run_once(url: str, wav: Path, room: str) -> dict:
     }
 
 
-def offline_text(wav: Path) -> str:
+def offline_text(pcm48: np.ndarray, model_name: str, language: str) -> str:
     from faster_whisper import WhisperModel
 
-    from captioner.whisper_engine import default_model_dir
+    from captioner.whisper_engine import resolve_model
 
-    model = WhisperModel(str(default_model_dir()), device="cpu", compute_type="int8", cpu_threads=2)
-    audio = load_audio(wav, 16_000)
+    model_dir = resolve_model(model_name, None)
+    model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=2)
+    audio = to_16k(pcm48)
     segments, _ = model.transcribe(
-        audio, language="en", beam_size=1, condition_on_previous_text=False, vad_filter=False
+        audio, language=language, beam_size=1, condition_on_previous_text=False, vad_filter=False
     )
     return " ".join(s.text.strip() for s in segments)
+
+
+def to_16k(pcm48: np.ndarray) -> np.ndarray:
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16_000)
+    frame = av.AudioFrame.from_ndarray(
+        pcm48[None, :].astype(np.float32), format="flt", layout="mono"
+    )
+    frame.sample_rate = 48_000
+    return np.concatenate(
+        [f.to_ndarray()[0] for f in [*resampler.resample(frame), *resampler.resample(None)]]
+    )
+
+
+def french_clips() -> list[tuple[str, np.ndarray, str, str]]:
+    """espeak-ng's French voice reading the French sentences of bench_streaming.py."""
+    from bench_streaming import FRENCH
+
+    from client.speech import synthesize
+
+    return [
+        (name, synthesize(text, voice="fr", words_per_minute=120), text, "fr")
+        for name, text in FRENCH.items()
+    ]
 
 
 async def bench(args: argparse.Namespace) -> list[dict]:
     server = None
     url = args.url
     if url is None:
+        from captioner.whisper_engine import WhisperConfig
         from sfu.config import ServerConfig
         from sfu.server import CaptionServer
 
-        server = CaptionServer(ServerConfig(port=0))
+        whisper = WhisperConfig(model=args.model)
+        server = CaptionServer(ServerConfig(port=0, whisper=whisper))
         await server.start()
         url = f"ws://127.0.0.1:{server.port}/ws"
     results = []
     try:
-        for wav, reference in args.clips:
-            runs = [await run_once(url, wav, f"bench-{i}") for i in range(args.runs)]
+        for name, pcm, reference, language in args.clips:
+            runs = [await run_once(url, pcm, f"bench-{i}", language) for i in range(args.runs)]
             latencies = [x for r in runs for x in r["all"]]
             finals = [x for r in runs for x in r["final"]]
-            offline = offline_text(wav)
+            offline = offline_text(pcm, args.model, language)
             result = {
-                "clip": wav.name,
-                "seconds": round(len(load_audio(wav, SAMPLE_RATE)) / SAMPLE_RATE, 1),
+                "clip": name,
+                "language": language,
+                "seconds": round(len(pcm) / 48_000, 1),
                 "runs": args.runs,
                 "updates": len(latencies),
                 "latency_p50": round(percentile(latencies, 50), 3),
@@ -138,21 +168,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help="signaling URL of a running server (default: start one)")
     parser.add_argument("--wav", type=Path, help="an audio file (default: ../shared/speech)")
     parser.add_argument("--text", help="its reference text")
+    parser.add_argument("--language", default="en", help="of --wav")
+    parser.add_argument("--model", default="base", help="the engine's --model")
+    parser.add_argument("--no-french", action="store_true", help="skip the espeak-ng French clips")
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args(argv)
     if args.wav:
         if not args.text:
             parser.error("--wav needs --text")
-        args.clips = [(args.wav, args.text)]
+        args.clips = [(args.wav.name, load_audio(args.wav), args.text, args.language)]
     else:
-        args.clips = [(SHARED / name, text) for name, text in CLIPS.items()]
-        missing = [str(p) for p, _ in args.clips if not p.exists()]
+        missing = [name for name in CLIPS if not (SHARED / name).exists()]
         if missing:
             parser.error(f"missing {', '.join(missing)}; give --wav and --text")
+        args.clips = [(n, load_audio(SHARED / n), text, "en") for n, text in CLIPS.items()]
+        if not args.no_french:
+            args.clips += french_clips()
     results = asyncio.run(bench(args))
     print()
     print(
         f"{'clip':16} {'p50':>6} {'p95':>6} {'fin p50':>8} {'fin p95':>8} {'WER':>6} {'offline':>8}"
+        f"  (model {args.model})"
     )
     for r in results:
         print(

@@ -40,6 +40,7 @@ class CaptionStream:
         self._captioning = captioning
         self._sink = sink
         self._handle: CaptionHandle | None = None
+        self.language: str | None = None  # asked of the captioner; None: it detects
         self._mixer = RoomMixer(start)
         self._closed = False
         self.admit(start)
@@ -57,7 +58,15 @@ class CaptionStream:
         """Ask the captioner for a slot (again); audio mixed while it had none is not captioned."""
         if self._handle is None and not self._closed:
             self._handle = self._captioning.open_stream(self.stream_id, now, self._sink)
+            if self._handle is not None and self.language is not None:
+                self._handle.set_language(self.language)
         return self.admitted
+
+    def set_language(self, language: str | None) -> None:
+        """Caption in `language` from now on (None: let the captioner detect it)."""
+        if language != self.language and self._handle is not None:
+            self._handle.set_language(language)
+        self.language = language
 
     def add(self, start: float, pcm: np.ndarray) -> None:
         self._mixer.add(start, pcm)

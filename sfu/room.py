@@ -17,6 +17,7 @@ from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, Statu
 from .caption_stream import CaptionMode, CaptionStream
 from .captioning import CaptioningPort
 from .participant import Participant
+from .room_language import room_language
 from .tap import TrackTimeline, VoiceActivity
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Room:
         self.stream_id = stream_id
         self.engine_name = engine_name
         self.languages = languages
+        self.language: str | None = None  # asked by its participants (room_language); None: detect
         self.session_id = uuid.uuid4().hex  # the caption log's session: this room's life
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
@@ -118,6 +120,7 @@ class Room:
                 f"{self.stream_id}/{participant.id}", lambda _start, _end: speaker
             )
             self._update_state()
+        self._update_language()
 
     async def remove(self, participant: Participant) -> None:
         if self.participants.pop(participant.id, None) is None:
@@ -128,6 +131,7 @@ class Room:
         try:
             if stream is not None:
                 self._close_stream(stream)
+            self._update_language()
             await participant.close()
         finally:  # the others hear of it whatever failed above
             for other in self.participants.values():
@@ -141,6 +145,18 @@ class Room:
         for other in self.participants.values():
             if other is not participant:
                 other.spawn(other.renegotiate())
+
+    def _update_language(self) -> None:
+        """The room's language follows who is present (participants are kept in join order). In
+        per-speaker mode a participant who chose a language is captioned in it, whatever the
+        room's."""
+        self.language = room_language([p.language for p in self.participants.values()])
+        if self._mix is not None:
+            self._mix.set_language(self.language)
+        for participant_id, stream in self._speaker_streams.items():
+            participant = self.participants.get(participant_id)
+            own = participant.language if participant is not None else None
+            stream.set_language(own or self.language)
 
     @property
     def empty(self) -> bool:

@@ -41,6 +41,7 @@ from .participant import Participant
 from .recorder import CaptionRecorder
 from .remote_captioning import RemoteCaptioning, RemoteConfig
 from .room import Room
+from .room_language import UnsupportedLanguage, chosen
 from .signaling import SignalingConnection
 from .throttle import JoinThrottle
 
@@ -260,6 +261,7 @@ class CaptionServer:
         admission = self.admit(message)
         if not self.captioning.running:
             raise ProtocolError(ErrorCode.UNAVAILABLE, "the caption engine is not ready", Join.TYPE)
+        language = self._language_of(message)
         room = self.rooms.get(message.room)
         if room is None:
             if len(self.rooms) >= self.config.max_rooms:
@@ -274,13 +276,18 @@ class CaptionServer:
                 Join.TYPE,
             )
         try:
-            return self._enter(message, admission, room, signaling)
+            return self._enter(message, admission, language, room, signaling)
         finally:  # a join that failed half-way must not leave a room behind (nor one open)
             if room.empty:
                 await self._close_if_empty(room)
 
     def _enter(
-        self, message: Join, admission: Admission, room: Room, signaling: SignalingConnection
+        self,
+        message: Join,
+        admission: Admission,
+        language: str | None,
+        room: Room,
+        signaling: SignalingConnection,
     ) -> Participant:
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(4)}",
@@ -291,7 +298,7 @@ class CaptionServer:
             signaling=signaling,
             pc=RTCPeerConnection(rtc_configuration(self.config.ice_servers)),
             subtitles=message.subtitles and Grant.CAPTIONS in admission.grants,
-            language=message.language,
+            language=language,
             ice_hosts=self.config.ice_hosts,
             jitter_prefetch=self.config.jitter_prefetch,
         )
@@ -308,6 +315,12 @@ class CaptionServer:
             )
         )
         return participant
+
+    def _language_of(self, message: Join) -> str | None:
+        try:
+            return chosen(message.language, self.captioning.languages)
+        except UnsupportedLanguage as exc:
+            raise ProtocolError(ErrorCode.BAD_REQUEST, str(exc), Join.TYPE) from exc
 
     async def leave(self, participant: Participant) -> None:
         """Never leaves an empty room behind, whatever failed while removing the participant."""

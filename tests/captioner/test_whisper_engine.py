@@ -10,6 +10,7 @@ from captioner.engine import SAMPLE_RATE, AudioChunk, StreamUpdate
 from captioner.errors import ModelChecksumError, ModelNotFoundError
 from captioner.whisper_engine import (
     MODEL_FILES,
+    PINNED_MODEL_SHA256,
     WhisperConfig,
     WhisperEngine,
     check_model_dir,
@@ -27,7 +28,7 @@ JFK = (
 
 @pytest.fixture(scope="module")
 def engine() -> WhisperEngine:
-    return WhisperEngine()
+    return WhisperEngine(WhisperConfig(model="tiny.en"))
 
 
 def stream_through(engine: WhisperEngine, streams: dict[str, np.ndarray], step: float = 0.32):
@@ -103,4 +104,4 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
         os.symlink(default_model_dir() / name, tmp_path / name)
     (tmp_path / "model.bin").write_bytes(b"not the pinned model")
     with pytest.raises(ModelChecksumError, match="expected 1a5afae0"):
-        WhisperEngine(WhisperConfig(model_dir=tmp_path))
+        WhisperEngine(WhisperConfig(model_dir=tmp_path, sha256=PINNED_MODEL_SHA256))

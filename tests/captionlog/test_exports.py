@@ -59,3 +59,50 @@ def test_a_cue_cannot_be_broken_by_its_text() -> None:
     assert (cue.start, cue.end) == ("00:00:00.000", "00:00:00.500")  # long enough to read
     assert "-->" not in cue.text and "\n\n" not in cue.raw_text
     assert timestamp(3725.5) == "01:02:05.500"
+
+
+def test_webvtt_carries_the_main_language_and_marks_cues_in_another() -> None:
+    session = {"room": "salle", "id": "b" * 32}
+    segments = [
+        {
+            "start": 1.0,
+            "end": 2.0,
+            "text": "Bonjour à tous.",
+            "language": "fr",
+            "speaker_name": "Ada",
+        },
+        {
+            "start": 3.0,
+            "end": 4.0,
+            "text": "Good morning.",
+            "language": "en",
+            "speaker_name": "Bob",
+        },
+        {"start": 5.0, "end": 6.0, "text": "L\u2019ordre du jour est prêt.", "language": "fr"},
+        {"start": 7.0, "end": 8.0, "text": "Merci.", "language": None},
+    ]
+    text = export("vtt", session, segments)
+    assert text.startswith("WEBVTT\nLanguage: fr\n\n")
+    captions = webvtt.from_buffer(io.StringIO(text))
+    assert [c.text for c in captions] == [
+        "Bonjour à tous.",
+        "Good morning.",
+        "L\u2019ordre du jour est prêt.",  # French typography is kept
+        "Merci.",
+    ]
+    assert "<v Bob><lang en>Good morning.</lang></v>" in text
+    assert text.count("<lang") == 1
+    assert export("txt", session, segments).startswith(
+        f"Room salle, session {'b' * 32}, language fr"
+    )
+    assert [s["language"] for s in json.loads(export("json", session, segments))["segments"]] == [
+        "fr",
+        "en",
+        "fr",
+        None,
+    ]
+
+
+def test_webvtt_without_languages_has_no_language_header() -> None:
+    segments = [{"start": 1.0, "end": 2.0, "text": "Hello.", "language": None}]
+    assert export("vtt", {"room": "r", "id": "c" * 32}, segments).startswith("WEBVTT\n\nNOTE")

@@ -8,7 +8,7 @@ import pytest
 
 from captionlog.errors import LogError, NotFound
 from captionlog.records import Session
-from captionlog.store import SCHEMA_VERSION, CaptionStore, fts_query
+from captionlog.store import MIGRATIONS, SCHEMA_VERSION, CaptionStore, fts_query
 
 from .conftest import T0, segment
 
@@ -58,7 +58,7 @@ def test_a_session_reads_back_in_order_with_words_and_flags(store: CaptionStore)
     "hostile",
     [
         '"',
-        "budget\"",
+        'budget"',
         "NEAR(budget approved)",
         "text:budget",
         "budget*",
@@ -102,3 +102,38 @@ def test_retention_purges_old_segments_and_emptied_sessions(store: CaptionStore)
     assert deleted == 4
     assert [s["id"] for s in store.sessions()] == ["c" * 32]
     assert store.search("budget") == []
+
+
+def test_search_ignores_accents_and_keeps_the_language(store: CaptionStore) -> None:
+    french = segment("a" * 32, 9, 20.0, "Le garçon a mangé des crêpes à la gare.", "Ada")
+    store.add_segment(replace(french, language="fr"))
+    [hit] = store.search("crepes garcon")
+    assert hit["text"] == "Le garçon a mangé des crêpes à la gare."
+    assert [h["text"] for h in store.search("CRÊPES")] == [hit["text"]]
+    languages = {s["segment"]: s["language"] for s in store.segments("a" * 32)}
+    assert languages["room#1-9"] == "fr" and languages["room#1-0"] == "en"
+
+
+def test_a_version_1_file_is_reindexed_for_accent_insensitive_search(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    raw.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    raw.execute(
+        "INSERT INTO sessions VALUES ('s1', 'salle', ?, NULL, ?, 'whisper-base', 'mixed')", (T0, T0)
+    )
+    raw.execute(
+        'INSERT INTO segments (session_id, segment, start, "end", start_unix, end_unix, text, '
+        "words, language, engine) VALUES ('s1', 'g1', 0, 1, ?, ?, ?, '[]', 'fr', 'whisper-base')",
+        (T0, T0 + 1, "Des crêpes à Hà Nội, au Việt Nam"),
+    )
+    # Version 1 folded letters with one accent only (unicode61's remove_diacritics 1).
+    unaccented = "SELECT count(*) FROM segments_fts WHERE segments_fts MATCH 'viet'"
+    assert raw.execute(unaccented).fetchone()[0] == 0
+    raw.close()
+    store = CaptionStore(path)
+    try:
+        assert store.version == SCHEMA_VERSION
+        hits = [h["text"] for h in store.search("crepes a ha noi viet")]
+        assert hits == ["Des crêpes à Hà Nội, au Việt Nam"]
+    finally:
+        store.close()
