@@ -118,10 +118,15 @@ def violations(negotiated: list[Section], offer: str) -> list[str]:
 
     What a browser relies on: for each existing mid, every payload type it agreed keeps its
     meaning and stays offered."""
-    agreed = {s.mid: s.formats.describe() for s in negotiated if s.kind in RTP_KINDS}
+    agreed: dict[str, dict[str, str]] = {}
+    for s in negotiated:
+        if s.kind in RTP_KINDS and s.mid is not None:  # a section is known by its (first) mid
+            agreed.setdefault(s.mid, s.formats.describe())
     problems = []
     for section in sections(offer):
-        before = agreed.get(section.mid) if section.kind in RTP_KINDS else None
+        if section.kind not in RTP_KINDS or section.mid is None:
+            continue
+        before = agreed.get(section.mid)
         if before is None:
             continue
         now = section.formats.describe()

@@ -341,7 +341,7 @@ async def test_a_participant_of_one_room_never_gets_anything_of_another(
     assert mallory.captions == [] and mallory.events == []
     assert mallory.remote_audio_frames == 0
     assert all(e.code in {ErrorCode.BAD_REQUEST, ErrorCode.FORBIDDEN} for e in mallory.errors)
-    assert all(s.engine == server.engine.name for s in mallory.statuses)
+    assert all(s.engine == server.captioning.engine_name for s in mallory.statuses)
     assert stolen[0] == 200 and {s["room"] for s in stolen[1]["sessions"]} == {"beta"}
     assert searched[0] == 200 and searched[1]["hits"] == []
     assert direct[0] == 404
