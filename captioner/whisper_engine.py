@@ -193,6 +193,15 @@ class _Slot:
     detected: bool = False  # `language` is the model's guess, not a participant's choice
     sure: bool = False  # the guess is kept for the stream's life
     votes: dict[str, float] = field(default_factory=dict)  # language -> summed probability
+    # The room-time span of the audio its votes came from: the windows a streaming policy decodes
+    # are often shorter than DETECT_MIN_SECONDS (it drops committed audio), their union is not.
+    heard_from: float | None = None
+    heard_until: float = 0.0
+
+
+def _guessing(slot: _Slot) -> bool:
+    """The stream's language is not known yet, or is a guess not yet sure."""
+    return slot.language is None or (slot.detected and not slot.sure)
 
 
 class WhisperEngine:
@@ -313,7 +322,8 @@ class WhisperEngine:
         requests = [request for _, request, _ in batch]
         features, frame_counts = self._features(model, [r.audio for r in requests], frames)
         encoded = model.whisper.encode(features)
-        if model.multilingual and any(slot.language is None for slot, _, _ in batch):
+        # Until a guess is sure, every decode votes again (the first guess sets `language`).
+        if model.multilingual and any(_guessing(slot) for slot, _, _ in batch):
             self._detect(model, self._english, [slot for slot, _, _ in batch], requests, encoded)
         tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
         prompts = [
@@ -351,14 +361,19 @@ class WhisperEngine:
     ) -> None:
         """Guess the language of streams that have none; keep it once sure on enough audio."""
         for slot, request, guesses in zip(slots, requests, model.detect(encoded), strict=True):
-            if slot.language is not None and (not slot.detected or slot.sure):
+            if not _guessing(slot):
                 continue
             for language, probability in guesses:
                 slot.votes[language] = slot.votes.get(language, 0.0) + probability
             language = max(slot.votes, key=slot.votes.__getitem__)
             slot.language, slot.detected = language, True
             share = slot.votes[language] / sum(slot.votes.values())
-            heard = len(request.audio) / WHISPER_RATE
+            if slot.heard_from is None:
+                slot.heard_from = request.start
+            slot.heard_until = max(
+                slot.heard_until, request.start + len(request.audio) / WHISPER_RATE
+            )
+            heard = slot.heard_until - slot.heard_from
             slot.sure = share >= DETECT_MIN_SHARE and heard >= DETECT_MIN_SECONDS
             if slot.sure and language == "en":
                 slot.model = english  # from the next decode on: the cheaper English model

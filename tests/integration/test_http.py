@@ -34,8 +34,8 @@ async def test_healthz(server: CaptionServer) -> None:
     status, _, body = await get(server, "/healthz")
     health = json.loads(body)
     assert status == 200
-    assert health["status"] == "ok" and health["engine"] == "whisper-tiny.en"
-    assert health["languages"] == ["en"]
+    assert health["status"] == "ok" and health["engine"] == "whisper-base+tiny.en"
+    assert {"en", "fr"} <= set(health["languages"])  # the multilingual engine
 
 
 async def test_metrics_are_prometheus_text(server: CaptionServer) -> None:
