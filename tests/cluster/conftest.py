@@ -89,8 +89,8 @@ def cluster_config(redis_url: str, node_id: str, prefix: str) -> ClusterConfig:
         load_ttl_ms=LEASE_MS,
         publish_every=0.5,
         redis_timeout=0.5,
-        # Both nodes live in the test's one process, whose CPU is every node's: a busy test
-        # machine must not send a room elsewhere (tests/sfu/test_cluster_nodes.py tests the CPU rule).
+        # Both nodes live in the test's one process, whose CPU is every node's: a busy test machine
+        # must not send a room elsewhere (tests/sfu/test_cluster_nodes.py tests the CPU rule).
         cpu_limit=float("inf"),
     )
 
