@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .errors import LogError, NotFound
-from .records import Flag, Segment, Session, SpeechSpan
+from .records import Flag, Segment, Session, SpeechSpan, row
 from .store import MAX_SEARCH_TERMS, SEARCH_TERM
 
 SCHEMES = ("postgresql://", "postgres://")
@@ -204,21 +204,7 @@ class PostgresStore:
             f"INSERT INTO segments ({columns}) VALUES "
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             f"ON CONFLICT (session_id, segment) DO UPDATE SET {updates}",
-            (
-                segment.session_id,
-                segment.segment,
-                segment.speaker_id,
-                segment.speaker_name,
-                segment.start,
-                segment.end,
-                segment.start_unix,
-                segment.end_unix,
-                segment.text,
-                json.dumps(segment.words),
-                segment.language,
-                segment.engine,
-                segment.latency,
-            ),
+            row(segment),
         )
 
     def add_speech(self, session_id: str, spans: Sequence[SpeechSpan]) -> None:
@@ -232,14 +218,7 @@ class PostgresStore:
         self._write(
             "INSERT INTO flags (session_id, segment, participant_id, participant_name, "
             "flagged_unix, reason) VALUES (%s, %s, %s, %s, %s, %s)",
-            (
-                flag.session_id,
-                flag.segment,
-                flag.participant_id,
-                flag.participant_name,
-                flag.flagged_unix,
-                flag.reason,
-            ),
+            row(flag),
         )
 
     def delete_session(self, session_id: str) -> bool:

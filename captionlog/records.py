@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import astuple, dataclass, fields
 from typing import Any
 
 
@@ -56,3 +57,12 @@ class Flag:
     participant_name: str
     flagged_unix: float
     reason: str
+
+
+def row(record: Segment | Flag) -> tuple[Any, ...]:
+    """A segment's or a flag's values in field order, as both stores insert them (the fields are
+    the columns, in order): a segment's words as JSON text."""
+    return tuple(
+        json.dumps(value) if field.name == "words" else value
+        for field, value in zip(fields(record), astuple(record), strict=True)
+    )

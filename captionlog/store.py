@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LogError, NotFound
-from .records import Flag, Segment, Session, SpeechSpan
+from .records import Flag, Segment, Session, SpeechSpan, row
 
 # Each entry upgrades the schema by one version; `PRAGMA user_version` says which apply.
 MIGRATIONS: tuple[str, ...] = (
@@ -214,21 +214,7 @@ class CaptionStore:
             "INSERT OR REPLACE INTO segments (session_id, segment, speaker_id, speaker_name, "
             'start, "end", start_unix, end_unix, text, words, language, engine, latency) '
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                segment.session_id,
-                segment.segment,
-                segment.speaker_id,
-                segment.speaker_name,
-                segment.start,
-                segment.end,
-                segment.start_unix,
-                segment.end_unix,
-                segment.text,
-                json.dumps(segment.words),
-                segment.language,
-                segment.engine,
-                segment.latency,
-            ),
+            row(segment),
         )
 
     def add_speech(self, session_id: str, spans: Sequence[SpeechSpan]) -> None:
@@ -241,14 +227,7 @@ class CaptionStore:
         self._db.execute(
             "INSERT INTO flags (session_id, segment, participant_id, participant_name, "
             "flagged_unix, reason) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                flag.session_id,
-                flag.segment,
-                flag.participant_id,
-                flag.participant_name,
-                flag.flagged_unix,
-                flag.reason,
-            ),
+            row(flag),
         )
 
     def delete_session(self, session_id: str) -> bool:
