@@ -54,10 +54,12 @@ class CaptionClient:
         ice_hosts: Sequence[str] = ("127.0.0.1",),
         opus_payload_type: int | None = None,
         language: str | None = None,
+        answer_when_connected: bool = False,
     ) -> None:
         """`opus_payload_type`: offer Opus under this payload type instead of aiortc's 96, as
         browsers do (Chromium: 111), so that tests see what a server does with a browser's
-        choices."""
+        choices. `answer_when_connected`: answer a server offer only once the connection is up,
+        as a browser may (the server's first re-offer is then pending while media starts)."""
         self.url = url
         self.language = language  # join.language: the captions this participant asks for
         self.room = room
@@ -67,6 +69,8 @@ class CaptionClient:
         self.token = token
         self.ice_hosts = tuple(ice_hosts)
         self.opus_payload_type = opus_payload_type
+        self.answer_when_connected = answer_when_connected
+        self.connected = asyncio.Event()
         self.joined: Joined | None = None
         self.captions: list[ReceivedCaption] = []
         self.statuses: list[Status] = []
@@ -116,6 +120,7 @@ class CaptionClient:
         channel.on("message", self._on_caption_message)
         channel.on("open", self.channel_open.set)
         pc.on("track", self._on_track)
+        pc.on("connectionstatechange", self._on_connection_state)
         offer = await pc.createOffer()
         if self.opus_payload_type is not None:
             offer.sdp = with_opus_payload_type(offer.sdp, self.opus_payload_type)
@@ -155,8 +160,14 @@ class CaptionClient:
         finally:
             await self._notify()
 
+    def _on_connection_state(self) -> None:
+        if self.pc is not None and self.pc.connectionState == "connected":
+            self.connected.set()
+
     async def _renegotiate(self, offer: ServerOffer) -> None:
         assert self.pc is not None
+        if self.answer_when_connected:
+            await self.connected.wait()
         agreed = sections(self.pc.remoteDescription.sdp)
         self.negotiation_violations.extend(violations(agreed, offer.sdp))
         await self.pc.setRemoteDescription(remote_description(offer.sdp, "offer", self.ice_hosts))

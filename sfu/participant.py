@@ -16,6 +16,7 @@ from aiortc import (
     RTCDataChannel,
     RTCPeerConnection,
     RTCRtpSender,
+    RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
 
@@ -81,6 +82,26 @@ def opus_only(pc: RTCPeerConnection) -> None:
     for transceiver in pc.getTransceivers():
         if transceiver.kind == "audio":
             transceiver.setCodecPreferences(opus)
+
+
+async def create_offer_keeping_agreed(pc: RTCPeerConnection) -> RTCSessionDescription:
+    """`pc.createOffer()`, leaving the sections already negotiated as they were agreed.
+
+    aiortc's createOffer resets every transceiver's codecs and header extensions to its own
+    defaults (Opus as 96, its extension ids) until the answer comes back. If the transport comes
+    up in that window, as it does when a browser connects before it answers our first re-offer,
+    aiortc starts the receiver and sender with those defaults, for good: every packet the browser
+    sends as agreed (111, its mid extension id) is then dropped, and the participant is neither
+    forwarded nor captioned. The offer's SDP keeps the agreed values too (`Negotiated.apply`)."""
+    agreed = {
+        transceiver: (transceiver._codecs, transceiver._headerExtensions)
+        for transceiver in pc.getTransceivers()
+        if transceiver.currentDirection is not None
+    }
+    offer = await pc.createOffer()
+    for transceiver, (codecs, extensions) in agreed.items():
+        transceiver._codecs, transceiver._headerExtensions = codecs, extensions
+    return offer
 
 
 class Participant:
@@ -182,7 +203,7 @@ class Participant:
             if not changed:
                 return
             opus_only(self.pc)
-            offer = await self.pc.createOffer()
+            offer = await create_offer_keeping_agreed(self.pc)
             offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)

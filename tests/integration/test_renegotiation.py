@@ -118,3 +118,28 @@ async def test_every_speaker_heard_and_captioned_through_joins_leaves_and_rejoin
     finally:
         for participant in present:
             await participant.leave()
+
+
+async def test_a_joiner_whose_connection_is_up_before_it_answers_is_heard(
+    server: CaptionServer, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    """A browser may bring its connection up before it answers the server's first re-offer (the
+    one that forwards the others to it). aiortc starts a receiver once, with the codecs of that
+    moment, and its createOffer had reset them to its defaults: the joiner's audio, sent as
+    agreed (111), was then dropped, and nobody heard or captioned it (a flaky browser test)."""
+    ada = client(server, "late-answer", "Ada", audio=WavTrack(speech["ada"][0], loop=True))
+    bob = client(
+        server,
+        "late-answer",
+        "Bob",
+        audio=WavTrack(speech["bob"][0], loop=True),
+        answer_when_connected=True,
+    )
+    try:
+        await ada.join()
+        await bob.join()
+        await everyone_hears([ada, bob], [ada, bob])
+        assert ada.negotiation_violations == bob.negotiation_violations == []
+    finally:
+        await ada.leave()
+        await bob.leave()
