@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from captioner.engine import StreamUpdate
+from captioner.lines import fits
 from protocol import Caption, Speaker, Word
-
-from .engine import StreamUpdate
-from .lines import fits
 
 SENTENCE_END = (".", "?", "!")
 

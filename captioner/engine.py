@@ -59,7 +59,10 @@ class Engine(Protocol):
 
     name: str
     languages: tuple[str, ...]
-    capacity: int | None  # streams it can serve at once (batch slots); None: no fixed limit
+
+    @property
+    def capacity(self) -> int | None:
+        """Streams it can serve at once (batch slots); None: no fixed limit."""
 
     def open_stream(self, stream_id: str, start: float) -> None: ...
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import SAMPLE_RATE, AudioChunk, Engine, StreamUpdate
-from .errors import CapacityError, StreamError
+from captioner.engine import SAMPLE_RATE, AudioChunk, Engine, StreamUpdate
+from captioner.errors import CapacityError, StreamError
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captioner.kyutai_engine import KyutaiConfig
-from captioner.whisper_engine import PINNED_MODEL_SHA256, WhisperConfig
+from captioner.engines import ENGINES
+from captioner.kyutai.config import KyutaiConfig
+from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig
 
-from .config import ENGINES, LOOPBACK, PATH, CaptionServerConfig
+from .config import LOOPBACK, PATH, CaptionServerConfig
 from .server import AsrService
 
 KEY_ENV = "LIVECAPTIONS_CAPTIONER_KEYS"  # comma-separated API keys

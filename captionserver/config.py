@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from asr.messages import MAX_FRAME_BYTES
-from captioner.kyutai_engine import KyutaiConfig
+from captioner.engines import ENGINES
+from captioner.kyutai.config import KyutaiConfig
 from captioner.scheduler import SchedulerConfig
-from captioner.whisper_engine import WhisperConfig
+from captioner.whisper.config import WhisperConfig
 
 LOOPBACK = "127.0.0.1"
-ENGINES = ("whisper", "kyutai")
 PATH = "/api/asr-streaming"
 
 

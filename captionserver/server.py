@@ -27,6 +27,7 @@ from websockets.http11 import Request, Response
 
 from asr.messages import TimedWord
 from asr.server import NO_FREE_CHANNELS, AsrServerSession, ServerOptions
+from captioner import engines
 from captioner.engine import Engine, StreamUpdate
 from captioner.errors import CapacityError
 from captioner.scheduler import CaptionScheduler
@@ -43,13 +44,7 @@ CLOSE_TRY_AGAIN = 1013  # RFC 6455 registry: try again later (no free channels)
 
 
 def build_engine(config: CaptionServerConfig) -> Engine:
-    if config.engine == "whisper":
-        from captioner.whisper_engine import WhisperEngine
-
-        return WhisperEngine(config.whisper)
-    from captioner.kyutai_engine import KyutaiEngine
-
-    return KyutaiEngine(config.kyutai)
+    return engines.build_engine(config.engine, whisper=config.whisper, kyutai=config.kyutai)
 
 
 @dataclass

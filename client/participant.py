@@ -32,7 +32,7 @@ from protocol import (
 from protocol.captions import Flag, parse_channel_message, serialize_channel_message
 from protocol.jsep import sections, violations
 from protocol.signaling import parse_server_frame, serialize
-from sfu.ice import remote_description, restrict_host_addresses, rtc_configuration
+from sfu.media.ice import remote_description, restrict_host_addresses, rtc_configuration
 
 
 @dataclass(frozen=True)

@@ -32,14 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from captioner.engine import FRAME_SECONDS, SAMPLE_RATE, AudioChunk  # noqa: E402
-from captioner.kyutai_checkpoint import inspect, lm_kwargs, load  # noqa: E402
-from captioner.kyutai_engine import (  # noqa: E402
-    FRAME_SAMPLES,
-    KyutaiBatch,
-    KyutaiConfig,
-    KyutaiEngine,
-)
-from captioner.kyutai_presets import LM_PRESETS, TINY_MIMI  # noqa: E402
+from captioner.kyutai.checkpoint import inspect, lm_kwargs, load  # noqa: E402
+from captioner.kyutai.config import KyutaiConfig  # noqa: E402
+from captioner.kyutai.engine import FRAME_SAMPLES, KyutaiBatch, KyutaiEngine  # noqa: E402
+from captioner.kyutai.presets import LM_PRESETS, TINY_MIMI  # noqa: E402
 from client.audio import load_audio  # noqa: E402
 
 

@@ -83,7 +83,7 @@ async def run_once(url: str, pcm: np.ndarray, room: str, language: str | None) -
 def offline_text(pcm48: np.ndarray, model_name: str, language: str) -> str:
     from faster_whisper import WhisperModel
 
-    from captioner.whisper_engine import resolve_model
+    from captioner.whisper.engine import resolve_model
 
     model_dir = resolve_model(model_name, None)
     model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=2)
@@ -123,7 +123,7 @@ async def bench(args: argparse.Namespace) -> list[dict]:
     server = None
     url = args.url
     if url is None:
-        from captioner.whisper_engine import WhisperConfig
+        from captioner.whisper.config import WhisperConfig
         from sfu.config import ServerConfig
         from sfu.server import CaptionServer
 

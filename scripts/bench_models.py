@@ -16,8 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from captioner.whisper_engine import WhisperConfig, WhisperEngine  # noqa: E402
-from captioner.whisper_stream import DecodeRequest  # noqa: E402
+from captioner.whisper.config import WhisperConfig  # noqa: E402
+from captioner.whisper.engine import WhisperEngine  # noqa: E402
+from captioner.whisper.stream import DecodeRequest  # noqa: E402
 from client import load_audio  # noqa: E402
 
 JFK = ROOT / "tests" / "data" / "jfk.flac"

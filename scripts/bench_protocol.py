@@ -38,7 +38,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from asr.client import Admitted, AsrClientSession, FinalWord, Progress  # noqa: E402
 from asr.messages import FRAME_SAMPLES, SAMPLE_RATE  # noqa: E402
 from captioner.engine import Engine, StreamUpdate  # noqa: E402
-from captioner.kyutai_engine import KyutaiConfig  # noqa: E402
+from captioner.kyutai.config import KyutaiConfig  # noqa: E402
 from captioner.scheduler import CaptionScheduler  # noqa: E402
 from captionserver.config import CaptionServerConfig  # noqa: E402
 from captionserver.server import build_engine  # noqa: E402

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from captioner.engine import SAMPLE_RATE, AudioChunk  # noqa: E402
-from captioner.whisper_engine import WhisperConfig, WhisperEngine, resolve_model  # noqa: E402
+from captioner.whisper.config import WhisperConfig  # noqa: E402
+from captioner.whisper.engine import WhisperEngine, resolve_model  # noqa: E402
 from client import load_audio  # noqa: E402
 from client.speech import synthesize, word_error_rate  # noqa: E402
 

@@ -23,9 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from captioner.kyutai_checkpoint import lm_kwargs  # noqa: E402
-from captioner.kyutai_presets import LM_PRESETS, TINY_MIMI  # noqa: E402
-from captioner.kyutai_words import PAD, WORD_START  # noqa: E402
+from captioner.kyutai.checkpoint import lm_kwargs  # noqa: E402
+from captioner.kyutai.presets import LM_PRESETS, TINY_MIMI  # noqa: E402
+from captioner.kyutai.words import PAD, WORD_START  # noqa: E402
 
 TEXT = """\
 Good morning everyone and welcome to the weekly planning meeting.

@@ -42,7 +42,7 @@ from client import CaptionClient, WavTrack  # noqa: E402
 from client.audio import load_audio  # noqa: E402
 from protocol import Join, Offer  # noqa: E402
 from protocol.signaling import serialize  # noqa: E402
-from sfu.ice import rtc_configuration  # noqa: E402
+from sfu.media.ice import rtc_configuration  # noqa: E402
 
 READY = re.compile(r"ready on (http://127\.0\.0\.1:\d+)")
 

@@ -17,15 +17,15 @@ from access.config import AccessConfig, OidcConfig
 from access.errors import AccessConfigError
 from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
-from captioner.kyutai_engine import KyutaiConfig
-from captioner.whisper_engine import MODELS, WhisperConfig
+from captioner.engines import ENGINES
+from captioner.kyutai.config import KyutaiConfig
+from captioner.whisper.config import MODELS, WhisperConfig
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
-
-from .caption_stream import CaptionMode
-from .cluster import ClusterConfig, ClusterError
-from .config import ENGINES, LOOPBACK, ServerConfig
-from .server import CaptionServer
+from sfu.captioning.stream import CaptionMode
+from sfu.cluster import ClusterConfig, ClusterError
+from sfu.config import LOOPBACK, ServerConfig
+from sfu.server import CaptionServer
 
 logger = logging.getLogger(__name__)
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from access.config import AccessConfig
-from captioner.kyutai_engine import KyutaiConfig
+from captioner.kyutai.config import KyutaiConfig
 from captioner.scheduler import SchedulerConfig
-from captioner.whisper_engine import WhisperConfig
+from captioner.whisper.config import WhisperConfig
 from captionlog.log import LogConfig
 from protocol.session import SessionLimits
-
-from .caption_stream import CaptionMode
-from .cluster.config import ClusterConfig
-from .throttle import ThrottleConfig
+from sfu.captioning.stream import CaptionMode
+from sfu.cluster.config import ClusterConfig
+from sfu.web.throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
-ENGINES = ("whisper", "kyutai")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,7 +31,7 @@ class ServerConfig:
     max_participants: int = 16  # per room
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
-    engine: str = "whisper"  # one of ENGINES
+    engine: str = "whisper"  # one of captioner.engines.ENGINES
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
     kyutai: KyutaiConfig = field(default_factory=KyutaiConfig)
     caption_mode: CaptionMode = CaptionMode.MIXED  # rooms' default

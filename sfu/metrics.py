@@ -13,8 +13,7 @@ from prometheus_client.registry import Collector
 if TYPE_CHECKING:
     from captioner.scheduler import SchedulerStats
     from captionlog.log import CaptionLog
-
-    from .room import Room
+    from sfu.rooms.room import Room
 
 LATENCY_BUCKETS = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
 

@@ -25,25 +25,25 @@ from access import (
 )
 from access.admission import Admission, Gatekeeper
 from access.oidc import OidcClient
+from captioner import engines
 from captioner.engine import Engine
 from captionlog.log import CaptionLog
 from protocol import Caption, ErrorCode, ErrorMessage, Join, Joined, ProtocolError
-
-from . import memory
-from .auth import AuthEndpoints
-from .captioning import CaptioningPort, InProcessCaptioning
-from .cluster.node import ClusterNode
-from .config import ENGINES, ServerConfig
-from .http import make_process_request
-from .ice import restrict_host_addresses, rtc_configuration
-from .metrics import ServerMetrics
-from .participant import Participant
-from .recorder import CaptionRecorder
-from .remote_captioning import RemoteCaptioning, RemoteConfig
-from .room import Room
-from .room_language import UnsupportedLanguage, chosen
-from .signaling import SignalingConnection
-from .throttle import JoinThrottle
+from sfu import memory
+from sfu.captioning.port import CaptioningPort, InProcessCaptioning
+from sfu.captioning.remote import RemoteCaptioning, RemoteConfig
+from sfu.cluster.node import ClusterNode
+from sfu.config import ServerConfig
+from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.metrics import ServerMetrics
+from sfu.rooms.language import UnsupportedLanguage, chosen
+from sfu.rooms.participant import Participant
+from sfu.rooms.recorder import CaptionRecorder
+from sfu.rooms.room import Room
+from sfu.web.auth import AuthEndpoints
+from sfu.web.http import make_process_request
+from sfu.web.signaling import SignalingConnection
+from sfu.web.throttle import JoinThrottle
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +56,7 @@ CLOSE_TIMEOUT = 2.0
 
 
 def build_engine(config: ServerConfig) -> Engine:
-    if config.engine == "whisper":
-        from captioner.whisper_engine import WhisperEngine
-
-        return WhisperEngine(config.whisper)
-    if config.engine == "kyutai":
-        from captioner.kyutai_engine import KyutaiEngine
-
-        return KyutaiEngine(config.kyutai)
-    raise ValueError(f"unknown engine {config.engine!r}; available: {', '.join(ENGINES)}")
+    return engines.build_engine(config.engine, whisper=config.whisper, kyutai=config.kyutai)
 
 
 def make_captioning(
@@ -72,9 +64,7 @@ def make_captioning(
 ) -> CaptioningPort:
     """Remote caption servers when `--captioner` names some, else our engine in this process."""
     if config.captioners:
-        return RemoteCaptioning(
-            RemoteConfig(urls=config.captioners, api_key=config.captioner_key)
-        )
+        return RemoteCaptioning(RemoteConfig(urls=config.captioners, api_key=config.captioner_key))
     return InProcessCaptioning(lambda: engine_factory(config), config.scheduler)
 
 
@@ -173,7 +163,8 @@ class CaptionServer:
     @property
     def port(self) -> int:
         assert self._server is not None, "the server is not started"
-        return self._server.sockets[0].getsockname()[1]
+        port: int = self._server.sockets[0].getsockname()[1]  # an IP socket's (host, port)
+        return port
 
     @property
     def url(self) -> str:
@@ -324,7 +315,9 @@ class CaptionServer:
 
     async def leave(self, participant: Participant) -> None:
         """Never leaves an empty room behind, whatever failed while removing the participant."""
-        room = participant.room
+        room = self.rooms.get(participant.room.name)
+        if room is None or room.participants.get(participant.id) is not participant:
+            return  # its room closed already, and took it out
         try:
             await room.remove(participant)
         finally:

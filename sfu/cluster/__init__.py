@@ -15,6 +15,6 @@ primitives, never a home-made protocol):
 Errors: `ClusterError` (Redis unreachable at start, a bad URL) → `livecaptions` exits with it.
 """
 
-from .config import ClusterConfig, ClusterError
+from sfu.cluster.config import ClusterConfig, ClusterError
 
 __all__ = ["ClusterConfig", "ClusterError"]

@@ -22,11 +22,10 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol import ErrorCode
 from protocol.signaling import ErrorMessage, Join, serialize
-
-from .config import ClusterConfig, ClusterError
-from .leases import RoomLeases
-from .nodes import NodeLoad, choose_owner
-from .relay import RELAY_HEADER, RelayFailed, open_relay, relay
+from sfu.cluster.config import ClusterConfig, ClusterError
+from sfu.cluster.leases import RoomLeases
+from sfu.cluster.nodes import NodeLoad, choose_owner
+from sfu.cluster.relay import RELAY_HEADER, RelayFailed, open_relay, relay
 
 logger = logging.getLogger(__name__)
 

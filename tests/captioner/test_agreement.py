@@ -1,4 +1,4 @@
-from captioner.agreement import LocalAgreement, cut_repetition, normalize
+from captioner.whisper.agreement import LocalAgreement, cut_repetition, normalize
 from protocol import Word
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from captioner.engine import SAMPLE_RATE, AudioChunk
 from captioner.errors import CapacityError, CheckpointError, ModelNotFoundError
-from captioner.kyutai_checkpoint import inspect
-from captioner.kyutai_engine import FRAME_SAMPLES, KyutaiConfig, KyutaiEngine
+from captioner.kyutai.checkpoint import inspect
+from captioner.kyutai.config import KyutaiConfig
+from captioner.kyutai.engine import FRAME_SAMPLES, KyutaiEngine
 from client.audio import load_audio
 from protocol import Word
 

@@ -1,6 +1,6 @@
 """Word assembly from a delayed-streams text stream (pure)."""
 
-from captioner.kyutai_words import END_OF_PADDING, PAD, WordAssembler
+from captioner.kyutai.words import END_OF_PADDING, PAD, WordAssembler
 
 PIECES = {10: "\u2581good", 11: "\u2581mor", 12: "ning", 13: "\u2581all", 14: "!"}
 

@@ -8,14 +8,8 @@ import pytest
 
 from captioner.engine import SAMPLE_RATE, AudioChunk, StreamUpdate
 from captioner.errors import ModelChecksumError, ModelNotFoundError
-from captioner.whisper_engine import (
-    MODEL_FILES,
-    PINNED_MODEL_SHA256,
-    WhisperConfig,
-    WhisperEngine,
-    check_model_dir,
-    default_model_dir,
-)
+from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig
+from captioner.whisper.engine import MODEL_FILES, WhisperEngine, check_model_dir, default_model_dir
 from client.audio import load_audio
 from client.speech import word_error_rate
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from captioner.errors import ModelChecksumError, ModelNotFoundError
-from captioner.whisper_model import (
+from captioner.whisper.model import (
     BASE_MODEL_SHA256,
     BASE_PARTS,
     SIDE_FILES,

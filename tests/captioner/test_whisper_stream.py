@@ -3,7 +3,7 @@ were spoken in the requested audio (by time), so the policy's decisions are chec
 
 import numpy as np
 
-from captioner.whisper_stream import SAMPLE_RATE, DecodedWord, StreamPolicy, WhisperStream
+from captioner.whisper.stream import SAMPLE_RATE, DecodedWord, StreamPolicy, WhisperStream
 
 SPOKEN = [("Try", 0.5, 0.8), ("again.", 0.9, 1.3), ("Fail", 1.6, 1.9), ("better.", 2.0, 2.5)]
 

@@ -26,10 +26,10 @@ from protocol import Caption, Join, Offer, ProtocolError
 from protocol.session import SessionLimits
 from protocol.signaling import serialize
 from sfu.config import ServerConfig
-from sfu.ice import restrict_host_addresses, rtc_configuration
-from sfu.room import Room
+from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.rooms.room import Room
 from sfu.server import CaptionServer
-from sfu.throttle import ThrottleConfig
+from sfu.web.throttle import ThrottleConfig
 
 from .conftest import http_request, wait_for_speech_captioned, ws_url
 

@@ -10,7 +10,7 @@ import pytest
 import pytest_asyncio
 
 from captioner.engine import SAMPLE_RATE
-from captioner.kyutai_engine import KyutaiConfig
+from captioner.kyutai.config import KyutaiConfig
 from client import WavTrack, load_audio
 from client.audio import RATE
 from protocol import StatusState

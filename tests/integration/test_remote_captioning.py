@@ -18,8 +18,8 @@ from captionserver.server import AsrService
 from client import CaptionClient, WavTrack, load_audio
 from client.audio import RATE
 from protocol import StatusState
+from sfu.captioning.remote import RemoteCaptioning
 from sfu.config import ServerConfig
-from sfu.remote_captioning import RemoteCaptioning
 from sfu.server import CaptionServer
 
 from ..conftest import DATA

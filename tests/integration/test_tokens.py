@@ -25,9 +25,9 @@ from client import CaptionClient, WavTrack
 from client.speech import normalize_text
 from protocol import ErrorCode
 from sfu.config import ServerConfig
-from sfu.ice import remote_description
+from sfu.media.ice import remote_description
 from sfu.server import CaptionServer
-from sfu.throttle import ThrottleConfig
+from sfu.web.throttle import ThrottleConfig
 
 from .conftest import client, http_request, wait_for_speech_captioned, ws_url
 

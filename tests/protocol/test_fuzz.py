@@ -34,10 +34,10 @@ from protocol.captions import (
 from protocol.session import SessionLimits
 from protocol.signaling import parse_client_frame, parse_server_frame, serialize
 from protocol.text import is_valid_unicode
-from sfu.ice import restrict_host_addresses, rtc_configuration
-from sfu.participant import Participant, client_sdp
-from sfu.review import BadCredential, Query, credential
-from sfu.throttle import JoinThrottle, ThrottleConfig
+from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.rooms.participant import Participant, client_sdp
+from sfu.web.review import BadCredential, Query, credential
+from sfu.web.throttle import JoinThrottle, ThrottleConfig
 
 
 def fuzz(cases: int) -> settings:

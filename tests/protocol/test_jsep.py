@@ -5,8 +5,8 @@ from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from client.participant import with_opus_payload_type
 from protocol.jsep import Negotiated, extmap_ids, sections, violations
-from sfu.ice import restrict_host_addresses, rtc_configuration
-from sfu.participant import opus_only
+from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.rooms.participant import opus_only
 
 # What Chromium offers for one microphone and a data channel (trimmed: no candidates).
 CHROME_OFFER = "\r\n".join(

@@ -7,9 +7,9 @@ from captioner.engine import SAMPLE_RATE, StreamUpdate
 from captioner.errors import CapacityError
 from captioner.scheduler import SchedulerConfig
 from protocol import StatusState
-from sfu.caption_stream import CaptionStream
-from sfu.captioning import InProcessCaptioning
-from sfu.room import _HealthWatch
+from sfu.captioning.port import InProcessCaptioning
+from sfu.captioning.stream import CaptionStream
+from sfu.rooms.room import _HealthWatch
 
 from ..captioner.test_scheduler import CountingEngine
 

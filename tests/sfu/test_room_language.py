@@ -2,7 +2,7 @@
 
 import pytest
 
-from sfu.room_language import UnsupportedLanguage, chosen, room_language
+from sfu.rooms.language import UnsupportedLanguage, chosen, room_language
 
 
 def test_the_majority_of_those_who_chose_decides() -> None:

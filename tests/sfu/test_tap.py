@@ -1,7 +1,7 @@
 import numpy as np
 
 from captioner.engine import SAMPLE_RATE
-from sfu.tap import FRAME_SAMPLES, RoomMixer, TrackTimeline, VoiceActivity
+from sfu.media.tap import FRAME_SAMPLES, RoomMixer, TrackTimeline, VoiceActivity
 
 
 def test_timeline_lays_frames_end_to_end_despite_jitter() -> None:

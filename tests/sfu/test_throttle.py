@@ -1,6 +1,6 @@
 """Failed joins back off per address; other addresses and successful joins are untouched."""
 
-from sfu.throttle import JoinThrottle, ThrottleConfig
+from sfu.web.throttle import JoinThrottle, ThrottleConfig
 
 
 def test_failures_past_the_free_ones_block_for_doubling_times() -> None:

@@ -10,8 +10,8 @@ from captionlog.records import Flag, Segment, Session, SpeechSpan
 from protocol import Caption
 
 if TYPE_CHECKING:
-    from .participant import Participant
-    from .room import Room
+    from sfu.rooms.participant import Participant
+    from sfu.rooms.room import Room
 
 
 class CaptionRecorder:

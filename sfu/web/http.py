@@ -9,21 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from . import review
-from .responses import json_response, response, static_file
+from sfu.metrics import ServerMetrics
+from sfu.web import review
+from sfu.web.auth import AuthEndpoints
+from sfu.web.responses import json_response, response, static_file
 
-if TYPE_CHECKING:
-    from .server import CaptionServer
+
+class HttpHost(review.ReviewHost, Protocol):
+    """What the HTTP routes need of the server that serves them."""
+
+    auth: AuthEndpoints | None
+    metrics: ServerMetrics
+
+    def health(self) -> dict[str, Any]: ...
 
 
 def make_process_request(
-    server: CaptionServer,
+    server: HttpHost,
 ) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path

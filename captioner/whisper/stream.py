@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from captioner.speech_gate import GateConfig, SpeechGate
+from captioner.whisper.agreement import LocalAgreement, compression_ratio, cut_repetition
 from protocol import Word
-
-from .agreement import LocalAgreement, compression_ratio, cut_repetition
-from .speech_gate import GateConfig, SpeechGate
 
 SAMPLE_RATE = 16_000  # Whisper's rate
 SENTENCE_END = (".", "?", "!")

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -27,17 +27,28 @@ from protocol import (
 )
 from protocol.sdp import validate_answer, validate_offer
 from protocol.session import CloseCode, SessionLimits
+from sfu.metrics import ServerMetrics
+from sfu.rooms.participant import Participant
+from sfu.web.throttle import JoinThrottle
 
-if TYPE_CHECKING:
-    from .participant import Participant
-    from .server import CaptionServer
+
+class SignalingHost(Protocol):
+    """What a signaling connection needs of the server: admission, and the way out."""
+
+    metrics: ServerMetrics
+    join_throttle: JoinThrottle
+
+    async def join(self, message: Join, signaling: SignalingConnection) -> Participant: ...
+
+    async def leave(self, participant: Participant) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
 
 class SignalingConnection:
     def __init__(
-        self, websocket: ServerConnection, server: CaptionServer, limits: SessionLimits
+        self, websocket: ServerConnection, server: SignalingHost, limits: SessionLimits
     ) -> None:
         self.websocket = websocket
         self.server = server

@@ -13,12 +13,11 @@ import numpy as np
 from captioner.assembler import SpeakerLookup
 from captioner.engine import SAMPLE_RATE, StreamUpdate
 from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, StatusState
-
-from .caption_stream import CaptionMode, CaptionStream
-from .captioning import CaptioningPort
-from .participant import Participant
-from .room_language import room_language
-from .tap import TrackTimeline, VoiceActivity
+from sfu.captioning.port import CaptioningPort
+from sfu.captioning.stream import CaptionMode, CaptionStream
+from sfu.media.tap import TrackTimeline, VoiceActivity
+from sfu.rooms.language import room_language
+from sfu.rooms.participant import Participant
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,7 @@ from access.grants import parse_grants
 from access.oidc import OidcClient, SignedIn
 from access.rooms import RoomPolicy
 from protocol.signaling import ROOM_PATTERN
-
-from .responses import json_response
+from sfu.web.responses import json_response
 
 LOGIN_COOKIE = "livecaptions_login"
 # A signed-in reviewer's token, sent by the browser with every /review/ and /api/ request and

@@ -41,8 +41,7 @@ from asr.messages import FRAME_SAMPLES, SAMPLE_RATE, Pause, Tentative, TimedWord
 from captioner.engine import StreamUpdate
 from captioner.scheduler import SchedulerStats
 from protocol import Word
-
-from .captioning import CaptionSink
+from sfu.captioning.port import CaptionSink
 
 logger = logging.getLogger(__name__)
 

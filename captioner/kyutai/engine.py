@@ -23,31 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
+from captioner.engine import FRAME_SECONDS, SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
+from captioner.errors import CapacityError, StreamError
+from captioner.kyutai.config import KyutaiConfig
+from captioner.kyutai.words import WordAssembler
+from captioner.speech_gate import SpeechGate
 from protocol import Word
-
-from .engine import FRAME_SECONDS, SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
-from .errors import CapacityError, StreamError
-from .kyutai_words import WordAssembler
-from .speech_gate import SpeechGate
 
 logger = logging.getLogger(__name__)
 
 FRAME_SAMPLES = round(FRAME_SECONDS * SAMPLE_RATE)  # 1920, one Mimi frame
-
-
-@dataclass(frozen=True, kw_only=True)
-class KyutaiConfig:
-    checkpoint: str | None = None  # a directory, or a Hugging Face repo id in the local cache
-    device: str = "cpu"
-    slots: int = 16  # concurrent streams: the batch size of every step
-    compile: bool | None = None  # torch.compile moshi's kernels; default: on cuda only
-    cpu_threads: int | None = None  # torch's threads on a CPU (process-wide); None: torch's own
-    languages: tuple[str, ...] = ("en", "fr")
-    pause_seconds: float = 0.5  # silence this long ends an utterance (the semantic VAD may
-    # end it sooner)
-    vad_head: int = 2  # extra head holding the semantic end-of-turn probability, where present
-    vad_threshold: float = 0.5
-    progress: bool = True
 
 
 class KyutaiBatch:
@@ -212,10 +197,10 @@ class KyutaiEngine:
     def _load(config: KyutaiConfig) -> tuple[KyutaiBatch, Callable[[int], str], int, str]:
         import torch
 
-        from . import kyutai_checkpoint
+        from captioner.kyutai import checkpoint as kyutai_checkpoint
 
         if config.checkpoint is None:
-            from .errors import ModelNotFoundError
+            from captioner.errors import ModelNotFoundError
 
             raise ModelNotFoundError("the kyutai engine needs --checkpoint DIR_OR_REPO_ID")
         files = kyutai_checkpoint.inspect(config.checkpoint)

@@ -37,7 +37,7 @@ def json_response(status: HTTPStatus, value: object) -> Response:
 
 def static_file(name: str) -> Response:
     suffix = name[name.rfind(".") :] if "." in name else ""
-    files = resources.files("sfu") / "static"
+    files = resources.files("sfu.web") / "static"
     names = {entry.name for entry in files.iterdir()}
     if name not in names or suffix not in STATIC_TYPES:  # only files we ship, by exact name
         return json_response(HTTPStatus.NOT_FOUND, {"error": "not found"})

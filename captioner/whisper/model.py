@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import ModelChecksumError, ModelNotFoundError
+from captioner.errors import ModelChecksumError, ModelNotFoundError
 
 BASE_MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 BASE_VERSION = "1.0.0"

@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import av
+import numpy as np
 from aiortc import (
     MediaStreamTrack,
     RTCDataChannel,
@@ -31,16 +32,12 @@ from protocol import (
     Status,
     parse_client_channel_message,
 )
-from protocol.captions import serialize_channel_message
+from protocol.captions import StatusState, serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.jsep import Negotiated
 from protocol.session import CloseCode
-
-from .forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
-from .ice import remote_description
-
-if TYPE_CHECKING:
-    from .room import Room
+from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
+from sfu.media.ice import remote_description
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +101,34 @@ async def create_offer_keeping_agreed(pc: RTCPeerConnection) -> RTCSessionDescri
     return offer
 
 
+class ParticipantRoom(Protocol):
+    """What a participant needs of the room it is in (the room composes participants; this module
+    never imports it)."""
+
+    name: str
+    engine_name: str
+    state: StatusState
+
+    @property
+    def participants(self) -> Mapping[str, Participant]: ...
+
+    def inbound_ready(self, participant: Participant) -> None:
+        """`participant`'s audio is tapped: forward it to the others."""
+
+    def on_audio(self, participant_id: str, pcm: np.ndarray) -> None:
+        """Decoded 24 kHz audio of `participant_id`, for the room's captions."""
+
+    def flag(self, participant: Participant, segment: str, reason: str) -> None:
+        """`participant` flagged the final caption `segment` for reviewers."""
+
+
 class Participant:
     def __init__(
         self,
         *,
         participant_id: str,
         name: str,
-        room: Room,
+        room: ParticipantRoom,
         signaling: Signaling,
         pc: RTCPeerConnection,
         subtitles: bool,

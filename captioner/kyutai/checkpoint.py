@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, ModelNotFoundError
+from captioner.errors import CheckpointError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import torch

@@ -16,25 +16,35 @@ import hmac
 import re
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from access import Forbidden, InvalidToken
+from access.admission import Gatekeeper
 from access.tokens import room_matches
 from captionlog import exports, quality
 from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
+from captionlog.log import CaptionLog
 from captionlog.store import CaptionStore
 from protocol.signaling import ROOM_PATTERN
+from sfu.config import ServerConfig
+from sfu.web.auth import REVIEW_COOKIE, cookie_value
+from sfu.web.responses import json_response, response, static_file
 
-from .auth import REVIEW_COOKIE, cookie_value
-from .responses import json_response, response, static_file
 
-if TYPE_CHECKING:
-    from .server import CaptionServer
+class ReviewHost(Protocol):
+    """What the review pages need of the server that serves them."""
+
+    config: ServerConfig
+    gatekeeper: Gatekeeper | None
+
+    @property
+    def log(self) -> CaptionLog | None: ...
+
 
 SESSION = r"([0-9a-f]{32})"
 ROUTES: list[tuple[re.Pattern[str], str]] = [
@@ -73,7 +83,7 @@ def credential(headers: Headers) -> str | None:
     ASCII, or a second Authorization header, is refused rather than guessed at."""
     values = headers.get_all("Authorization")
     if not values:
-        return cookie_value(headers, REVIEW_COOKIE)  # a reviewer who signed in (sfu/auth.py)
+        return cookie_value(headers, REVIEW_COOKIE)  # a reviewer who signed in (sfu/web/auth.py)
     if len(values) > 1:
         raise BadCredential("more than one Authorization header")
     return _token_of(values[0])
@@ -94,7 +104,7 @@ def _token_of(value: str) -> str:
     return ""
 
 
-def authorize(server: CaptionServer, headers: Headers) -> Response | None:
+def authorize(server: ReviewHost, headers: Headers) -> Response | None:
     """None when the request carries a reviewer credential (the static reviewer token, or a room
     token with the `review` grant); the refusal otherwise."""
     token = server.config.log.reviewer_token
@@ -136,7 +146,7 @@ def authorize(server: CaptionServer, headers: Headers) -> Response | None:
     return error(HTTPStatus.FORBIDDEN, "forbidden", "invalid reviewer credential")
 
 
-def reviewer_scope(server: CaptionServer, headers: Headers) -> str:
+def reviewer_scope(server: ReviewHost, headers: Headers) -> str:
     """The rooms an authorized reviewer sees: all for the static reviewer token; those of its
     `room` claim (a name or a pattern) for a room token with the review grant."""
     given = credential(headers) or ""
@@ -161,9 +171,7 @@ class Query:
         if len(query) > 2048:
             raise BadQuery("query string too long")
         try:
-            self._values = parse_qs(
-                query, strict_parsing=False, max_num_fields=20, errors="strict"
-            )
+            self._values = parse_qs(query, strict_parsing=False, max_num_fields=20, errors="strict")
         except ValueError as exc:  # UnicodeDecodeError included: %-escapes must be UTF-8
             raise BadQuery(f"invalid query string: {exc}") from None
 
@@ -214,7 +222,7 @@ def export_name(session: dict[str, Any], extension: str) -> str:
     return f"{session['room']}-{day}-{session['id'][:8]}.{extension}"
 
 
-async def handle(server: CaptionServer, request: Request) -> Response:
+async def handle(server: ReviewHost, request: Request) -> Response:
     refusal = authorize(server, request.headers)
     if refusal is not None:
         return refusal
@@ -248,7 +256,7 @@ async def handle(server: CaptionServer, request: Request) -> Response:
 
 
 async def _answer(
-    server: CaptionServer,
+    server: ReviewHost,
     route: str,
     groups: tuple[str, ...],
     method: str,
@@ -291,8 +299,11 @@ async def _answer(
 
     def transcript(store: CaptionStore) -> tuple[dict, list, list, list]:
         session = store.session(session_id)
-        return session, store.segments(session_id), store.flags(session_id), store.speech(
-            session_id
+        return (
+            session,
+            store.segments(session_id),
+            store.flags(session_id),
+            store.speech(session_id),
         )
 
     session, segments, flags, speech = await store(transcript)

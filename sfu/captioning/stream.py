@@ -12,9 +12,8 @@ import numpy as np
 from captioner.assembler import CaptionAssembler, SpeakerLookup
 from captioner.engine import StreamUpdate
 from protocol import Caption
-
-from .captioning import CaptionHandle, CaptioningPort, CaptionSink
-from .tap import RoomMixer
+from sfu.captioning.port import CaptionHandle, CaptioningPort, CaptionSink
+from sfu.media.tap import RoomMixer
 
 logger = logging.getLogger(__name__)
 
