@@ -95,8 +95,8 @@ class CaptionAssembler:
         segment = self._segment
         if segment is None and not tentative:
             return
-        overflow = segment is not None and tentative and segment.words
-        if overflow and not fits(text_of(segment.words + tentative)):  # type: ignore[union-attr]
+        overflow = segment is not None and bool(tentative) and bool(segment.words)
+        if segment is not None and overflow and not fits(text_of(segment.words + tentative)):
             self._close(language, out)
             segment = None
         if segment is None:

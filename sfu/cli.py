@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from access.cli import add_key_arguments, key_ring
 from access.config import AccessConfig, OidcConfig
@@ -459,13 +460,13 @@ async def reload_keys(server: CaptionServer, path: Path) -> None:
     logger.info("token keys reloaded: %s", ", ".join(k.kid for k in keys.keys))
 
 
-def run(coroutine: object) -> None:
+def run(coroutine: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coroutine)  # type: ignore[arg-type]
+        asyncio.run(coroutine)
     else:
-        uvloop.run(coroutine)  # type: ignore[arg-type]
+        uvloop.run(coroutine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,7 +72,13 @@ class _LiveCollector(Collector):
             "Streams of a room refused an engine slot (all taken), per room.",
             labels=["room"],
         )
-        families = (participants, waiting, backlog, late, forwarded_dropped)
+        families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (
+            participants,
+            waiting,
+            backlog,
+            late,
+            forwarded_dropped,
+        )
         totals: dict[str, list[float]] = {}
         for room in rooms:
             (label,) = self._labels(room)

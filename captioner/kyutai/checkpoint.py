@@ -19,7 +19,8 @@ from captioner.errors import CheckpointError, ModelNotFoundError
 
 if TYPE_CHECKING:
     import torch
-    from moshi.models import LMModel, MimiModel
+    from moshi.models.compression import MimiModel
+    from moshi.models.lm import LMModel
 
 # moshi's defaults when config.json does not name a file.
 DEFAULT_FILES = {
@@ -122,7 +123,7 @@ def inspect(checkpoint: str | Path) -> CheckpointFiles:
         raise CheckpointError(f"{config_path}: dep_q must be 0 for speech-to-text")
 
     def required(key: str) -> Path:
-        name = config.get(key, DEFAULT_FILES[key])
+        name = str(config.get(key, DEFAULT_FILES[key]))
         path = directory / name
         if not path.is_file():
             raise ModelNotFoundError(f"Kyutai checkpoint {directory} lacks {name} ({key})")

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from captioner.kyutai.config import KyutaiConfig
 from captioner.kyutai.words import WordAssembler
 from captioner.speech_gate import SpeechGate
 from protocol import Word
+
+if TYPE_CHECKING:
+    from moshi.models.compression import MimiModel
+    from moshi.models.lm import LMModel
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +45,15 @@ class KyutaiBatch:
 
     def __init__(
         self,
-        mimi: object,
-        lm: object,
+        mimi: MimiModel,
+        lm: LMModel,
         slots: int,
         *,
         device: str = "cpu",
         compile: bool | None = None,
     ) -> None:
         import torch
-        from moshi.models import LMGen
+        from moshi.models.lm import LMGen
         from moshi.utils.compile import no_compile
 
         self._torch = torch
@@ -56,15 +61,15 @@ class KyutaiBatch:
         self.device = torch.device(device)
         self.mimi = mimi
         self.lm_gen = LMGen(
-            lm,  # type: ignore[arg-type]
+            lm,
             use_sampling=False,
             temp=0.0,
             temp_text=0.0,
             support_out_of_sync=True,  # slots start at different steps
         )
-        self.vad_heads = len(lm.extra_heads)  # type: ignore[attr-defined]
+        self.vad_heads = len(lm.extra_heads)
         self._streaming = contextlib.ExitStack()
-        self._streaming.enter_context(self.mimi.streaming(slots))  # type: ignore[attr-defined]
+        self._streaming.enter_context(self.mimi.streaming(slots))
         self._streaming.enter_context(self.lm_gen.streaming(slots))
         # On cuda, moshi captures Mimi's encoder and the LM step in CUDA graphs by itself (its
         # NO_CUDA_GRAPH=1 environment variable turns them off): the inputs' shapes are fixed here.
@@ -87,22 +92,22 @@ class KyutaiBatch:
         with torch.no_grad(), self._compile_context():
             if reset is not None and reset.any():
                 mask = torch.from_numpy(reset).to(self.device)
-                self.mimi.reset_streaming(mask)  # type: ignore[attr-defined]
+                self.mimi.reset_streaming(mask)
                 self.lm_gen.reset_streaming(mask)
             mask = torch.from_numpy(active).to(self.device)
-            self.mimi.set_exec_mask(mask)  # type: ignore[attr-defined]
+            self.mimi.set_exec_mask(mask)
             self.lm_gen.set_exec_mask(mask)
             self._pcm.copy_(torch.from_numpy(pcm)[:, None, :])
-            codes = self.mimi.encode(self._pcm)  # type: ignore[attr-defined]
+            codes = self.mimi.encode(self._pcm)
             if self.vad_heads:
                 result = self.lm_gen.step_with_extra_heads(codes)
                 assert result is not None
                 out, heads = result
                 probabilities = torch.stack([h[:, 0, 0] for h in heads], dim=1).float().cpu()
                 return out[:, 0, 0].cpu().numpy(), probabilities.numpy()
-            out = self.lm_gen.step(codes)
-            assert out is not None
-            return out[:, 0, 0].cpu().numpy(), None
+            text = self.lm_gen.step(codes)
+            assert text is not None
+            return text[:, 0, 0].cpu().numpy(), None
 
 
 @dataclass
@@ -264,7 +269,7 @@ class KyutaiEngine:
             pcm = np.zeros((slots, FRAME_SAMPLES), np.float32)
             active = np.zeros(slots, bool)
             reset = np.zeros(slots, bool)
-            frames = []
+            frames: list[tuple[_Slot, float, np.ndarray | None]] = []
             for slot in ready:
                 frame, time, real = slot.next_frame()
                 pcm[slot.index], active[slot.index] = frame, True
@@ -272,9 +277,9 @@ class KyutaiEngine:
                 frames.append((slot, time, frame if real else None))
             tokens, vad = self._batch.step(pcm, active, reset)
             self.stats.steps += 1
-            for slot, time, frame in frames:
+            for slot, time, fed in frames:
                 pause = None if vad is None else float(vad[slot.index, self.config.vad_head])
-                self._advance(slot, int(tokens[slot.index]), time, frame, pause)
+                self._advance(slot, int(tokens[slot.index]), time, fed, pause)
         updates = []
         for slot in self._slots.values():
             if not slot.touched:

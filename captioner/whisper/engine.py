@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import av
 import numpy as np
@@ -93,6 +93,13 @@ def check_model_dir(model_dir: Path, sha256: str | None) -> None:
             f"{model_dir / 'model.bin'} has sha256 {digest.hexdigest()}, expected {sha256}: "
             "the model file is not the pinned one"
         )
+
+
+class _Generation(Protocol):
+    """What we read of CTranslate2's WhisperGenerationResult (CTranslate2 ships no types)."""
+
+    no_speech_prob: float
+    sequences_ids: list[list[int]]
 
 
 def window_frames(samples: int) -> int:
@@ -384,18 +391,18 @@ class WhisperEngine:
         return [tok.sot_prev, *tok.encode(" " + text.strip())[-PROMPT_TOKENS:]]
 
     @staticmethod
-    def _accept(result: object, tokenizer: Tokenizer) -> list[int]:
+    def _accept(result: _Generation, tokenizer: Tokenizer) -> list[int]:
         """The text tokens of a result, or none when the model says there is no speech.
 
         Loops are cut word by word by the streaming policy (`cut_repetition`): rejecting a whole
         hypothesis for its compression ratio, as Whisper does, would lose the words before the
         loop, and a final decode has no second chance."""
-        if result.no_speech_prob > NO_SPEECH_THRESHOLD:  # type: ignore[attr-defined]
+        if result.no_speech_prob > NO_SPEECH_THRESHOLD:
             return []
-        return [t for t in result.sequences_ids[0] if t < tokenizer.eot]  # type: ignore[attr-defined]
+        return [t for t in result.sequences_ids[0] if t < tokenizer.eot]
 
     @staticmethod
-    def _words(alignment: list[dict]) -> list[DecodedWord]:
+    def _words(alignment: list[dict[str, Any]]) -> list[DecodedWord]:
         from faster_whisper.transcribe import merge_punctuations
 
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")  # noqa: RUF001

@@ -199,7 +199,7 @@ class ClusterNode:
                 return
             room = _joined_room(first)
             if room is None:
-                return await local(_Replayed(websocket, first))  # type: ignore[arg-type]
+                return await local(_Replayed(websocket, first))  # type: ignore[arg-type]  # duck-types ServerConnection
             try:
                 owner_url = await self._place(room, relayed=relayed_by is not None)
             except Unavailable as exc:
@@ -210,7 +210,7 @@ class ClusterNode:
                     return
                 continue
             if owner_url is None:
-                return await local(_Replayed(websocket, first))  # type: ignore[arg-type]
+                return await local(_Replayed(websocket, first))  # type: ignore[arg-type]  # duck-types ServerConnection
             return await self._relay(websocket, owner_url, first)
         await websocket.close(1008, "too many refused joins")
 

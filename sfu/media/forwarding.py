@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
+from typing import Any
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver
@@ -43,7 +44,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
         super().__init__()
         self.source_id: str | None = source_id
         self.dropped = 0
-        self._queue: asyncio.Queue[av.Packet | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
+        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
         self._pts_origin = pts_origin
         self._origin: int | None = None  # the source's first RTP timestamp
         self._last_pts = -1
@@ -77,7 +78,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
             self.dropped += 1
         self._queue.put_nowait(packet)
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
         packet = await self._queue.get()
@@ -107,9 +108,9 @@ class PacketTap:
                     track.push(packet.payload, packet.timestamp)
             await original(packet, arrival_time_ms)
 
-        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]
+        receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]  # aiortc has no packet hook
         # aiortc holds 4 audio frames before decoding; for the captions path fewer is enough.
-        receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]
+        receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]  # private, no setting
             capacity=16, prefetch=jitter_prefetch
         )
 

@@ -45,7 +45,7 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
             _original_datagram_received(protocol, data, addr)
 
     aioice.ice.get_host_addresses = get_host_addresses
-    aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign]
+    aioice.ice.StunProtocol.datagram_received = datagram_received  # type: ignore[method-assign, assignment]  # aioice has no hook to drop datagrams from other hosts: its handler is wrapped
 
 
 def rtc_configuration(ice_servers: Sequence[str] = ()) -> RTCConfiguration:

@@ -119,10 +119,7 @@ class VoiceActivity:
     ) -> list[tuple[float, float]]:
         """Stretches of [start, end) where any participant's track carried speech."""
         times = sorted(
-            f.time
-            for frames in self._frames.values()
-            for f in frames
-            if start <= f.time < end
+            f.time for frames in self._frames.values() for f in frames if start <= f.time < end
         )
         size = self._gate_config.frame_seconds
         spans: list[tuple[float, float]] = []

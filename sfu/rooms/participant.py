@@ -6,9 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import av
 import numpy as np
@@ -293,6 +293,8 @@ class Participant:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if not isinstance(frame, av.AudioFrame):  # an audio track's receiver gives frames
+                continue
             for out in resampler.resample(frame):
                 self.room.on_audio(self.id, out.to_ndarray()[0])
 
@@ -387,8 +389,8 @@ class Participant:
             logger.warning("participant %s: peer connection failed", self.id)
             self.signaling.close(CloseCode.INTERNAL_ERROR, "media connection failed")
 
-    def spawn(self, coroutine: object) -> None:
-        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+    def spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

@@ -49,7 +49,7 @@ class CaptionRecorder:
                 start_unix=room.clock_origin + caption.start,
                 end_unix=room.clock_origin + caption.end,
                 text=caption.text,
-                words=[w.to_json() for w in caption.words],
+                words=[w.to_json() for w in caption.words or ()],
                 language=caption.language,
                 engine=room.engine_name,
                 latency=round(max(0.0, latency), 4),

@@ -29,6 +29,7 @@ from captionlog import exports, quality
 from captionlog.dates import utc_day
 from captionlog.errors import BadQuery, LogError, NotFound
 from captionlog.log import CaptionLog
+from captionlog.records import SpeechSpan
 from captionlog.store import CaptionStore
 from protocol.signaling import ROOM_PATTERN
 from sfu.config import ServerConfig
@@ -297,7 +298,9 @@ async def _answer(
             raise NotFound(f"no session {session_id!r}")
         return json_response(HTTPStatus.OK, {"deleted": session_id})
 
-    def transcript(store: CaptionStore) -> tuple[dict, list, list, list]:
+    def transcript(
+        store: CaptionStore,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], list[SpeechSpan]]:
         session = store.session(session_id)
         return (
             session,

@@ -171,13 +171,13 @@ class SignalingConnection:
                 self.session.reject(error)
         except Exception:
             logger.exception("failed to handle %s", message.TYPE)
-            error = ProtocolError(
+            internal = ProtocolError(
                 ErrorCode.INTERNAL, "the server failed to handle this message", message.TYPE
             )
             if isinstance(message, Join):
-                self.session.reject_join(error)
+                self.session.reject_join(internal)
             else:
-                self.session.reject(error)
+                self.session.reject(internal)
         self._pump()
 
     async def _join(self, message: Join) -> Participant:
