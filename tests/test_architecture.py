@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("access", "asr", "captioner", "captionlog", "captionserver", "client", "protocol", "sfu")
+PACKAGES = (
+    "access",
+    "asr",
+    "captioner",
+    "captionlog",
+    "captionserver",
+    "client",
+    "protocol",
+    "sfu",
+)
 
 
 def module_name(path: Path) -> str:
@@ -21,9 +30,7 @@ def module_name(path: Path) -> str:
 
 def modules() -> dict[str, Path]:
     return {
-        module_name(path): path
-        for package in PACKAGES
-        for path in (ROOT / package).rglob("*.py")
+        module_name(path): path for package in PACKAGES for path in (ROOT / package).rglob("*.py")
     }
 
 
