@@ -139,18 +139,21 @@ async def test_full_server_says_no_free_channels_then_takes_a_stream_again(
             message, code = await expect_error(extra)
         assert message == "no free channels" and code == 1013
         await marker_round_trip(c, 4)  # those admitted are served all the same
-    # Slots free once the closed streams' last steps ran.
+    refused = 1
+    # Slots free once the closed streams' last steps ran (each refusal until then is counted).
     for _ in range(100):
         async with connect(service.url, additional_headers=KEY) as again:
             events = AsrClientSession().receive(await asyncio.wait_for(again.recv(), 30))
         if events == [Admitted()]:
             break
         assert isinstance(events[0], Refused)
+        refused += 1
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("no slot was freed")
     _, _, metrics = await http_request(service.port, "GET", "/metrics")
-    assert b"livecaptions_captioner_streams_refused_total 1" in metrics.replace(b".0", b"")
+    expected = f"livecaptions_captioner_streams_refused_total {refused}".encode()
+    assert expected in metrics.replace(b".0", b"")
 
 
 async def test_steps_count_the_audio(service: AsrService) -> None:
