@@ -14,7 +14,7 @@ import numpy as np
 
 from client import CaptionClient, WavTrack, load_audio
 from client.audio import RATE
-from client.speech import word_error_rate
+from client.speech import synthesize, word_error_rate
 
 # (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer"
 # or "failure"; value in seconds (a ratio for "wer"); detail: what the value was measured on.
@@ -23,8 +23,9 @@ Report = Callable[[str, str, float, str | None, dict | None], None]
 
 @dataclass(frozen=True)
 class Clip:
-    audio: Path
+    pcm: np.ndarray  # 48 kHz mono
     text: str
+    language: str | None = None  # what its speaker and listeners ask for (join.language)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +50,12 @@ class Scenario:
         room = f"{self.room_prefix}-{index // self.room_size}"
         return room, index % self.room_size < self.speakers_per_room
 
+    def language_of(self, index: int) -> str | None:
+        """What the `index`-th participant asks for: the language of its room's first speaker's
+        clip, so that a room's participants agree."""
+        first = index - index % self.room_size
+        return self.clips[first % len(self.clips)].language
+
 
 @dataclass
 class Turn:
@@ -72,14 +79,16 @@ class ParticipantRun:
     async def run(self, stop: asyncio.Event) -> None:
         room, speaking = self.scenario.role(self.index)
         clip = self.scenario.clips[self.index % len(self.scenario.clips)]
-        pcm = load_audio(clip.audio)
+        pcm = clip.pcm
         track: WavTrack | None = None
         if speaking:
             gap = np.zeros(round(self.scenario.turn_gap * RATE), np.float32)
             track = WavTrack(np.concatenate([pcm, gap]), loop=True)
         name = f"{'speaker' if speaking else 'listener'}-{self.index}"
         node = self.scenario.url_of(self.index)
-        self.client = client = CaptionClient(node, room=room, name=name, audio=track)
+        self.client = client = CaptionClient(
+            node, room=room, name=name, audio=track, language=self.scenario.language_of(self.index)
+        )
         started = time.perf_counter()
         try:
             await client.join(timeout=20)
@@ -172,7 +181,16 @@ class ParticipantRun:
 
 
 def load_clips(spec: str) -> tuple[Clip, ...]:
-    """`spec`: a JSON file [{"audio": path, "text": reference}, ...], relative to itself."""
+    """`spec`: a JSON file of clips, each {"audio": path relative to the file, "text": reference}
+    or {"speak": text, "voice": espeak-ng voice} (synthesised here, at 120 words a minute), with
+    an optional "language" that every participant of its rooms asks for."""
     path = Path(spec)
-    entries = json.loads(path.read_text())
-    return tuple(Clip((path.parent / e["audio"]).resolve(), e["text"]) for e in entries)
+    clips = []
+    for entry in json.loads(path.read_text()):
+        if "speak" in entry:
+            text = entry["speak"]
+            pcm = synthesize(text, voice=entry.get("voice", "en-us"), words_per_minute=120)
+        else:
+            text, pcm = entry["text"], load_audio((path.parent / entry["audio"]).resolve())
+        clips.append(Clip(pcm, text, entry.get("language")))
+    return tuple(clips)

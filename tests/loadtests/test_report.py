@@ -1,12 +1,15 @@
+import json
 from pathlib import Path
 
+import numpy as np
+
 from loadtests.report import Sample, per_node, percentiles, summarize
-from loadtests.scenario import Clip, Scenario
+from loadtests.scenario import Clip, Scenario, load_clips
 
 
 def test_rooms_fill_in_order_with_speakers_first() -> None:
     scenario = Scenario(
-        url="ws://x", clips=(Clip(Path("a.wav"), "a"),), room_size=3, speakers_per_room=1
+        url="ws://x", clips=(Clip(np.zeros(1, np.float32), "a"),), room_size=3, speakers_per_room=1
     )
     roles = [scenario.role(i) for i in range(7)]
     assert roles == [
@@ -47,7 +50,7 @@ def test_summary_counts_failures_and_resources() -> None:
 
 
 def test_users_are_spread_over_the_nodes_and_reported_per_node() -> None:
-    scenario = Scenario(url="ws://a/ws, ws://b/ws", clips=(Clip(Path("a.wav"), "a"),))
+    scenario = Scenario(url="ws://a/ws, ws://b/ws", clips=(Clip(np.zeros(1, np.float32), "a"),))
     # Rooms of two: each room has one participant through each node, first joins alternate.
     assert [scenario.url_of(i) for i in range(4)] == [
         "ws://a/ws",
@@ -67,3 +70,24 @@ def test_users_are_spread_over_the_nodes_and_reported_per_node() -> None:
     assert nodes["ws://a/ws"]["joins"]["count"] == 1 and nodes["ws://a/ws"]["failures"] == 0
     assert nodes["ws://b/ws"]["caption_latency_seconds"]["p50"] == 0.9
     assert nodes["ws://b/ws"]["failures"] == 1
+
+
+def test_clips_are_files_or_french_spoken_by_espeak(tmp_path: Path) -> None:
+    """A clip file mixes recordings and synthesised speech; a clip's language is what every
+    participant of its rooms asks for."""
+    spec = tmp_path / "clips.json"
+    jfk = Path(__file__).resolve().parent.parent / "data" / "jfk.flac"
+    spec.write_text(
+        json.dumps(
+            [
+                {"speak": "Bonjour à tous.", "voice": "fr", "language": "fr"},
+                {"audio": str(jfk), "text": "ask not"},
+            ]
+        )
+    )
+    french, english = load_clips(str(spec))
+    assert (french.text, french.language) == ("Bonjour à tous.", "fr")
+    assert len(french.pcm) > 0.5 * 48_000 and english.language is None
+    scenario = Scenario(url="ws://x", clips=(french, english), room_size=3)
+    # A room takes its first participant's clip: room 0 French, room 1 English.
+    assert [scenario.language_of(i) for i in range(6)] == ["fr", "fr", "fr", None, None, None]
