@@ -7,7 +7,7 @@ a slot's state never depends on its neighbours.
 
 `KyutaiEngine` puts streams in slots: it cuts their audio into frames, primes each new stream with
 a silence frame (moshi's LM replaces a stream's very first frame with its initial tokens, so real
-audio in that frame would never be heard), turns text tokens into words (`kyutai_words`), and
+audio in that frame would never be heard), turns text tokens into words (`words.py`), and
 flushes at pauses: when a speaker stops, it feeds the delay's worth of silence at once so the last
 words arrive without waiting for more audio.
 """
@@ -202,17 +202,17 @@ class KyutaiEngine:
     def _load(config: KyutaiConfig) -> tuple[KyutaiBatch, Callable[[int], str], int, str]:
         import torch
 
-        from captioner.kyutai import checkpoint as kyutai_checkpoint
+        from captioner.kyutai import checkpoint
 
         if config.checkpoint is None:
             from captioner.errors import ModelNotFoundError
 
             raise ModelNotFoundError("the kyutai engine needs --checkpoint DIR_OR_REPO_ID")
-        files = kyutai_checkpoint.inspect(config.checkpoint)
+        files = checkpoint.inspect(config.checkpoint)
         if config.cpu_threads and not config.device.startswith("cuda"):
             torch.set_num_threads(config.cpu_threads)
         dtype = torch.bfloat16 if config.device.startswith("cuda") else torch.float32
-        loaded = kyutai_checkpoint.load(files, config.device, dtype, progress=config.progress)
+        loaded = checkpoint.load(files, config.device, dtype, progress=config.progress)
         batch = KyutaiBatch(
             loaded.mimi,
             loaded.lm,

@@ -21,7 +21,7 @@ class WhisperConfig:
     # English streams (asked for, or detected) run on this one, the others on `model`: tiny.en
     # costs a third of base per decode (docs/engine.md). None: everything on `model`.
     english_model: str | None = "tiny.en"
-    cache_dir: Path | None = None  # where base is assembled; default: whisper_model's
+    cache_dir: Path | None = None  # where base is assembled; default: whisper.model's
     compute_type: str = "int8"
     cpu_threads: int = 2
     policy: StreamPolicy = field(default_factory=StreamPolicy)

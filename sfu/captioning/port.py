@@ -4,7 +4,7 @@ A room opens a caption stream (its mix, or one speaker's track) and gets a handl
 the captioner has no room for it; it pushes 24 kHz audio stamped on the room clock, and the
 stream's word events come back to its `CaptionSink` on the event loop, on the room clock too.
 Two implementations: `InProcessCaptioning` (the default: our engine and batching scheduler in this
-process) and `remote_captioning.RemoteCaptioning` (caption servers speaking ASR-PROTOCOL.md).
+process) and `remote.RemoteCaptioning` (caption servers speaking ASR-PROTOCOL.md).
 Neither knows rooms; rooms know only this module.
 """
 
