@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import msgpack
 import numpy as np
@@ -270,7 +270,7 @@ def _unknown(kind: object, accepted: str) -> str:
     return f"unknown message type {str(kind)[:40]!r}; expected one of {accepted}"
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -44,7 +44,7 @@ def _when(unix: float | None) -> str:
 def resolve(store: CaptionStore, prefix: str) -> str:
     if len(prefix) < 4 or not all(c in "0123456789abcdef" for c in prefix):
         raise BadQuery(f"{prefix!r} is not a session id (at least 4 hex characters)")
-    matches = [
+    matches: list[str] = [
         s["id"] for s in store.sessions(limit=1_000_000) if str(s["id"]).startswith(prefix)
     ]
     if not matches:
@@ -79,12 +79,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     search.add_argument("words", nargs="+")
     search.add_argument("--room")
     search.add_argument("--limit", type=int, default=50)
-    commands.add_parser("quality", help="a session's quality report (JSON)").add_argument(
-        "session"
-    )
-    commands.add_parser("delete", help="delete a session and its captions").add_argument(
-        "session"
-    )
+    commands.add_parser("quality", help="a session's quality report (JSON)").add_argument("session")
+    commands.add_parser("delete", help="delete a session and its captions").add_argument("session")
     purge = commands.add_parser("purge", help="delete captions older than --days")
     purge.add_argument("--days", type=float, required=True)
     return parser.parse_args(argv)

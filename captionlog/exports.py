@@ -52,11 +52,12 @@ def _one_line(text: str) -> str:
 
 def main_language(segments: Sequence[dict[str, Any]]) -> str | None:
     """The language most segments are in (the first of them on a tie); None when none says."""
-    counts = Counter(s.get("language") for s in segments if s.get("language"))
+    languages: list[str] = [s["language"] for s in segments if s.get("language")]
+    counts = Counter(languages)
     if not counts:
         return None
     most = max(counts.values())
-    return next(s["language"] for s in segments if counts.get(s.get("language")) == most)
+    return next(language for language in languages if counts[language] == most)
 
 
 def to_webvtt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:

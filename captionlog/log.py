@@ -25,7 +25,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PURGE_EVERY_SECONDS = 3600.0
-_NOTHING = object()
+
+
+class _Nothing:
+    """What the writer holds when nothing came off the queue before the next purge was due."""
+
+
+_NOTHING = _Nothing()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,7 +151,7 @@ class CaptionLog:
         next_purge = time.monotonic() + PURGE_EVERY_SECONDS
         running = True
         while running:
-            first: object = _NOTHING  # nothing came before the next purge is due
+            first: _Record | _Nothing | None = _NOTHING
             with contextlib.suppress(queue.Empty):
                 first = self._queue.get(timeout=max(1.0, next_purge - time.monotonic()))
             batch: list[_Record] = []
@@ -166,8 +172,8 @@ class CaptionLog:
                 self._purge()
         self._store.close()
 
-    def _drain(self, first: object) -> list[_Record | None]:
-        records: list[_Record | None] = [] if first is _NOTHING else [first]  # type: ignore[list-item]
+    def _drain(self, first: _Record | _Nothing | None) -> list[_Record | None]:
+        records: list[_Record | None] = [] if isinstance(first, _Nothing) else [first]
         while True:
             try:
                 records.append(self._queue.get_nowait())

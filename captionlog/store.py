@@ -260,7 +260,8 @@ class CaptionStore:
         limit: int = 100,
         offset: int = 0,
     ) -> list[dict[str, Any]]:
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | float] = []
         if room is not None:
             where.append("room = ?")
             args.append(room)

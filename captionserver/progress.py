@@ -25,6 +25,9 @@ class ProgressEngine:
     def open_stream(self, stream_id: str, start: float) -> None:
         self.inner.open_stream(stream_id, start)
 
+    def set_language(self, stream_id: str, language: str | None) -> None:
+        self.inner.set_language(stream_id, language)
+
     def close_stream(self, stream_id: str) -> None:
         self.inner.close_stream(stream_id)
 

@@ -52,7 +52,7 @@ class WavTrack(MediaStreamTrack):
         pad = np.zeros(round(play_offset * RATE), dtype=np.float32)
         pcm = np.clip(np.concatenate([pad, samples]), -1.0, 1.0)
         self._pcm = (pcm * 32767).astype(np.int16)
-        self._loop = loop
+        self._repeat = loop  # not `_loop`: pyee's event emitter keeps its event loop there
         self._position = 0
         self._timestamp = 0
         self._t0: float | None = None
@@ -78,7 +78,7 @@ class WavTrack(MediaStreamTrack):
         chunk = self._pcm[self._position : self._position + FRAME]
         self._position += FRAME
         if self._position >= len(self._pcm):
-            if self._loop:
+            if self._repeat:
                 self._position = 0
             else:
                 self.finished.set()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import av
 import numpy as np
 from aiortc import MediaStreamTrack, RTCDataChannel, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
@@ -220,6 +221,7 @@ class CaptionClient:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            assert isinstance(frame, av.AudioFrame)  # the server forwards audio tracks only
             samples = frame.to_ndarray().astype(np.float32) / 32768.0
             self.remote_audio_peak = max(self.remote_audio_peak, float(np.abs(samples).max()))
             self.remote_audio_frames += 1
@@ -246,10 +248,10 @@ class CaptionClient:
         async with self.changed:
             self.changed.notify_all()
 
-    async def wait_for(self, predicate: object, timeout: float) -> None:
+    async def wait_for(self, predicate: Callable[[], object], timeout: float) -> None:
         """Wait until `predicate()` holds, woken by every message received."""
         async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)  # type: ignore[arg-type]
+            await asyncio.wait_for(self.changed.wait_for(predicate), timeout)
 
     # --- results -------------------------------------------------------------------------------
 

@@ -19,26 +19,31 @@ With --events-file, every event is also appended there as a JSON line, for exact
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import concurrent.futures
 import itertools
 import json
 import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import gevent
 from gevent import monkey
 from locust import User, constant, events, task
 from locust.env import Environment
 
-from loadtests.scenario import ParticipantRun, Scenario, load_clips
+from loadtests.scenario import Detail, ParticipantRun, Scenario, load_clips
+
+T = TypeVar("T")
 
 RealThread = monkey.get_original("threading", "Thread")
 DEFAULT_CLIPS = Path(__file__).with_name("clips.json")
 
 
-@events.init_command_line_parser.add_listener
-def add_arguments(parser: Any) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--room-size", type=int, default=2, help="participants per room")
     parser.add_argument("--speakers-per-room", type=int, default=1)
     parser.add_argument(
@@ -51,6 +56,9 @@ def add_arguments(parser: Any) -> None:
     parser.add_argument("--events-file", default="", help="append every event as a JSON line")
 
 
+events.init_command_line_parser.add_listener(add_arguments)
+
+
 class AsyncioRunner:
     """One asyncio loop in a real thread, for all the users of this locust process."""
 
@@ -59,7 +67,7 @@ class AsyncioRunner:
         self.thread = RealThread(target=self.loop.run_forever, name="aiortc-loop", daemon=True)
         self.thread.start()
 
-    def submit(self, coroutine: Any) -> Any:
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
 
@@ -76,11 +84,11 @@ class EventSink:
 
     def __init__(self, environment: Environment, path: str) -> None:
         self.environment = environment
-        self.pending: list[tuple[str, str, float, str | None, dict | None, float]] = []
+        self.pending: list[tuple[str, str, float, str | None, Detail | None, float]] = []
         self.file = open(path, "a") if path else None  # noqa: SIM115 - closed at test stop
 
     def __call__(
-        self, kind: str, name: str, value: float, error: str | None, detail: dict | None
+        self, kind: str, name: str, value: float, error: str | None, detail: Detail | None
     ) -> None:
         self.pending.append((kind, name, value, error, detail, time.time()))  # atomic append
 
@@ -112,29 +120,52 @@ class EventSink:
             self.file.flush()
 
 
-@events.test_start.add_listener
+@dataclass(frozen=True)
+class LoadRun:
+    """What the users of this locust process share: made at test start, one per test."""
+
+    runner: AsyncioRunner
+    sink: EventSink
+    index: Iterator[int]  # the next user's participant number
+    scenario: Scenario
+
+
+_run: LoadRun | None = None
+
+
+def current_run() -> LoadRun:
+    assert _run is not None, "users start after test_start"
+    return _run
+
+
 def on_test_start(environment: Environment, **_: Any) -> None:
+    global _run
     options = environment.parsed_options
-    environment.caption_runner = AsyncioRunner()  # type: ignore[attr-defined]
-    environment.caption_sink = EventSink(environment, options.events_file)  # type: ignore[attr-defined]
-    environment.caption_index = itertools.count()  # type: ignore[attr-defined]
-    environment.caption_scenario = Scenario(  # type: ignore[attr-defined]
-        url=environment.host or "ws://127.0.0.1:8080/ws",
-        clips=load_clips(options.clips),
-        room_size=options.room_size,
-        speakers_per_room=options.speakers_per_room,
-        room_prefix=options.room_prefix,
-        turn_gap=options.turn_gap,
+    assert options is not None, "the locust command line was parsed"
+    _run = LoadRun(
+        runner=AsyncioRunner(),
+        sink=EventSink(environment, options.events_file),
+        index=itertools.count(),
+        scenario=Scenario(
+            url=environment.host or "ws://127.0.0.1:8080/ws",
+            clips=load_clips(options.clips),
+            room_size=options.room_size,
+            speakers_per_room=options.speakers_per_room,
+            room_prefix=options.room_prefix,
+            turn_gap=options.turn_gap,
+        ),
     )
 
 
-@events.test_stop.add_listener
 def on_test_stop(environment: Environment, **_: Any) -> None:
-    sink = getattr(environment, "caption_sink", None)
-    if sink is not None:
-        sink.flush()
-        if sink.file is not None:
-            sink.file.close()
+    if _run is not None:
+        _run.sink.flush()
+        if _run.sink.file is not None:
+            _run.sink.file.close()
+
+
+events.test_start.add_listener(on_test_start)
+events.test_stop.add_listener(on_test_stop)
 
 
 class CaptionParticipant(User):
@@ -143,34 +174,32 @@ class CaptionParticipant(User):
     wait_time = constant(0)
 
     def on_start(self) -> None:
-        env = self.environment
         self._stop: asyncio.Event | None = None
-        self._index = next(env.caption_index)  # type: ignore[attr-defined]
-        self._future = None
+        self._index = next(current_run().index)
+        self._future: concurrent.futures.Future[None] | None = None
 
     @task
     def take_part(self) -> None:
-        env = self.environment
-        runner: AsyncioRunner = env.caption_runner  # type: ignore[attr-defined]
-        sink: EventSink = env.caption_sink  # type: ignore[attr-defined]
-        participant = ParticipantRun(env.caption_scenario, self._index, sink)  # type: ignore[attr-defined]
+        run = current_run()
+        sink = run.sink
+        participant = ParticipantRun(run.scenario, self._index, sink)
         stop = asyncio.Event()
         self._stop = stop
-        self._future = runner.submit(participant.run(stop))
+        future = self._future = run.runner.submit(participant.run(stop))
         try:
-            while not self._future.done():
+            while not future.done():
                 sink.flush()
                 gevent.sleep(0.25)
         finally:
             sink.flush()
-        self._future.result()  # re-raise a crash of the participant itself
+        future.result()  # re-raise a crash of the participant itself
         gevent.sleep(1.0)  # a participant that failed to join retries after a second
 
     def on_stop(self) -> None:
-        env = self.environment
+        run = current_run()
         if self._stop is not None and self._future is not None:
-            env.caption_runner.loop.call_soon_threadsafe(self._stop.set)  # type: ignore[attr-defined]
+            run.runner.loop.call_soon_threadsafe(self._stop.set)
             deadline = time.monotonic() + 10
             while not self._future.done() and time.monotonic() < deadline:
                 gevent.sleep(0.1)
-        env.caption_sink.flush()  # type: ignore[attr-defined]
+        run.sink.flush()

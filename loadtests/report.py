@@ -7,8 +7,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+# One line of the events file (locustfile.EventSink): t, kind, name, value, error, users, detail.
+Event = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -30,20 +34,20 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
-def read_events(path: Path) -> list[dict]:
+def read_events(path: Path) -> list[Event]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def per_node(events: list[dict]) -> dict[str, dict]:
+def per_node(events: list[Event]) -> dict[str, dict[str, Any]]:
     """Joins, caption latency and failures by the node each participant connected to."""
     nodes = sorted({e["detail"]["node"] for e in events if (e.get("detail") or {}).get("node")})
-    report = {}
+    report: dict[str, dict[str, Any]] = {}
     for node in nodes:
         mine = [e for e in events if (e.get("detail") or {}).get("node") == node]
 
-        def values(kind: str, mine: list[dict] = mine) -> list[float]:
+        def values(kind: str, mine: list[Event] = mine) -> list[float]:
             return [e["value"] for e in mine if e["kind"] == kind and not e["error"]]
 
         report[node] = {
@@ -54,7 +58,9 @@ def per_node(events: list[dict]) -> dict[str, dict]:
     return report
 
 
-def summarize(events: list[dict], samples: list[Sample], *, users: int, seconds: float) -> dict:
+def summarize(
+    events: list[Event], samples: list[Sample], *, users: int, seconds: float
+) -> dict[str, Any]:
     def values(kind: str) -> list[float]:
         return [e["value"] for e in events if e["kind"] == kind and not e["error"]]
 
@@ -84,12 +90,13 @@ def summarize(events: list[dict], samples: list[Sample], *, users: int, seconds:
     }
 
 
-def plot(events: list[dict], path: Path) -> None:
+def plot(events: list[Event], path: Path) -> None:
     """Caption latency of each final caption over time, and the number of users."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     captions = [e for e in events if e["kind"] == "caption_latency" and not e["error"]]
     start = min((e["t"] for e in events), default=0.0)
@@ -115,7 +122,9 @@ def plot(events: list[dict], path: Path) -> None:
     )
     right.set_ylabel("users", color="tab:gray")
     right.set_ylim(bottom=0)
-    right.yaxis.get_major_locator().set_params(integer=True)
+    locator = right.yaxis.get_major_locator()
+    if isinstance(locator, MaxNLocator):  # a linear axis's default AutoLocator is one
+        locator.set_params(integer=True)
     left.set_ylim(bottom=0)
     left.set_title("Caption latency under load")
     left.legend(loc="lower right")

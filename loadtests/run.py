@@ -37,7 +37,8 @@ from loadtests.report import Sample, per_node, plot, read_events, summarize  # n
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def cpus(pin: bool, server: bool) -> list[int] | None:
@@ -55,7 +56,7 @@ def node_cpus(pin: bool, nodes: int) -> tuple[list[list[int]] | None, list[int] 
     return [[c] for c in available[:nodes]], available[nodes:] or None
 
 
-def start_redis(port: int, directory: Path) -> subprocess.Popen:
+def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             *("redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""),
@@ -83,7 +84,7 @@ def start_server(
     extra: list[str],
     server_cpus: list[int] | None = None,
     db: Path | None = None,
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     server_cpus = server_cpus or cpus(pin, server=True)
     count = threads or (len(server_cpus) if server_cpus else None)
     threads_args = ["--cpu-threads", str(count), *extra] if count else extra
@@ -117,7 +118,8 @@ def read_metrics(url: str) -> str | None:
     http = url.replace("ws://", "http://").replace("wss://", "https://").removesuffix("/ws")
     try:
         with urllib.request.urlopen(f"{http}/metrics", timeout=5) as response:
-            return response.read().decode()
+            body: bytes = response.read()
+            return body.decode()
     except OSError:
         return None
 
@@ -188,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     events_file = args.out / "events.jsonl"
     events_file.unlink(missing_ok=True)
 
-    started: list[subprocess.Popen] = []
+    started: list[subprocess.Popen[bytes]] = []
     urls, pids = list(args.url or []), list(args.server_pid or [])
     client_cpus = cpus(args.pin, server=False)
     try:
@@ -230,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def start_nodes(
-    args: argparse.Namespace, started: list[subprocess.Popen]
+    args: argparse.Namespace, started: list[subprocess.Popen[bytes]]
 ) -> tuple[list[str], list[int], list[int] | None]:
     """One server (--nodes 1, as before), or Redis and N cluster nodes; their URLs and pids."""
     if args.nodes == 1:
@@ -268,7 +270,7 @@ def start_nodes(
 
 def run_locust(
     args: argparse.Namespace, url: str, events_file: Path, client_cpus: list[int] | None
-) -> subprocess.CompletedProcess:
+) -> subprocess.CompletedProcess[bytes]:
     command = [
         sys.executable,
         "-m",

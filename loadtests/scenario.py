@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,8 @@ from client.speech import synthesize, word_error_rate
 
 # (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer"
 # or "failure"; value in seconds (a ratio for "wer"); detail: what the value was measured on.
-Report = Callable[[str, str, float, str | None, dict | None], None]
+Detail = Mapping[str, object]
+Report = Callable[[str, str, float, str | None, Detail | None], None]
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ class ParticipantRun:
         elapsed = time.perf_counter() - started
         self.report("join", "join", elapsed, None, {"room": room, "node": node})
         joined_at = time.perf_counter()
-        first = asyncio.ensure_future(client.wait_for(lambda: bool(client.captions), 60))
+        first: asyncio.Task[None] | None = asyncio.ensure_future(
+            client.wait_for(lambda: bool(client.captions), 60)
+        )
         seen = 0
         try:
             while not stop.is_set():

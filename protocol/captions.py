@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any, ClassVar
 
 from .errors import ErrorCode, ProtocolError
-from .fields import Fields, as_object
+from .fields import Fields, MessageClass, as_object
 from .signaling import LANGUAGE_PATTERN, PROTOCOL_VERSION, ROOM_PATTERN, decode_frame
 
 # Word times come from models with 10-20 ms resolution; allow rounding at the segment's edges.
@@ -148,7 +148,10 @@ class Status:
 
 
 ChannelMessage = Caption | Status
-CHANNEL_MESSAGES: dict[str, Any] = {Caption.TYPE: Caption, Status.TYPE: Status}
+CHANNEL_MESSAGES: dict[str, MessageClass[ChannelMessage]] = {
+    Caption.TYPE: Caption,
+    Status.TYPE: Status,
+}
 
 
 def parse_channel_message(data: str | bytes) -> ChannelMessage:
@@ -183,7 +186,7 @@ class Flag:
 
 MAX_SEGMENT_ID = 200
 MAX_FLAG_REASON = 500
-CLIENT_CHANNEL_MESSAGES: dict[str, Any] = {Flag.TYPE: Flag}
+CLIENT_CHANNEL_MESSAGES: dict[str, MessageClass[Flag]] = {Flag.TYPE: Flag}
 
 
 def parse_client_channel_message(data: str | bytes) -> Flag:

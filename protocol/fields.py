@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from .errors import ErrorCode, ProtocolError
 from .text import is_valid_unicode
 
 _MISSING = object()
+
+_Message_co = TypeVar("_Message_co", covariant=True)
+
+
+class MessageClass(Protocol[_Message_co]):
+    """A message class as a parser's registry holds it: builds its message from a frame's fields."""
+
+    def from_fields(self, f: Fields, /) -> _Message_co: ...
 
 
 class Fields:
@@ -42,14 +50,11 @@ class Fields:
         self,
         key: str,
         *,
-        default: Any = _MISSING,
         min_len: int = 0,
         max_len: int | None = None,
         pattern: re.Pattern[str] | None = None,
-    ) -> Any:
-        value = self._get(key, default)
-        if value is default and default is not _MISSING:
-            return value
+    ) -> str:
+        value = self._get(key, _MISSING)
         if not isinstance(value, str):
             raise self.fail(f"field {key!r} must be a string")
         if not is_valid_unicode(value):
@@ -62,10 +67,17 @@ class Fields:
             raise self.fail(f"field {key!r} must match {pattern.pattern}")
         return value
 
-    def optional_string(self, key: str, **kwargs: Any) -> str | None:
+    def optional_string(
+        self,
+        key: str,
+        *,
+        min_len: int = 0,
+        max_len: int | None = None,
+        pattern: re.Pattern[str] | None = None,
+    ) -> str | None:
         if self._obj.get(key) is None:
             return None
-        return self.string(key, **kwargs)
+        return self.string(key, min_len=min_len, max_len=max_len, pattern=pattern)
 
     def boolean(self, key: str, *, default: Any = _MISSING) -> bool:
         value = self._get(key, default)
@@ -75,7 +87,7 @@ class Fields:
 
     def integer(self, key: str, *, minimum: int | None = None) -> int:
         value = self._get(key, _MISSING)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not isinstance(value, int) or isinstance(value, bool):
             raise self.fail(f"field {key!r} must be an integer")
         if minimum is not None and value < minimum:
             raise self.fail(f"field {key!r} must be >= {minimum}")

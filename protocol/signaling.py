@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from .errors import ErrorCode, ProtocolError
-from .fields import Fields, as_object
+from .fields import Fields, MessageClass, as_object
 from .text import check_json_depth, is_valid_unicode
 
 PROTOCOL_VERSION = 1
@@ -101,7 +101,7 @@ class _SdpMessage:
         return {"sdp": self.sdp}
 
     @classmethod
-    def from_fields(cls, f: Fields) -> Any:
+    def from_fields(cls, f: Fields) -> Self:
         return cls(sdp=f.string("sdp", min_len=1, max_len=MAX_SDP_CHARS))
 
 
@@ -139,7 +139,9 @@ class Leave:
 
 
 ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave
-CLIENT_MESSAGES: dict[str, Any] = {m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)}
+CLIENT_MESSAGES: dict[str, MessageClass[ClientMessage]] = {
+    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)
+}
 
 
 # --- server → client -------------------------------------------------------------------------
@@ -198,7 +200,7 @@ class _ParticipantEvent:
         return {"participant": self.participant.to_json()}
 
     @classmethod
-    def from_fields(cls, f: Fields) -> Any:
+    def from_fields(cls, f: Fields) -> Self:
         return cls(ParticipantInfo.from_json(f.object("participant"), cls.TYPE))
 
 
@@ -237,13 +239,15 @@ class ErrorMessage:
 ServerMessage = (
     Joined | ServerAnswer | ServerOffer | ParticipantJoined | ParticipantLeft | ErrorMessage
 )
-SERVER_MESSAGES: dict[str, Any] = {
+SERVER_MESSAGES: dict[str, MessageClass[ServerMessage]] = {
     m.TYPE: m
     for m in (Joined, ServerAnswer, ServerOffer, ParticipantJoined, ParticipantLeft, ErrorMessage)
 }
 
 
 # --- framing ---------------------------------------------------------------------------------
+
+_Message = TypeVar("_Message")
 
 
 def _strings(f: Fields, key: str) -> list[str]:
@@ -275,7 +279,7 @@ def decode_frame(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> tup
     return message_type, fields
 
 
-def _parse(frame: str | bytes, registry: dict[str, Any]) -> Any:
+def _parse(frame: str | bytes, registry: dict[str, MessageClass[_Message]]) -> _Message:
     message_type, fields = decode_frame(frame)
     message_class = registry.get(message_type)
     if message_class is None:
