@@ -213,9 +213,9 @@ class WhisperEngine:
             main = _Model(config.model, resolve_model(config.model, config.cache_dir), config)
         self._main = main
         self._english = main
-        if config.english_model not in (None, config.model) and config.model_dir is None:
-            english_dir = resolve_model(config.english_model, config.cache_dir)
-            self._english = _Model(config.english_model, english_dir, config)
+        english = config.english_model
+        if english is not None and english != config.model and config.model_dir is None:
+            self._english = _Model(english, resolve_model(english, config.cache_dir), config)
         self.name = "whisper-" + "+".join(dict.fromkeys([main.name, self._english.name]))
         self.languages = main.languages
         self._slots: dict[str, _Slot] = {}
