@@ -12,7 +12,7 @@ from pathlib import Path
 
 from captioner.engines import ENGINES
 from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig
+from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig, add_model_arguments
 
 from .config import LOOPBACK, PATH, CaptionServerConfig
 from .server import AsrService
@@ -33,6 +33,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--checkpoint", help="kyutai: a checkpoint directory or cached repo id")
     parser.add_argument("--device", default="cpu", help="kyutai: cpu, cuda or cuda:N")
     parser.add_argument("--slots", type=int, default=16, help="kyutai: streams per batch")
+    add_model_arguments(parser)
     parser.add_argument("--model-dir", type=Path, help="whisper: a CTranslate2 model directory")
     parser.add_argument(
         "--model-sha256", help="whisper: expected sha256 of model.bin; 'none' to skip the check"
@@ -74,7 +75,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Capti
         port=args.port,
         engine=args.engine,
         whisper=WhisperConfig(
-            model_dir=args.model_dir, sha256=sha256, cpu_threads=args.cpu_threads
+            model=args.model,
+            model_dir=args.model_dir,
+            sha256=sha256,
+            english_model=args.english_model,
+            cache_dir=args.model_cache,
+            cpu_threads=args.cpu_threads,
         ),
         kyutai=KyutaiConfig(
             checkpoint=args.checkpoint,

@@ -40,6 +40,7 @@ from asr.messages import FRAME_SAMPLES, SAMPLE_RATE  # noqa: E402
 from captioner.engine import Engine, StreamUpdate  # noqa: E402
 from captioner.kyutai.config import KyutaiConfig  # noqa: E402
 from captioner.scheduler import CaptionScheduler  # noqa: E402
+from captioner.whisper.config import MODELS, WhisperConfig  # noqa: E402
 from captionserver.config import CaptionServerConfig  # noqa: E402
 from captionserver.server import build_engine  # noqa: E402
 from client.audio import load_audio  # noqa: E402
@@ -173,6 +174,8 @@ def row(label: str, r: dict) -> str:
 
 async def start_server(args: argparse.Namespace) -> tuple[str, asyncio.subprocess.Process]:
     extra = ["--checkpoint", args.checkpoint, "--slots", str(args.slots)] if args.checkpoint else []
+    if args.engine == "whisper":
+        extra += ["--model", args.model]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "captionserver", "--port", "0", "--engine", args.engine,
         "--cpu-threads", str(args.threads), *extra,
@@ -209,6 +212,7 @@ async def amain(args: argparse.Namespace) -> int:
             # Alternate remote and in-process so that the machine's load hits both alike.
             config = CaptionServerConfig(
                 engine=args.engine,
+                whisper=WhisperConfig(model=args.model, cpu_threads=args.threads),
                 kyutai=KyutaiConfig(
                     checkpoint=args.checkpoint,
                     slots=args.slots,
@@ -250,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["whisper", "kyutai"], default="whisper")
     parser.add_argument("--checkpoint", help="kyutai: a checkpoint directory")
     parser.add_argument("--slots", type=int, default=16)
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="base",
+        help="whisper: the model of every stream (the protocol names no language: base detects it)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="engine CPU threads")
     parser.add_argument("--streams", default="1,2,4", help="comma-separated N")
     parser.add_argument("--seconds", type=float, default=10.0, help="audio per stream per N")

