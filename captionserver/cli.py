@@ -12,7 +12,7 @@ from pathlib import Path
 
 from captioner.engines import ENGINES
 from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig, add_model_arguments
+from captioner.whisper.config import PINNED_MODEL_SHA256, add_model_arguments, whisper_config
 
 from .config import LOOPBACK, PATH, CaptionServerConfig
 from .server import AsrService
@@ -74,14 +74,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Capti
         host=args.host,
         port=args.port,
         engine=args.engine,
-        whisper=WhisperConfig(
-            model=args.model,
-            model_dir=args.model_dir,
-            sha256=sha256,
-            english_model=args.english_model,
-            cache_dir=args.model_cache,
-            cpu_threads=args.cpu_threads,
-        ),
+        whisper=whisper_config(args, sha256=sha256),
         kyutai=KyutaiConfig(
             checkpoint=args.checkpoint,
             device=args.device,

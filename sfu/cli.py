@@ -20,7 +20,7 @@ from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
 from captioner.engines import ENGINES
 from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import WhisperConfig, add_model_arguments
+from captioner.whisper.config import add_model_arguments, whisper_config
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
 from sfu.captioning.stream import CaptionMode
@@ -348,14 +348,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
         engine=args.engine,
-        whisper=WhisperConfig(
-            model=args.model,
-            model_dir=args.model_dir,
-            sha256=sha256,
-            english_model=args.english_model,
-            cache_dir=args.model_cache,
-            cpu_threads=args.cpu_threads,
-        ),
+        whisper=whisper_config(args, sha256=sha256),
         kyutai=KyutaiConfig(
             checkpoint=args.checkpoint,
             device=args.device,

@@ -51,3 +51,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         help="where the base model is assembled (default: $XDG_CACHE_HOME/livecaptions, "
         "~/.cache/livecaptions)",
     )
+
+
+def whisper_config(args: argparse.Namespace, *, sha256: str | None) -> WhisperConfig:
+    """The configuration `add_model_arguments`, --model-dir and --cpu-threads asked for."""
+    return WhisperConfig(
+        model=args.model,
+        model_dir=args.model_dir,
+        sha256=sha256,
+        english_model=args.english_model,
+        cache_dir=args.model_cache,
+        cpu_threads=args.cpu_threads,
+    )
