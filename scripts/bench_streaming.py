@@ -4,7 +4,10 @@ Each clip goes through `WhisperEngine.step` in chunks, as the scheduler feeds it
 each chunk to the time the previous step took (what a real-time stream accumulates while the
 engine works; 80 ms at least), otherwise every chunk is `--step` seconds. "Offline" is the same
 model decoding the whole clip in one window, in the same language. Commit lag is how long after
-a word's end (in audio time) the step that committed it finished.
+a word's end (in audio time) the step that committed it finished; final lag is the same for each
+final caption (the caption assembler's segments, as a room would get them: how long after the
+segment's last word its final went out), which is what bench_latency's "finals" measures with the
+network and real-time pacing added.
 
     python scripts/bench_streaming.py                    # shared clips + French espeak-ng clips
     python scripts/bench_streaming.py --model tiny.en --clips en
@@ -26,6 +29,7 @@ from faster_whisper import WhisperModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from captioner.assembler import CaptionAssembler  # noqa: E402
 from captioner.engine import SAMPLE_RATE, AudioChunk  # noqa: E402
 from captioner.whisper.config import WhisperConfig  # noqa: E402
 from captioner.whisper.engine import WhisperEngine, resolve_model  # noqa: E402
@@ -71,12 +75,20 @@ def _to_24k(pcm48: np.ndarray) -> np.ndarray:
     return pcm48[::2].copy()  # espeak's speech has nothing above 12 kHz
 
 
-def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> tuple[str, list[float]]:
+@dataclass
+class Run:
+    text: str
+    lags: list[float]  # commit lag of every word
+    final_lags: list[float]  # lag of every final caption
+
+
+def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> Run:
     pcm = np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), clip.pcm])
     pcm = np.concatenate([pcm, np.zeros(SAMPLE_RATE * 2, np.float32)])
     engine.open_stream("s", 0.0)
     engine.set_language("s", clip.language)
-    words, lags, i, chunk = [], [], 0, round(step * SAMPLE_RATE)
+    assembler = CaptionAssembler("bench", "s", lambda start, end: None)
+    words, lags, finals, i, chunk = [], [], [], 0, round(step * SAMPLE_RATE)
     while i < len(pcm):
         piece = pcm[i : i + chunk]
         i += len(piece)
@@ -87,10 +99,11 @@ def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> tuple[
         for update in updates:
             words += [w.text for w in update.committed]
             lags += [now - w.end for w in update.committed]
+            finals += [now - c.end for c in assembler.feed(update) if c.final and c.text]
         if live:
             chunk = max(1920, round(took * SAMPLE_RATE / 1920) * 1920)
     engine.close_stream("s")
-    return " ".join(words), lags
+    return Run(" ".join(words), lags, finals)
 
 
 def offline(model: WhisperModel, clip: Clip) -> str:
@@ -118,23 +131,34 @@ def main() -> None:
         str(resolve_model(args.model, None)), device="cpu", compute_type="int8", cpu_threads=2
     )
     print(f"model {args.model}, {'live' if args.live else f'step {args.step} s'}, runs {args.runs}")
-    print("clip | lang | WER offline | WER streaming (median) | commit lag p50 / p95")
+    print(
+        "clip | lang | WER offline | WER streaming (median) | commit lag p50 / p95 "
+        "| final lag p50 / p95"
+    )
     for clip in clips(args.clips):
         if args.only and args.only not in clip.name:
             continue
         base = word_error_rate(clip.text, offline(model, clip))
-        wers, lags = [], []
+        wers, lags, final_lags, text = [], [], [], ""
         for _ in range(args.runs):
-            text, lag = stream(engine, clip, args.step, args.live)
-            wers.append(word_error_rate(clip.text, text))
-            lags += lag
-        p50, p95 = np.percentile(lags, [50, 95]) if lags else (float("nan"),) * 2
+            run = stream(engine, clip, args.step, args.live)
+            wers.append(word_error_rate(clip.text, run.text))
+            lags += run.lags
+            final_lags += run.final_lags
+            text = run.text
         print(
             f"{clip.name} | {clip.language} | {100 * base:.1f} % | "
             f"{100 * statistics.median(wers):.1f} % ({', '.join(f'{100 * w:.1f}' for w in wers)})"
-            f" | {p50:.2f} / {p95:.2f} s | {text}",
+            f" | {_percentiles(lags)} | {_percentiles(final_lags)} | {text}",
             flush=True,
         )
+
+
+def _percentiles(values: list[float]) -> str:
+    if not values:
+        return "- / -"
+    p50, p95 = np.percentile(values, [50, 95])
+    return f"{p50:.2f} / {p95:.2f} s"
 
 
 if __name__ == "__main__":

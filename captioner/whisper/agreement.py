@@ -17,6 +17,14 @@ from collections.abc import Sequence
 from protocol import Word
 
 _NON_WORD = re.compile(r"[^\w']+")
+SENTENCE_END = (".", "?", "!")
+TRAILING_OFF = "..."  # Whisper's mark of a sentence it has not heard the end of: no sentence end
+
+
+def ends_sentence(word: Word) -> bool:
+    return word.text.endswith(SENTENCE_END) and not word.text.endswith(TRAILING_OFF)
+
+
 MATCH_WORDS = 3  # committed words compared to find where the new words begin
 MIN_WORD_SECONDS = 0.08  # spoken words take longer than this, on average, even fast ones
 SEARCH_RADIUS = 2  # how far the model's re-transcription of committed words may drift in count
@@ -91,13 +99,23 @@ class LocalAgreement:
         return tuple(self._previous)
 
     def insert(
-        self, hypothesis: Sequence[Word], limit: int | None = None
+        self,
+        hypothesis: Sequence[Word],
+        limit: int | None = None,
+        *,
+        settled: int | None = None,
     ) -> tuple[list[Word], list[Word]]:
         """Take a new hypothesis of the buffer; return (newly committed words, tentative words).
-        `limit`: the hypothesis's words from this index on may not be committed yet."""
+        `limit`: the hypothesis's words from this index on may not be committed yet.
+        `settled` (None: all): agreed words are committed whole sentences at a time, through the
+        last agreed sentence end, except the hypothesis's first `settled` words, which commit
+        on agreement alone. Why: the hypothesis that first reaches a sentence's end has heard all
+        of it, and tiny.en revises a guess made early in a sentence ("asked not" → "ask not")
+        once the rest of it is heard, after two decodes already agreed on the guess."""
         new = self._new_words(hypothesis)
+        done = len(hypothesis) - len(new)
         if limit is not None:
-            limit -= len(hypothesis) - len(new)
+            limit -= done
         runs = [*self._older, self._previous, new]
         agreed = 0
         if len(runs) >= self.depth:
@@ -106,6 +124,9 @@ class LocalAgreement:
                 agreed += 1
         if limit is not None:
             agreed = max(0, min(agreed, limit))
+        if settled is not None:  # after `limit`: an unsure word holds back its whole sentence
+            ends = [i + 1 for i, w in enumerate(new[:agreed]) if ends_sentence(w)]
+            agreed = max(ends[-1] if ends else 0, min(agreed, settled - done))
         committed, tentative = new[:agreed], new[agreed:]
         self.committed.extend(committed)
         # Earlier runs keep only what follows the words just committed.

@@ -1,4 +1,4 @@
-from captioner.whisper.agreement import LocalAgreement, cut_repetition, normalize
+from captioner.whisper.agreement import LocalAgreement, cut_repetition, ends_sentence, normalize
 from protocol import Word
 
 
@@ -119,3 +119,38 @@ def test_a_large_pile_is_cut_even_when_speech_follows() -> None:
     predicted = [Word(w, 2.0, 2.0) for w in ["ask", "not", "what", "you"]]
     hypothesis = [*words("and so"), *predicted, *words("ask not", start=2.4)]
     assert texts(cut_repetition(hypothesis)) == "and so"
+
+
+def test_agreed_words_commit_a_sentence_at_a_time() -> None:
+    agreement = LocalAgreement()
+    assert agreement.insert(words("asked not what you are"), settled=0)[0] == []
+    committed, tentative = agreement.insert(words("asked not what you are"), settled=0)
+    assert committed == []  # agreed, but no sentence end yet: a later decode may hear better
+    assert texts(tentative) == "asked not what you are"
+    agreement.insert(words("ask not what your country. Ask"), settled=0)
+    committed, tentative = agreement.insert(words("ask not what your country. Ask what"), settled=0)
+    assert texts(committed) == "ask not what your country."
+    assert texts(tentative) == "Ask what"
+
+
+def test_old_enough_words_commit_on_agreement_alone() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("it was the best of times it"), settled=2)
+    committed, _ = agreement.insert(words("it was the best of times it was"), settled=2)
+    assert texts(committed) == "it was"
+
+
+def test_an_unsure_word_holds_back_its_whole_sentence() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("for good or for evil."), settled=0)
+    committed, tentative = agreement.insert(words("for good or for evil."), limit=2, settled=0)
+    assert committed == [] and texts(tentative) == "for good or for evil."
+
+
+def test_a_trailing_ellipsis_is_no_sentence_end() -> None:
+    assert ends_sentence(Word("times.", 0.0, 0.3))
+    assert ends_sentence(Word("ready?", 0.0, 0.3))
+    assert not ends_sentence(Word("the...", 0.0, 0.3))
+    agreement = LocalAgreement()
+    agreement.insert(words("it was the..."), settled=0)
+    assert agreement.insert(words("it was the..."), settled=0)[0] == []

@@ -80,7 +80,7 @@ def test_decode_window_stops_shortly_after_speech() -> None:
 
 
 def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
-    policy = StreamPolicy(min_probability=0.5, patience=1.0)
+    policy = StreamPolicy(min_probability=0.5, patience=1.0, settle_after=None)
     stream = WhisperStream(0.0, policy)
     stream.append(audio(1.6, [(0.5, 1.3)]))
 
@@ -102,7 +102,7 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
 
 
 def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:
-    stream = WhisperStream(0.0, StreamPolicy(trim_after=1.0))
+    stream = WhisperStream(0.0, StreamPolicy(trim_after=1.0, cut_context=0.0))
     first_turn = audio(3.0, [(s, e) for _, s, e in SPOKEN])
     second_turn = audio(2.0, [(0.2, 1.2)])
     pcm = np.concatenate([first_turn, np.zeros(SAMPLE_RATE * 2, np.float32), second_turn])
@@ -117,3 +117,21 @@ def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:
     assert any("again." in prompt for start, prompt in prompts if start < 3.0)
     later = [prompt for start, prompt in prompts if start >= 4.0]
     assert later and all(prompt == "" for prompt in later)
+
+
+def test_a_cut_at_a_sentence_end_keeps_context_before_the_next_words() -> None:
+    speech = audio(4.0, [(s, e) for _, s, e in SPOKEN])
+    starts = {}
+    for context in (0.0, 1.0):
+        stream = WhisperStream(0.0, StreamPolicy(trim_after=1.0, cut_context=context))
+        size, heard = round(0.32 * SAMPLE_RATE), []
+        starts[context] = []
+        for i in range(0, len(speech), size):
+            stream.append(speech[i : i + size])
+            request = stream.plan()
+            if request is not None:
+                if "Fail" not in heard:  # "Fail" (from 1.6 s) is still to be committed
+                    starts[context].append(request.start)
+                heard += [w.text for w in stream.apply(request, decode(request)).committed]
+    assert max(starts[0.0]) > 1.0  # cut right after "again.": "Fail" starts the window
+    assert max(starts[1.0]) <= 0.6  # a second of audio is kept before "Fail"
