@@ -130,19 +130,17 @@ class LoadRun:
     scenario: Scenario
 
 
-_run: LoadRun | None = None
-
-
-def current_run() -> LoadRun:
-    assert _run is not None, "users start after test_start"
-    return _run
+def current_run(environment: Environment) -> LoadRun:
+    """This test's shared state, kept on locust's environment (one per test, no global)."""
+    run = getattr(environment, "caption_run", None)
+    assert isinstance(run, LoadRun), "users start after test_start"
+    return run
 
 
 def on_test_start(environment: Environment, **_: Any) -> None:
-    global _run
     options = environment.parsed_options
     assert options is not None, "the locust command line was parsed"
-    _run = LoadRun(
+    environment.caption_run = LoadRun(  # type: ignore[attr-defined]  # locust has no slot for it
         runner=AsyncioRunner(),
         sink=EventSink(environment, options.events_file),
         index=itertools.count(),
@@ -158,10 +156,11 @@ def on_test_start(environment: Environment, **_: Any) -> None:
 
 
 def on_test_stop(environment: Environment, **_: Any) -> None:
-    if _run is not None:
-        _run.sink.flush()
-        if _run.sink.file is not None:
-            _run.sink.file.close()
+    run = getattr(environment, "caption_run", None)
+    if isinstance(run, LoadRun):
+        run.sink.flush()
+        if run.sink.file is not None:
+            run.sink.file.close()
 
 
 events.test_start.add_listener(on_test_start)
@@ -175,12 +174,12 @@ class CaptionParticipant(User):
 
     def on_start(self) -> None:
         self._stop: asyncio.Event | None = None
-        self._index = next(current_run().index)
+        self._index = next(current_run(self.environment).index)
         self._future: concurrent.futures.Future[None] | None = None
 
     @task
     def take_part(self) -> None:
-        run = current_run()
+        run = current_run(self.environment)
         sink = run.sink
         participant = ParticipantRun(run.scenario, self._index, sink)
         stop = asyncio.Event()
@@ -196,7 +195,7 @@ class CaptionParticipant(User):
         gevent.sleep(1.0)  # a participant that failed to join retries after a second
 
     def on_stop(self) -> None:
-        run = current_run()
+        run = current_run(self.environment)
         if self._stop is not None and self._future is not None:
             run.runner.loop.call_soon_threadsafe(self._stop.set)
             deadline = time.monotonic() + 10
