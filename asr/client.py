@@ -5,7 +5,7 @@
 It encodes what the client sends and turns the server's frames into events: a `Word` becomes a
 `FinalWord` once its `EndWord` (or the next `Word`) tells where it ends; `Step` becomes `Progress`
 (stream seconds processed). Works against any server of ASR-PROTOCOL.md; our extension's
-`Tentative` and `Pause` pass through when the server sends them.
+`Tentative`, `Revise` and `Pause` pass through when the server sends them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .messages import (
     Marker,
     Pause,
     Ready,
+    Revise,
     Step,
     Tentative,
     TimedWord,
@@ -65,7 +66,7 @@ class Refused:
     message: str  # the server's Error text ("no free channels" when it is full)
 
 
-ClientEvent = Admitted | FinalWord | Progress | MarkerBack | Refused | Tentative | Pause
+ClientEvent = Admitted | FinalWord | Progress | MarkerBack | Refused | Tentative | Revise | Pause
 
 
 class AsrClientSession:
@@ -102,6 +103,9 @@ class AsrClientSession:
             return [Progress((message.step_idx + 1) * FRAME_SAMPLES / SAMPLE_RATE)]
         if isinstance(message, Marker):
             return [MarkerBack(message.id)]
+        if isinstance(message, Revise):  # it may revise a word still waiting for its end
+            waiting = [] if self._word is None else self._end_word(self._word.start_time)
+            return [*waiting, message]
         if isinstance(message, Tentative | Pause):
             return [message]
         raise AsrProtocolError(f"unexpected {type(message).__name__}")

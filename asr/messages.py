@@ -23,6 +23,9 @@ MAX_FRAME_BYTES = 1 << 20  # a frame past this is refused before it is decoded
 MAX_AUDIO_SAMPLES = 10 * SAMPLE_RATE  # one Audio message carries at most 10 s
 MAX_TEXT = 1000  # characters of a word or an error message
 MAX_MARKER_ID = 2**63 - 1  # Kyutai's ids are i64
+MAX_TIME = 1e7  # seconds (115 days): no stream lasts longer, and float32 carries it
+FLOAT32_MAX = 3.4028234663852886e38
+MAX_REVISED_WORDS = 200  # a Revise reaches back at most this far (Whisper's 30 s window: ~100)
 
 
 # --- client → server --------------------------------------------------------------------------
@@ -165,13 +168,30 @@ class Tentative:
     words: tuple[TimedWord, ...] = ()
 
     def to_map(self) -> dict[str, Any]:
-        return {
-            "type": self.TYPE,
-            "words": [
-                {"text": w.text, "start_time": w.start_time, "stop_time": w.stop_time}
-                for w in self.words
-            ],
-        }
+        return {"type": self.TYPE, "words": _word_maps(self.words)}
+
+
+def _word_maps(words: tuple[TimedWord, ...]) -> list[dict[str, Any]]:
+    return [{"text": w.text, "start_time": w.start_time, "stop_time": w.stop_time} for w in words]
+
+
+@dataclass(frozen=True)
+class Revise:
+    """The last `replaces` words sent as `Word`s are now `words`: a revising engine heard them
+    better once it heard what followed. Sent before the step's new `Word`s."""
+
+    TYPE: ClassVar[str] = "Revise"
+    replaces: int
+    words: tuple[TimedWord, ...]
+
+    def __post_init__(self) -> None:
+        if not 0 < self.replaces <= MAX_REVISED_WORDS:
+            raise AsrProtocolError(f"Revise.replaces must be between 1 and {MAX_REVISED_WORDS}")
+        if len(self.words) > MAX_REVISED_WORDS:
+            raise AsrProtocolError(f"Revise.words holds more than {MAX_REVISED_WORDS} words")
+
+    def to_map(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "replaces": self.replaces, "words": _word_maps(self.words)}
 
 
 @dataclass(frozen=True)
@@ -183,11 +203,16 @@ class Pause:
     time: float
     language: str | None = None
 
+    def __post_init__(self) -> None:
+        _check_time("Pause.time", self.time)
+        if self.language is not None:
+            _check_text("Pause.language", self.language)
+
     def to_map(self) -> dict[str, Any]:
         return {"type": self.TYPE, "time": self.time, "language": self.language}
 
 
-ServerMessage = Ready | Word | EndWord | Step | Marker | Error | Tentative | Pause
+ServerMessage = Ready | Word | EndWord | Step | Marker | Error | Tentative | Revise | Pause
 
 # --- encoding ---------------------------------------------------------------------------------
 
@@ -226,8 +251,10 @@ def decode_server(frame: bytes, max_bytes: int = MAX_FRAME_BYTES) -> ServerMessa
         return EndWord(_number(fields, "EndWord", "stop_time"))
     if kind == Step.TYPE:
         prs = fields.get("prs", [])
-        if not isinstance(prs, list) or not all(_is_number(p) for p in prs):
-            raise AsrProtocolError("Step.prs must be an array of numbers")
+        if not isinstance(prs, list) or not all(
+            _is_number(p) and abs(p) <= FLOAT32_MAX for p in prs
+        ):
+            raise AsrProtocolError("Step.prs must be an array of 32-bit floats")
         return Step(
             _integer(fields, "Step", "step_idx"),
             tuple(float(p) for p in prs),
@@ -238,7 +265,9 @@ def decode_server(frame: bytes, max_bytes: int = MAX_FRAME_BYTES) -> ServerMessa
     if kind == Error.TYPE:
         return Error(_string(fields, "Error", "message"))
     if kind == Tentative.TYPE:
-        return Tentative(_timed_words(fields))
+        return Tentative(_timed_words(fields, "Tentative"))
+    if kind == Revise.TYPE:
+        return Revise(_integer(fields, "Revise", "replaces"), _timed_words(fields, "Revise"))
     if kind == Pause.TYPE:
         language = fields.get("language")
         if language is not None and not isinstance(language, str):
@@ -305,19 +334,19 @@ def _pcm(fields: dict[str, Any]) -> np.ndarray:
     return np.clip(samples, -1.0, 1.0)
 
 
-def _timed_words(fields: dict[str, Any]) -> tuple[TimedWord, ...]:
+def _timed_words(fields: dict[str, Any], kind: str) -> tuple[TimedWord, ...]:
     words = fields.get("words")
     if not isinstance(words, list):
-        raise AsrProtocolError("Tentative.words must be an array")
+        raise AsrProtocolError(f"{kind}.words must be an array")
     out = []
     for word in words:
         if not isinstance(word, dict):
-            raise AsrProtocolError("Tentative.words must hold maps")
+            raise AsrProtocolError(f"{kind}.words must hold maps")
         out.append(
             TimedWord(
-                _string(word, "Tentative.words", "text"),
-                _number(word, "Tentative.words", "start_time"),
-                _number(word, "Tentative.words", "stop_time"),
+                _string(word, f"{kind}.words", "text"),
+                _number(word, f"{kind}.words", "start_time"),
+                _number(word, f"{kind}.words", "stop_time"),
             )
         )
     return tuple(out)
@@ -329,8 +358,8 @@ def _check_text(name: str, text: str) -> None:
 
 
 def _check_time(name: str, value: float) -> None:
-    if not math.isfinite(value) or value < 0:
-        raise AsrProtocolError(f"{name} must be a finite, non-negative number of seconds")
+    if not math.isfinite(value) or not 0 <= value <= MAX_TIME:
+        raise AsrProtocolError(f"{name} must be a number of seconds from 0 to {MAX_TIME:g}")
 
 
 __all__ = [
@@ -343,6 +372,7 @@ __all__ = [
     "OggOpus",
     "Pause",
     "Ready",
+    "Revise",
     "ServerMessage",
     "Step",
     "Tentative",

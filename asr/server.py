@@ -30,6 +30,7 @@ from .messages import (
     OggOpus,
     Pause,
     Ready,
+    Revise,
     ServerMessage,
     Step,
     Tentative,
@@ -123,6 +124,7 @@ class AsrServerSession:
         *,
         committed: tuple[TimedWord, ...] = (),
         tentative: tuple[TimedWord, ...] = (),
+        revision: Revise | None = None,
         end_of_utterance: bool = False,
         language: str | None = None,
         audio_end: float,
@@ -130,6 +132,8 @@ class AsrServerSession:
         """What one engine step made of this stream; `audio_end` in stream seconds."""
         if self.state is not ServerState.SERVING:
             return
+        if revision is not None and self.options.extensions:
+            self._send(revision)
         for word in committed:
             self._send(Word(word.text, word.start_time))
             self._send(EndWord(word.stop_time))

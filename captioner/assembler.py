@@ -4,7 +4,8 @@ Sans-I/O and synchronous: fed the engine's updates for one stream, with a speake
 room name, it returns the `Caption` updates to send. A segment is one caption on screen: it closes
 (its `final` update) at the end of a sentence, at a pause, when the speaker changes, or when one
 more word would break the line rule (2 lines of 42 characters). Until then each update carries the
-segment's whole current text — committed words then tentative ones — and `rev` increases.
+segment's whole current text — committed words then tentative ones — and `rev` increases, and the
+engine may still revise the segment's committed words (never those of a closed segment).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from captioner.engine import StreamUpdate
+from captioner.engine import Revision, StreamUpdate
 from captioner.lines import fits
 from protocol import Caption, Speaker, Word
 
@@ -46,6 +47,8 @@ class CaptionAssembler:
     def feed(self, update: StreamUpdate) -> list[Caption]:
         out: list[Caption] = []
         language = update.language
+        if update.revision is not None:
+            self._revise(update.revision, language, out)
         for word in update.committed:
             self._add_committed(word, language, out)
         if update.end_of_utterance:
@@ -74,6 +77,16 @@ class CaptionAssembler:
         segment.words.append(word)
         if word.text.endswith(SENTENCE_END):
             self._close(language, out)
+
+    def _revise(self, revision: Revision, language: str | None, out: list[Caption]) -> None:
+        """Correct committed words, only while they are all in the open segment: a final
+        caption went to the log and to every screen, and is never changed."""
+        segment = self._segment
+        if segment is None or not 0 < revision.replaces <= len(segment.words):
+            return
+        del segment.words[-revision.replaces :]
+        for word in revision.words:
+            self._add_committed(word, language, out)
 
     def _open(self, speaker: Speaker | None) -> _Segment:
         if self._segment is None:
@@ -115,7 +128,8 @@ class CaptionAssembler:
         text = text_of(words)
         segment.shown = text
         # A segment whose tentative words all vanished closes empty, over the span it showed.
-        start = words[0].start if words else segment.span[0]
+        # (Words from different decodes, a revision's and later ones, may overlap in time.)
+        start = min((w.start for w in words), default=segment.span[0])
         end = max((w.end for w in words), default=segment.span[1])
         segment.span = (start, end)
         return Caption(

@@ -2,7 +2,9 @@
 
 An engine holds per-stream streaming state, one slot per stream. Each `step` takes the new audio of
 any number of streams and serves them all in one model step, returning what each stream's
-transcript became: words now final (never revised again) and the tentative words after them.
+transcript became: words now committed, the tentative words after them, and sometimes a revision
+of the last committed words (an engine that re-decodes its audio, like Whisper, may hear a word
+better once it has heard what follows it).
 """
 
 from __future__ import annotations
@@ -34,12 +36,25 @@ class AudioChunk:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """The stream's last `replaces` committed words are now `words` (committed too).
+
+    A revision is a correction of words that are committed but may not be on anyone's screen as
+    final yet: the caption assembler applies it only while those words are all in the caption
+    it has not closed, and ignores it otherwise (a final caption is never changed)."""
+
+    replaces: int
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True)
 class StreamUpdate:
     """What one step changed in one stream's transcript.
 
-    `committed` words are new final words, in order; `tentative` words follow them and may be
-    revised by the next update (each update replaces the previous tentative words entirely).
-    `end_of_utterance` marks a pause: the speaker stopped, the segment may be closed."""
+    `revision`, applied first, corrects earlier committed words; `committed` words are new
+    committed words, in order; `tentative` words follow them and may be revised by the next
+    update (each update replaces the previous tentative words entirely). `end_of_utterance`
+    marks a pause: the speaker stopped, the segment may be closed."""
 
     stream_id: str
     committed: tuple[Word, ...] = ()
@@ -47,6 +62,7 @@ class StreamUpdate:
     end_of_utterance: bool = False
     language: str | None = None
     audio_end: float = 0.0  # room time up to which audio has been processed
+    revision: Revision | None = None
 
 
 @dataclass

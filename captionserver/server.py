@@ -25,10 +25,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from asr.messages import TimedWord
+from asr.messages import MAX_REVISED_WORDS, Revise, TimedWord
 from asr.server import NO_FREE_CHANNELS, AsrServerSession, ServerOptions
 from captioner import engines
-from captioner.engine import Engine, StreamUpdate
+from captioner.engine import Engine, Revision, StreamUpdate
 from captioner.errors import CapacityError
 from captioner.scheduler import CaptionScheduler
 
@@ -318,6 +318,7 @@ class AsrService:
             stream.session.transcribed(
                 committed=tuple(_timed(w.text, w.start, w.end) for w in update.committed),
                 tentative=tuple(_timed(w.text, w.start, w.end) for w in update.tentative),
+                revision=_revise(update.revision),
                 end_of_utterance=update.end_of_utterance,
                 language=update.language,
                 audio_end=update.audio_end,
@@ -325,6 +326,13 @@ class AsrService:
             self._flush(stream)
         for stream_id in closed:
             self._streams.pop(stream_id, None)
+
+
+def _revise(revision: Revision | None) -> Revise | None:
+    limit = MAX_REVISED_WORDS  # a revision reaching back further is dropped, as a closed caption's
+    if revision is None or revision.replaces > limit or len(revision.words) > limit:
+        return None
+    return Revise(revision.replaces, tuple(_timed(w.text, w.start, w.end) for w in revision.words))
 
 
 def _timed(text: str, start: float, end: float) -> TimedWord:

@@ -77,7 +77,7 @@ def _to_24k(pcm48: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Run:
-    text: str
+    text: str  # the final captions', as the caption log keeps them
     lags: list[float]  # commit lag of every word
     final_lags: list[float]  # lag of every final caption
 
@@ -88,7 +88,7 @@ def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> Run:
     engine.open_stream("s", 0.0)
     engine.set_language("s", clip.language)
     assembler = CaptionAssembler("bench", "s", lambda start, end: None)
-    words, lags, finals, i, chunk = [], [], [], 0, round(step * SAMPLE_RATE)
+    texts, lags, finals, i, chunk = [], [], [], 0, round(step * SAMPLE_RATE)
     while i < len(pcm):
         piece = pcm[i : i + chunk]
         i += len(piece)
@@ -97,13 +97,16 @@ def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> Run:
         took = time.perf_counter() - started
         now = i / SAMPLE_RATE + (took if live else 0.0)
         for update in updates:
-            words += [w.text for w in update.committed]
             lags += [now - w.end for w in update.committed]
-            finals += [now - c.end for c in assembler.feed(update) if c.final and c.text]
+            for caption in assembler.feed(update):
+                if caption.final and caption.text:
+                    texts.append(caption.text)
+                    finals.append(now - caption.end)
         if live:
             chunk = max(1920, round(took * SAMPLE_RATE / 1920) * 1920)
+    texts += [c.text for c in assembler.close() if c.text]
     engine.close_stream("s")
-    return Run(" ".join(words), lags, finals)
+    return Run(" ".join(texts), lags, finals)
 
 
 def offline(model: WhisperModel, clip: Clip) -> str:

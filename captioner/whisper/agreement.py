@@ -10,10 +10,12 @@ would drop the words that follow it.
 
 from __future__ import annotations
 
+import difflib
 import re
 import zlib
 from collections.abc import Sequence
 
+from captioner.engine import Revision
 from protocol import Word
 
 _NON_WORD = re.compile(r"[^\w']+")
@@ -28,6 +30,12 @@ def ends_sentence(word: Word) -> bool:
 MATCH_WORDS = 3  # committed words compared to find where the new words begin
 MIN_WORD_SECONDS = 0.08  # spoken words take longer than this, on average, even fast ones
 SEARCH_RADIUS = 2  # how far the model's re-transcription of committed words may drift in count
+# A revision changes at most this many committed words in a row, and at most a third of them:
+# more is a different reading of the audio (or a hypothesis gone astray), not a corrected guess.
+MAX_REVISED_RUN = 3
+
+# One change of the committed words: committed[start:end] are heard as `heard` (normalised).
+_Change = tuple[int, int, tuple[str, ...]]
 
 
 def normalize(text: str) -> str:
@@ -84,7 +92,13 @@ class LocalAgreement:
     """The committed/tentative split of the transcript of one audio buffer.
 
     `depth` hypotheses in a row must agree on a word to commit it: 2 is the paper's
-    LocalAgreement-2; 3 waits one decode more (measured: no better here, docs/engine.md)."""
+    LocalAgreement-2; 3 waits one decode more (measured: no better here, docs/engine.md).
+
+    Committed words still in the buffer are heard again by every decode, with more context
+    after them. When two hypotheses in a row hear a committed word differently in the same way
+    ("asked not" committed, then "ask not" twice once the sentence went on), the committed words
+    are revised (`Revision`): the same agreement that committed them corrects them. Only short,
+    anchored changes count (`MAX_REVISED_RUN`, a committed word unchanged after them)."""
 
     def __init__(self, depth: int = 2) -> None:
         if depth < 2:
@@ -93,6 +107,8 @@ class LocalAgreement:
         self.committed: list[Word] = []  # committed words whose audio is still in the buffer
         self._previous: list[Word] = []
         self._older: list[list[Word]] = []  # earlier tentative runs, newest last (depth > 2)
+        self._proposed: set[_Change] = set()  # changes of committed words the last decode heard
+        self.revision: Revision | None = None  # what the last insert revised
 
     @property
     def tentative(self) -> tuple[Word, ...]:
@@ -112,8 +128,9 @@ class LocalAgreement:
         on agreement alone. Why: the hypothesis that first reaches a sentence's end has heard all
         of it, and tiny.en revises a guess made early in a sentence ("asked not" → "ask not")
         once the rest of it is heard, after two decodes already agreed on the guess."""
-        new = self._new_words(hypothesis)
-        done = len(hypothesis) - len(new)
+        done = self._cut(hypothesis)
+        self.revision = self._revise(hypothesis[:done])
+        new = list(hypothesis[done:])
         if limit is not None:
             limit -= done
         runs = [*self._older, self._previous, new]
@@ -138,7 +155,9 @@ class LocalAgreement:
 
     def commit_all(self, hypothesis: Sequence[Word]) -> list[Word]:
         """At a pause or the end of a stream: everything heard is final."""
-        words = self._new_words(hypothesis)
+        done = self._cut(hypothesis)
+        self.revision = self._revise(hypothesis[:done])
+        words = list(hypothesis[done:])
         self.committed.extend(words)
         self._previous = []
         self._older = []
@@ -150,15 +169,17 @@ class LocalAgreement:
         keep = [] if before is None else [w for w in self.committed if w.end > before]
         gone = self.committed[: len(self.committed) - len(keep)]
         self.committed = keep
+        self._proposed = set()  # their indices moved
         if before is None:
             self._previous = []
             self._older = []
         return gone
 
-    def _new_words(self, hypothesis: Sequence[Word]) -> list[Word]:
+    def _cut(self, hypothesis: Sequence[Word]) -> int:
+        """How many of the hypothesis's first words are its reading of the committed words."""
         count = len(self.committed)
         if count == 0:
-            return list(hypothesis)
+            return 0
         tail = [normalize(w.text) for w in self.committed[-MATCH_WORDS:]]
         heard = [normalize(w.text) for w in hypothesis]
 
@@ -170,5 +191,35 @@ class LocalAgreement:
         candidates = range(
             max(0, count - SEARCH_RADIUS), min(len(heard), count + SEARCH_RADIUS) + 1
         )
-        cut = max(candidates, key=score, default=len(heard))
-        return list(hypothesis[cut:])
+        return max(candidates, key=score, default=len(heard))
+
+    def _revise(self, reading: Sequence[Word]) -> Revision | None:
+        """Revise the committed words where this reading of them and the last one agree."""
+        old = [normalize(w.text) for w in self.committed]
+        now = [normalize(w.text) for w in reading]
+        matcher = difflib.SequenceMatcher(a=old, b=now, autojunk=False)
+        changes: dict[_Change, tuple[int, int]] = {
+            (i1, i2, tuple(now[j1:j2])): (j1, j2)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+            # Anchored: a change at the very end may only be a misplaced cut between the
+            # committed words and the new ones; it will be anchored once a word follows.
+            if tag != "equal" and i2 < len(old) and max(i2 - i1, j2 - j1) <= MAX_REVISED_RUN
+        }
+        if sum(i2 - i1 for i1, i2, _ in changes) > max(MAX_REVISED_RUN, len(old) // 3):
+            changes = {}
+        agreed = sorted(change for change in changes if change in self._proposed)
+        self._proposed = set(changes)
+        if not agreed:
+            return None
+        revised: list[Word] = []
+        position = 0
+        for start, end, heard in agreed:
+            j1, j2 = changes[(start, end, heard)]
+            revised += [*self.committed[position:start], *reading[j1:j2]]
+            position = end
+        revised += self.committed[position:]
+        first = agreed[0][0]
+        replaces = len(self.committed) - first
+        self.committed = revised
+        self._proposed = set()  # indices moved
+        return Revision(replaces, tuple(revised[first:]))

@@ -270,6 +270,7 @@ class WhisperEngine:
                     result.end_of_utterance,
                     language=slot.language,
                     audio_end=slot.stream.end,
+                    revision=result.revision,
                 )
             )
         self.stats.steps += 1

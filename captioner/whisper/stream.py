@@ -4,7 +4,8 @@ Whisper is not a streaming model: it transcribes a window of audio. This policy 
 Audio accumulates in a buffer; each step decodes the buffer (`plan` says what to decode, `apply`
 takes the result), local agreement commits the words two successive decodes agree on, and a pause
 commits everything. The buffer is trimmed at committed sentence ends so each decode stays short,
-and the committed text before the buffer is given to the model as its prompt. Silence is gated by
+and the committed text before the buffer is given to the model as its prompt. Committed words
+still in the buffer are revised when two later decodes agree they were misheard. Silence is gated by
 energy: a buffer with no speech is never decoded, and words the model places in silence are
 dropped, so silence never becomes invented text.
 """
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from captioner.engine import Revision
 from captioner.speech_gate import GateConfig, SpeechGate
 from captioner.whisper.agreement import (
     LocalAgreement,
@@ -90,6 +92,7 @@ class PolicyUpdate:
     committed: tuple[Word, ...]
     tentative: tuple[Word, ...]
     end_of_utterance: bool
+    revision: Revision | None = None  # applies before `committed`
 
 
 class WhisperStream:
@@ -156,8 +159,9 @@ class WhisperStream:
             committed, tentative = self._agreement.insert(
                 words, limit=limit, settled=self._settled(words)
             )
+        revision = self._agreement.revision
         self._trim(committed, final=request.final)
-        return PolicyUpdate(tuple(committed), tuple(tentative), request.final)
+        return PolicyUpdate(tuple(committed), tuple(tentative), request.final, revision)
 
     # --- helpers ---------------------------------------------------------------------------------
 

@@ -37,8 +37,8 @@ from asr.client import (
     Refused,
 )
 from asr.errors import AsrError
-from asr.messages import FRAME_SAMPLES, SAMPLE_RATE, Pause, Tentative, TimedWord
-from captioner.engine import StreamUpdate
+from asr.messages import FRAME_SAMPLES, SAMPLE_RATE, Pause, Revise, Tentative, TimedWord
+from captioner.engine import Revision, StreamUpdate
 from captioner.scheduler import SchedulerStats
 from protocol import Word
 from sfu.captioning.port import CaptionSink
@@ -362,6 +362,7 @@ class RemoteStream:
     def _flush_events(self, connection: _Connection, events: list[ClientEvent]) -> bool:
         origin = connection.origin or 0.0
         committed: list[Word] = []
+        revision: Revision | None = None
         tentative: tuple[Word, ...] | None = None
         end_of_utterance, language, done = False, None, False
         audio_end = 0.0
@@ -370,6 +371,9 @@ class RemoteStream:
                 committed.append(_room_word(event.word, origin))
                 connection.last_word_end = committed[-1].end
                 connection.open_words = True
+            elif isinstance(event, Revise):
+                words = tuple(_room_word(w, origin) for w in event.words)
+                revision, committed = revised(revision, committed, event.replaces, words)
             elif isinstance(event, Tentative):
                 tentative = connection.tentative = tuple(_room_word(w, origin) for w in event.words)
             elif isinstance(event, Pause):
@@ -390,10 +394,11 @@ class RemoteStream:
             tentative = connection.tentative = tuple(
                 w for w in connection.tentative if w.start >= end
             )
-        if committed or tentative is not None or end_of_utterance:
+        if committed or revision is not None or tentative is not None or end_of_utterance:
             self._sink.on_update(
                 StreamUpdate(
                     self.stream_id,
+                    revision=revision,
                     committed=tuple(committed),
                     tentative=tentative or (),
                     end_of_utterance=end_of_utterance,
@@ -402,6 +407,22 @@ class RemoteStream:
                 )
             )
         return done
+
+
+def revised(
+    revision: Revision | None, committed: list[Word], replaces: int, words: tuple[Word, ...]
+) -> tuple[Revision | None, list[Word]]:
+    """One update's revision and committed words, once a `Revise` of the stream's last
+    `replaces` words arrived after them (several server steps can arrive in one read)."""
+    if replaces <= len(committed):  # it revises only words of this update
+        return revision, [*committed[: len(committed) - replaces], *words]
+    reach = replaces - len(committed)  # words before this update's committed ones
+    if revision is None:
+        return Revision(reach, words), []
+    kept = len(revision.words) - reach
+    if kept >= 0:  # within what the earlier revision wrote
+        return Revision(revision.replaces, (*revision.words[:kept], *words)), []
+    return Revision(revision.replaces + reach - len(revision.words), words), []
 
 
 def _room_word(word: TimedWord, origin: float) -> Word:

@@ -8,7 +8,16 @@ import pytest
 
 from asr.client import Admitted, AsrClientSession, FinalWord, MarkerBack, Progress, Refused
 from asr.errors import AsrProtocolError, AsrStateError
-from asr.messages import FRAME_SAMPLES, Audio, Marker, TimedWord, decode_client, decode_server
+from asr.messages import (
+    FRAME_SAMPLES,
+    Audio,
+    Marker,
+    Revise,
+    TimedWord,
+    decode_client,
+    decode_server,
+    encode,
+)
 from asr.server import AsrServerSession, ServerOptions, ServerState
 
 
@@ -92,3 +101,44 @@ def test_server_messages_are_validated_too() -> None:
     with pytest.raises(AsrProtocolError, match="unknown message type"):
         decode_server(msgpack.packb({"type": "Audio", "pcm": []}))
     assert decode_server(msgpack.packb({"type": "Marker", "id": 3})) == Marker(3)
+
+
+def test_a_revision_goes_before_the_steps_words_and_only_to_who_asked() -> None:
+    for asked in (False, True):
+        server = AsrServerSession(ServerOptions(extensions=asked))
+        client = AsrClientSession()
+        server.admitted()
+        server.receive(msgpack.packb({"type": "Audio", "pcm": [0.0] * FRAME_SAMPLES}))
+        # Times exact in float32, as they travel.
+        revise = Revise(2, (TimedWord("ask", 0.0, 0.015625), TimedWord("not", 0.03125, 0.046875)))
+        what = TimedWord("what", 0.0625, 0.078125)
+        server.transcribed(revision=revise, committed=(what,), audio_end=0.08)
+        events = pump(server, client)
+        final = FinalWord(what)
+        if asked:
+            assert events[1:3] == [revise, final]
+        else:
+            assert revise not in events and final in events
+
+
+def test_a_revision_first_ends_the_word_waiting_for_its_end() -> None:
+    client = AsrClientSession()
+    client.receive(msgpack.packb({"type": "Ready"}))
+    assert client.receive(msgpack.packb({"type": "Word", "text": "asked", "start_time": 1.0})) == []
+    revise = Revise(1, (TimedWord("ask", 1.0, 1.25),))
+    assert client.receive(encode(revise)) == [FinalWord(TimedWord("asked", 1.0, 1.0)), revise]
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"replaces": 0, "words": []}, "between 1 and"),
+        ({"replaces": 10_000, "words": []}, "between 1 and"),
+        ({"replaces": 1.5, "words": []}, "Revise.replaces must be an integer"),
+        ({"replaces": 1, "words": "ask"}, "Revise.words must be an array"),
+        ({"replaces": 1, "words": [{"text": "a", "start_time": 2, "stop_time": 1}]}, "stops"),
+    ],
+)
+def test_bad_revisions_are_refused(fields: dict[str, object], says: str) -> None:
+    with pytest.raises(AsrProtocolError, match=says):
+        decode_server(msgpack.packb({"type": "Revise", **fields}))

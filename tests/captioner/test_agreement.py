@@ -154,3 +154,58 @@ def test_a_trailing_ellipsis_is_no_sentence_end() -> None:
     agreement = LocalAgreement()
     agreement.insert(words("it was the..."), settled=0)
     assert agreement.insert(words("it was the..."), settled=0)[0] == []
+
+
+def test_two_later_hypotheses_revise_a_committed_guess() -> None:
+    # tiny.en on JFK: "asked not" agreed early, "ask not" once it heard the rest of the sentence.
+    agreement = LocalAgreement()
+    agreement.insert(words("so asked not what"))
+    agreement.insert(words("so asked not what you"))
+    assert texts(agreement.committed) == "so asked not what"
+    committed, _ = agreement.insert(words("so ask not what your"))
+    assert agreement.revision is None  # one hypothesis is not agreement
+    assert texts(committed) == ""
+    committed, _ = agreement.insert(words("so ask not what your country"))
+    revision = agreement.revision
+    assert revision is not None and revision.replaces == 3
+    assert texts(list(revision.words)) == "ask not what"
+    assert texts(agreement.committed) == "so ask not what your"
+    assert texts(committed) == "your"
+    # Revised once, it is not revised again by the same hearing.
+    agreement.insert(words("so ask not what your country can"))
+    assert agreement.revision is None
+
+
+def test_a_change_at_the_end_of_the_committed_words_waits_for_an_anchor() -> None:
+    # "you are" then "your country": where the committed words end and the new ones begin is
+    # ambiguous until a committed word follows the change.
+    agreement = LocalAgreement()
+    agreement.insert(words("what you are"))
+    agreement.insert(words("what you are"))
+    for _ in range(2):
+        agreement.insert(words("what your country"))
+        assert agreement.revision is None
+    assert texts(agreement.committed) == "what you are"
+
+
+def test_alternating_or_wholesale_rereadings_revise_nothing() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("we ship on friday at noon"))
+    agreement.insert(words("we ship on friday at noon today"))
+    agreement.insert(words("we shipped on friday at noon today"))
+    agreement.insert(words("we ship on friday at noon today"))  # back to what was committed
+    assert agreement.revision is None
+    agreement.insert(words("they said it was over by then at noon today"))
+    agreement.insert(words("they said it was over by then at noon today"))
+    assert agreement.revision is None  # more than a third of the words: another reading
+    assert texts(agreement.committed).startswith("we ship on friday")
+
+
+def test_commit_all_applies_an_agreed_revision_first() -> None:
+    agreement = LocalAgreement()
+    agreement.insert(words("fail again fail"))
+    agreement.insert(words("fail again fail"))
+    agreement.insert(words("fell again fail better"))
+    assert texts(agreement.commit_all(words("fell again fail better."))) == "better."
+    revision = agreement.revision
+    assert revision is not None and texts(list(revision.words)) == "fell again fail"

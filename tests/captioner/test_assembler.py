@@ -1,5 +1,5 @@
 from captioner.assembler import CaptionAssembler
-from captioner.engine import StreamUpdate
+from captioner.engine import Revision, StreamUpdate
 from captioner.lines import fits
 from protocol import Speaker, Word
 
@@ -85,3 +85,39 @@ def test_unknown_speaker_is_null() -> None:
     a = assembler(lambda s, e: None)
     out = a.feed(StreamUpdate("s", ws("hello.", 0.0), ()))
     assert out[-1].speaker is None
+
+
+def test_a_revision_corrects_the_open_segment_before_its_final() -> None:
+    a = assembler()
+    out = a.feed(StreamUpdate("s", ws("so asked not what", 0.0), ()))
+    out += a.feed(StreamUpdate("s", ws("you", 1.2), revision=Revision(3, ws("ask not what", 0.3))))
+    out += a.feed(StreamUpdate("s", ws("can.", 1.5), ()))
+    assert [(c.final, c.text) for c in out] == [
+        (False, "so asked not what"),
+        (False, "so ask not what you"),
+        (True, "so ask not what you can."),
+    ]
+    assert [w.text for w in out[-1].words] == ["so", "ask", "not", "what", "you", "can."]
+
+
+def test_a_revision_never_changes_a_closed_segment() -> None:
+    a = assembler()
+    out = a.feed(StreamUpdate("s", ws("Fail again.", 0.0), ()))
+    out += a.feed(StreamUpdate("s", ws("Fail", 0.6), ()))
+    # Reaches back past the open segment's one word into the closed "Fail again.".
+    out += a.feed(StreamUpdate("s", (), revision=Revision(2, ws("again. Fell", 0.3))))
+    out += a.close()
+    finals = [c.text for c in out if c.final]
+    assert finals == ["Fail again.", "Fail"]
+
+
+def test_a_revised_segment_still_respects_the_line_rule() -> None:
+    a = assembler()
+    long = "we will review the quarterly numbers with every team on"
+    out = a.feed(StreamUpdate("s", ws(f"{long} friday", 0.0), ()))
+    longer = "the first Friday of the coming month"
+    out += a.feed(StreamUpdate("s", ws("at noon", 5.2), revision=Revision(1, ws(longer, 3.0))))
+    out += a.close()
+    assert all(fits(c.text) for c in out)
+    finals = " ".join(c.text for c in out if c.final)
+    assert finals == f"{long} {longer} at noon"

@@ -6,10 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from captioner.assembler import CaptionAssembler
 from captioner.engine import SAMPLE_RATE, AudioChunk, StreamUpdate
 from captioner.errors import ModelChecksumError, ModelNotFoundError
 from captioner.whisper.config import PINNED_MODEL_SHA256, WhisperConfig
 from captioner.whisper.engine import MODEL_FILES, WhisperEngine, check_model_dir, default_model_dir
+from captioner.whisper.stream import DecodeRequest
 from client.audio import load_audio
 from client.speech import word_error_rate
 
@@ -53,12 +55,25 @@ def jfk() -> np.ndarray:
     return np.concatenate([speech, np.zeros(SAMPLE_RATE, np.float32)])
 
 
+def final_text(updates: list[StreamUpdate]) -> str:
+    """What the caption log keeps: the final captions, revisions applied."""
+    assembler = CaptionAssembler("room", "s", lambda start, end: None)
+    captions = [c for u in updates for c in assembler.feed(u)] + assembler.close()
+    return " ".join(c.text for c in captions if c.final)
+
+
 def test_streams_real_speech(engine: WhisperEngine) -> None:
     updates = stream_through(engine, {"jfk": jfk()})["jfk"]
-    assert word_error_rate(JFK, committed_text(updates)) <= 0.25
     times = [w.start for u in updates for w in u.committed]
     assert times == sorted(times)
     assert updates[-1].end_of_utterance
+    # As accurate as the same model over the whole recording at once (issue 12): before
+    # revisions, streaming committed "asked not what you are can do" (13.6 %) and kept it.
+    whole = load_audio(DATA / "jfk.flac", 16_000)
+    (offline,) = engine.decode([DecodeRequest(whole, 0.0, "", final=True)])
+    offline_wer = word_error_rate(JFK, " ".join(w.text for w in offline))
+    assert word_error_rate(JFK, final_text(updates)) <= offline_wer + 0.02
+    assert any(u.revision is not None for u in updates)
 
 
 def test_silence_and_hum_give_no_text(engine: WhisperEngine) -> None:

@@ -7,17 +7,18 @@ import asyncio
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
 import pytest_asyncio
 
+from captioner.engine import AudioChunk, Revision, StreamUpdate
 from captionserver.config import CaptionServerConfig
 from captionserver.server import AsrService
 from client import CaptionClient, WavTrack, load_audio
 from client.audio import RATE
-from protocol import StatusState
+from protocol import StatusState, Word
 from sfu.captioning.remote import RemoteCaptioning
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
@@ -136,3 +137,72 @@ async def test_a_full_server_is_skipped_and_unavailable_only_when_none_has_room(
         finally:
             for person in people:
                 await person.leave()
+
+
+class RevisingEngine:
+    """An engine that hears one scripted sentence on the audio's own clock, whatever the audio,
+    and corrects a word of it as Whisper does once it has heard the rest ("asked" → "ask")."""
+
+    name = "revising"
+    languages = ("en",)
+    capacity = None
+
+    def __init__(self) -> None:
+        self._heard: dict[str, tuple[float, int]] = {}  # stream → (start, script steps done)
+
+    def open_stream(self, stream_id: str, start: float) -> None:
+        self._heard[stream_id] = (start, 0)
+
+    def set_language(self, stream_id: str, language: str | None) -> None:
+        pass
+
+    def close_stream(self, stream_id: str) -> None:
+        self._heard.pop(stream_id, None)
+
+    def step(self, chunks: Sequence[AudioChunk]) -> list[StreamUpdate]:
+        updates = []
+        for chunk in chunks:
+            start, done = self._heard[chunk.stream_id]
+            if done < 3 and chunk.end - start >= 1.0 + 0.3 * done:  # words come, no pause
+                self._heard[chunk.stream_id] = (start, done + 1)
+                updates.append(self._script(chunk, start, done))
+        return updates
+
+    @staticmethod
+    def _script(chunk: AudioChunk, start: float, done: int) -> StreamUpdate:
+        def words(text: str, at: float) -> tuple[Word, ...]:
+            return tuple(
+                Word(w, start + at + 0.2 * i, start + at + 0.2 * i + 0.15)
+                for i, w in enumerate(text.split())
+            )
+
+        if done == 0:
+            return StreamUpdate(chunk.stream_id, words("so asked not what", 0.1), words("you", 0.9))
+        if done == 1:
+            fixed = Revision(3, words("ask not what", 0.3))
+            return StreamUpdate(chunk.stream_id, words("you", 0.9), revision=fixed)
+        return StreamUpdate(chunk.stream_id, words("can.", 1.1), end_of_utterance=True)
+
+
+async def test_a_revised_word_reaches_the_room_before_its_final_caption() -> None:
+    service = AsrService(
+        CaptionServerConfig(port=0, api_keys=frozenset({KEY}), max_streams=1),
+        engine_factory=lambda config: RevisingEngine(),
+    )
+    await service.start()
+    try:
+        async with sfu(service.url) as server:
+            ada = client(server, "revised", "Ada", audio=WavTrack(load_audio(DATA / "jfk.flac")))
+            carol = client(server, "revised", "Carol")
+            await ada.join()
+            await carol.join()
+            try:
+                await carol.wait_for(lambda: carol.finals(), 60)
+            finally:
+                await ada.leave()
+                await carol.leave()
+    finally:
+        await service.stop()
+    shown = [r.caption.text for r in carol.captions]
+    assert "so asked not what" in shown  # committed, shown, then corrected in place
+    assert [c.text for c in carol.finals()] == ["so ask not what you can."]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote_from_bytes
 
+import msgpack
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.sdp import SessionDescription
@@ -24,6 +25,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from websockets.datastructures import Headers
 
+from asr.errors import AsrProtocolError
+from asr.messages import decode_client, decode_server, encode
 from captionlog.errors import BadQuery
 from protocol import ErrorCode, Join, Joined, ProtocolError, ServerSession
 from protocol.captions import (
@@ -221,6 +224,77 @@ def test_session_state_machine(
     assert session.errors <= limits.max_errors
     if session.errors == limits.max_errors:
         assert session.close_code == 1008
+
+
+# --- ASR frames (ASR-PROTOCOL.md and our extension), both directions ---------------------------
+
+PACKABLE_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+MSGPACK = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | PACKABLE_TEXT
+    | st.binary(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(PACKABLE_TEXT, inner, max_size=4),
+    max_leaves=8,
+)
+WORDS = [{"text": "ask", "start_time": 0.5, "stop_time": 0.75}]
+ASR_VALID: dict[str, dict[str, Any]] = {
+    "Audio": {"pcm": [0.0, 0.5, -1.0]},
+    "Marker": {"id": 7},
+    "Init": {},
+    "OggOpus": {"data": b"OggS"},
+    "Ready": {},
+    "Word": {"text": "ask", "start_time": 0.5},
+    "EndWord": {"stop_time": 0.75},
+    "Step": {"step_idx": 3, "prs": [0.5], "buffered_pcm": 0},
+    "Error": {"message": "no free channels"},
+    "Tentative": {"words": WORDS},
+    "Revise": {"replaces": 2, "words": WORDS},
+    "Pause": {"time": 1.0, "language": "fr"},
+}
+
+
+@st.composite
+def asr_frames(draw: st.DrawFn) -> bytes:
+    """A valid message of any type with fields dropped, replaced or added; or noise, or a
+    string that is not UTF-8."""
+    choice = draw(st.integers(0, 9))
+    if choice == 0:
+        return draw(st.binary(max_size=64))
+    if choice == 1:  # a str whose bytes are not UTF-8, in a valid-looking message
+        return b"\x82\xa4type\xa4Word\xa4text\xa2\xff\xfe"
+    kind = draw(st.sampled_from(sorted(ASR_VALID)) | PACKABLE_TEXT)
+    body: dict[str, Any] = {"type": kind, **ASR_VALID.get(kind, {})}
+    for key in list(body):
+        action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "replace"]))
+        if action == "drop":
+            del body[key]
+        elif action == "replace":
+            body[key] = draw(MSGPACK)
+    body.update(draw(st.dictionaries(PACKABLE_TEXT, MSGPACK, max_size=2)))
+    packed: bytes = msgpack.packb(body if choice > 2 else draw(MSGPACK))
+    return packed
+
+
+@fuzz(1500)
+@given(frame=asr_frames())
+@example(frame=msgpack.packb({"type": "Revise", "replaces": 2**40, "words": WORDS}))
+@example(frame=msgpack.packb({"type": "Word", "text": "x", "start_time": 1e39}))
+def test_asr_frames(cases: Counter[str], frame: bytes) -> None:
+    cases["asr-frames"] += 1
+    for decode in (decode_client, decode_server):
+        try:
+            message = decode(frame)
+        except AsrProtocolError as error:
+            assert encodable(str(error))
+            continue
+        # What was accepted travels again: float32 rounding once, then stable.
+        again = decode(encode(message))
+        assert type(again) is type(message)
+        if decode is decode_server:
+            assert decode(encode(again)) == again
 
 
 # --- SDP ----------------------------------------------------------------------------------------
