@@ -110,12 +110,17 @@ def stream(engine: WhisperEngine, clip: Clip, step: float, live: bool) -> Run:
 
 
 def offline(model: WhisperModel, clip: Clip) -> str:
-    """The same model over the whole clip, greedy, as faster-whisper transcribes a file."""
+    """The same model over the whole clip, greedy, as faster-whisper transcribes a file, but
+    without its temperature fallback: that samples, and the offline text changed between runs."""
     audio = np.interp(  # 24 → 16 kHz
         np.arange(0, len(clip.pcm), 1.5), np.arange(len(clip.pcm)), clip.pcm
     ).astype(np.float32)
     segments, _ = model.transcribe(
-        audio, language=clip.language, beam_size=1, condition_on_previous_text=False
+        audio,
+        language=clip.language,
+        beam_size=1,
+        temperature=0.0,
+        condition_on_previous_text=False,
     )
     return " ".join(s.text.strip() for s in segments)
 

@@ -232,7 +232,10 @@ class WhisperStream:
         self._audio = self._audio[frames * self._frame :]
         self._speech = self._speech[frames:]
         self._start += frames * self._frame / SAMPLE_RATE
-        self._remember(self._agreement.forget(self._start))
+        # Forget the words that end by `time`, not by the frame-rounded start: a word with only
+        # a few milliseconds left in the buffer is no longer heard, and decodes that agree it is
+        # gone must not revise it away.
+        self._remember(self._agreement.forget(max(self._start, time)))
         # What is left may be only the hangover after the last committed word: not speech.
         min_frames = (self.policy.gate.hangover_seconds + 0.1) * SAMPLE_RATE / self._frame
         self._utterance_open = self._utterance_open and sum(self._speech) >= min_frames

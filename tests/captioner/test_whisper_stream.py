@@ -135,3 +135,37 @@ def test_a_cut_at_a_sentence_end_keeps_context_before_the_next_words() -> None:
                 heard += [w.text for w in stream.apply(request, decode(request)).committed]
     assert max(starts[0.0]) > 1.0  # cut right after "again.": "Fail" starts the window
     assert max(starts[1.0]) <= 0.6  # a second of audio is kept before "Fail"
+
+
+def test_a_committed_guess_is_revised_once_two_decodes_hear_it_better() -> None:
+    # tiny.en on JFK: "asked" while it has heard only the start of the sentence, "ask" later.
+    spoken = [("ask", 0.5, 0.8), ("not", 0.9, 1.2), ("what", 1.3, 1.6), ("you", 1.7, 2.0)]
+    spoken += [("can", 2.1, 2.4), ("do", 2.5, 2.8), ("for", 2.9, 3.2), ("me.", 3.3, 3.6)]
+
+    def mishear(request) -> list[DecodedWord]:
+        end = request.start + len(request.audio) / SAMPLE_RATE
+        return [
+            DecodedWord("asked" if text == "ask" and end < 2.6 else text, start, stop)
+            for text, start, stop in spoken
+            if stop <= end
+        ]
+
+    stream = WhisperStream(0.0, StreamPolicy(min_probability=0.0))
+    pcm = audio(4.6, [(s, e) for _, s, e in spoken])
+    size, updates = round(0.32 * SAMPLE_RATE), []
+    for i in range(0, len(pcm), size):
+        stream.append(pcm[i : i + size], end_of_stream=i + size >= len(pcm))
+        request = stream.plan()
+        if request is not None:
+            updates.append(stream.apply(request, mishear(request)))
+    committed = [w.text for u in updates for w in u.committed]
+    assert committed[:2] == ["asked", "not"]  # agreed on before the rest was heard
+    (revision,) = [u.revision for u in updates if u.revision is not None]
+    assert revision.words[0].text == "ask"
+    transcript: list[str] = []
+    for update in updates:
+        if update.revision is not None:
+            del transcript[len(transcript) - update.revision.replaces :]
+            transcript += [w.text for w in update.revision.words]
+        transcript += [w.text for w in update.committed]
+    assert transcript == [text for text, _, _ in spoken]
