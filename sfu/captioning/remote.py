@@ -413,7 +413,8 @@ def revised(
     revision: Revision | None, committed: list[Word], replaces: int, words: tuple[Word, ...]
 ) -> tuple[Revision | None, list[Word]]:
     """One update's revision and committed words, once a `Revise` of the stream's last
-    `replaces` words arrived after them (several server steps can arrive in one read)."""
+    `replaces` words arrived after them: the same change as applying them one after the other.
+    (A `Revise` comes with the word it completes — a `Word` still waiting for its `EndWord`.)"""
     if replaces <= len(committed):  # it revises only words of this update
         return revision, [*committed[: len(committed) - replaces], *words]
     reach = replaces - len(committed)  # words before this update's committed ones

@@ -99,18 +99,30 @@ VALID: dict[str, dict[str, Any]] = {
 }
 
 
-@st.composite
-def message_objects(draw: st.DrawFn) -> Any:
-    """A valid message of any type with some fields dropped, replaced or added."""
-    kind = draw(st.sampled_from(sorted(VALID)) | TEXT)
-    body: dict[str, Any] = {"type": kind, **VALID.get(kind, {})}
+def mutated(
+    draw: st.DrawFn,
+    valid: dict[str, dict[str, Any]],
+    text: st.SearchStrategy[str],
+    values: st.SearchStrategy[Any],
+) -> dict[str, Any]:
+    """A valid message of any type (or of an unknown one) with some fields dropped, replaced or
+    added."""
+    kind = draw(st.sampled_from(sorted(valid)) | text)
+    body: dict[str, Any] = {"type": kind, **valid.get(kind, {})}
     for key in list(body):
         action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "replace"]))
         if action == "drop":
             del body[key]
         elif action == "replace":
-            body[key] = draw(JSON)
-    body.update(draw(st.dictionaries(TEXT, JSON, max_size=2)))
+            body[key] = draw(values)
+    body.update(draw(st.dictionaries(text, values, max_size=2)))
+    return body
+
+
+@st.composite
+def message_objects(draw: st.DrawFn) -> Any:
+    """A valid message of any type with some fields dropped, replaced or added."""
+    body = mutated(draw, VALID, TEXT, JSON)
     return body if draw(st.integers(0, 9)) else draw(JSON)
 
 
@@ -265,15 +277,7 @@ def asr_frames(draw: st.DrawFn) -> bytes:
         return draw(st.binary(max_size=64))
     if choice == 1:  # a str whose bytes are not UTF-8, in a valid-looking message
         return b"\x82\xa4type\xa4Word\xa4text\xa2\xff\xfe"
-    kind = draw(st.sampled_from(sorted(ASR_VALID)) | PACKABLE_TEXT)
-    body: dict[str, Any] = {"type": kind, **ASR_VALID.get(kind, {})}
-    for key in list(body):
-        action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "replace"]))
-        if action == "drop":
-            del body[key]
-        elif action == "replace":
-            body[key] = draw(MSGPACK)
-    body.update(draw(st.dictionaries(PACKABLE_TEXT, MSGPACK, max_size=2)))
+    body = mutated(draw, ASR_VALID, PACKABLE_TEXT, MSGPACK)
     packed: bytes = msgpack.packb(body if choice > 2 else draw(MSGPACK))
     return packed
 

@@ -1,4 +1,4 @@
-"""Server steps read at once from a caption server fold into one update that says the same."""
+"""Words and revisions from a caption server fold into one update that says the same."""
 
 from hypothesis import given
 from hypothesis import strategies as st
