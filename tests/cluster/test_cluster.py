@@ -237,7 +237,10 @@ async def test_redis_lost_while_running(
     redis_server: RedisServer, speech: dict[str, tuple[np.ndarray, str]]
 ) -> None:
     async with node(redis_server.url, "a") as a:
-        track = WavTrack(speech["report"][0], play_offset=4.0)
+        # Ada speaks once Carol is in: how long the node takes to notice Redis is gone varies,
+        # and Carol must not join after the words she is to be captioned.
+        carol_in = asyncio.Event()
+        track = WavTrack(speech["report"][0], start=carol_in)
         ada = CaptionClient(ws_url(a), room="kept", name="Ada", audio=track)
         await ada.join()
         redis_server.stop()
@@ -251,6 +254,7 @@ async def test_redis_lost_while_running(
         # The room it hosts keeps working: joins and captions.
         carol = CaptionClient(ws_url(a), room="kept", name="Carol")
         await carol.join()
+        carol_in.set()
         await wait_for_speech_captioned(carol, track)
         assert carol.final_text()
         # Redis is back (empty: no persistence): the owner takes its lease back, new rooms open.
