@@ -104,8 +104,7 @@ class AsrClientSession:
         if isinstance(message, Marker):
             return [MarkerBack(message.id)]
         if isinstance(message, Revise):  # it may revise a word still waiting for its end
-            waiting = [] if self._word is None else self._end_word(self._word.start_time)
-            return [*waiting, message]
+            return [*self._end_waiting_word(), message]
         if isinstance(message, Tentative | Pause):
             return [message]
         raise AsrProtocolError(f"unexpected {type(message).__name__}")
@@ -113,6 +112,10 @@ class AsrClientSession:
     def closed(self) -> list[ClientEvent]:
         """The connection ended: a word still waiting for its end is final as it is."""
         self.state = ClientState.CLOSED
+        return self._end_waiting_word()
+
+    def _end_waiting_word(self) -> list[ClientEvent]:
+        """A word still waiting for its end is final as it is (ending where it starts)."""
         if self._word is None:
             return []
         return self._end_word(self._word.start_time)

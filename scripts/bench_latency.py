@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from captioner.whisper.config import WhisperConfig  # noqa: E402
 from client import CaptionClient, WavTrack, load_audio  # noqa: E402
 from client.speech import word_error_rate  # noqa: E402
 
@@ -129,8 +130,6 @@ def french_clips() -> list[tuple[str, np.ndarray, str, str]]:
 
 
 async def bench(args: argparse.Namespace) -> list[dict]:
-    from captioner.whisper.config import WhisperConfig
-
     server = None
     url = args.url
     whisper = WhisperConfig(model=args.model)
@@ -200,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         f"{'clip':16} {'p50':>6} {'p95':>6} {'fin p50':>8} {'fin p95':>8} {'WER':>6} {'offline':>8}"
-        f"  (model {args.model}, English on tiny.en)"
+        f"  (model {args.model}, English on {WhisperConfig(model=args.model).english_model})"
     )
     for r in results:
         print(
