@@ -15,6 +15,7 @@ from aiortc.mediastreams import MediaStreamError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from client.browsers import AIORTC, BrowserShape
 from protocol import (
     Answer,
     Caption,
@@ -53,14 +54,15 @@ class CaptionClient:
         subtitles: bool = True,
         token: str = "",
         ice_hosts: Sequence[str] = ("127.0.0.1",),
-        opus_payload_type: int | None = None,
+        shape: BrowserShape = AIORTC,
         language: str | None = None,
         answer_when_connected: bool = False,
     ) -> None:
-        """`opus_payload_type`: offer Opus under this payload type instead of aiortc's 96, as
-        browsers do (Chromium: 111), so that tests see what a server does with a browser's
-        choices. `answer_when_connected`: answer a server offer only once the connection is up,
-        as a browser may (the server's first re-offer is then pending while media starts)."""
+        """`shape`: write offers and answers as this browser does (`client.browsers`: Chromium
+        offers Opus as 111 where aiortc says 96; Firefox answers a section a re-offer adds as DTLS
+        client), so that tests see what a server does with a browser's choices.
+        `answer_when_connected`: answer a server offer only once the connection is up, as a
+        browser may (the server's first re-offer is then pending while media starts)."""
         self.url = url
         self.language = language  # join.language: the captions this participant asks for
         self.room = room
@@ -69,7 +71,7 @@ class CaptionClient:
         self.subtitles = subtitles
         self.token = token
         self.ice_hosts = tuple(ice_hosts)
-        self.opus_payload_type = opus_payload_type
+        self.shape = shape
         self.answer_when_connected = answer_when_connected
         self.connected = asyncio.Event()
         self.joined: Joined | None = None
@@ -122,12 +124,9 @@ class CaptionClient:
         channel.on("open", self.channel_open.set)
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_connection_state)
-        offer = await pc.createOffer()
-        if self.opus_payload_type is not None:
-            offer.sdp = with_opus_payload_type(offer.sdp, self.opus_payload_type)
-        await pc.setLocalDescription(offer)
+        await pc.setLocalDescription(await pc.createOffer())
         self._answer = asyncio.get_running_loop().create_future()
-        await self.send_frame(serialize(Offer(pc.localDescription.sdp)))
+        await self.send_frame(serialize(Offer(self.shape.offer(pc.localDescription.sdp))))
         await asyncio.wait_for(self._answer, timeout)
         await asyncio.wait_for(self.channel_open.wait(), timeout)
         return self.joined
@@ -170,10 +169,12 @@ class CaptionClient:
         if self.answer_when_connected:
             await self.connected.wait()
         agreed = sections(self.pc.remoteDescription.sdp)
+        known = {s.mid for s in sections(self.pc.localDescription.sdp) if s.mid is not None}
         self.negotiation_violations.extend(violations(agreed, offer.sdp))
         await self.pc.setRemoteDescription(remote_description(offer.sdp, "offer", self.ice_hosts))
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        await self.send_frame(serialize(Answer(self.pc.localDescription.sdp)))
+        answer = self.shape.answer(self.pc.localDescription.sdp, offer.sdp, known)
+        await self.send_frame(serialize(Answer(answer)))
 
     async def set_subtitles(self, enabled: bool) -> None:
         await self.send_frame(serialize(SubtitlesToggle(enabled)))
@@ -283,19 +284,3 @@ class CaptionClient:
             task.cancel()
         if self.pc is not None:
             await self.pc.close()
-
-
-def with_opus_payload_type(sdp: str, payload_type: int) -> str:
-    """`sdp` with aiortc's Opus payload type (96) renumbered, in its m= line and attributes."""
-    old = "96"
-    new = str(payload_type)
-    out = []
-    for line in sdp.splitlines():
-        if line.startswith("m=audio "):
-            parts = line.split(" ")
-            line = " ".join(parts[:3] + [new if f == old else f for f in parts[3:]])
-        for attribute in ("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:"):
-            if line.startswith(f"{attribute}{old} "):
-                line = f"{attribute}{new}{line[len(attribute) + len(old) :]}"
-        out.append(line)
-    return "\r\n".join(out) + "\r\n"

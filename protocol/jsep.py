@@ -9,6 +9,13 @@ move it too, and aiortc's receiver then drops every packet the browser still sen
 browser's audio stops being forwarded and captioned. `Negotiated` records what was agreed and
 rewrites our later offers to keep it; `violations` is the check a client applies to them.
 
+The DTLS roles are fixed too, for as long as the association lasts (RFC 8842 sections 5.3-5.5): a
+later offer states the role its sender already has, `a=setup:active` for the DTLS client and
+`passive` for the server, where aiortc's offers say `actpass` every time, so that the answer cannot
+pick the other role for a transport that is running. Firefox did: it answered `active` for the
+sections our re-offers added, and the shared transport changed sides (see `protocol.bundle`).
+`Negotiated.check_answer` refuses an answer that would swap the roles.
+
 Sans-I/O: SDP text in, SDP text out.
 """
 
@@ -17,6 +24,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .bundle import tagged_attribute
+from .errors import ErrorCode, ProtocolError
+from .sdptext import Block, attribute, join, lines, split
+
 # RFC 8866 section 5.14: m=<media> <port> <proto> <fmt> ...
 MEDIA_LINE = re.compile(r"m=(\w+) (\S+) (\S+)((?: \S+)*)")
 # The attributes that define a payload type (RFC 8866 section 6.6, 6.15; RFC 4585 section 4.2).
@@ -24,6 +35,7 @@ FORMAT_ATTRIBUTE = re.compile(r"a=(rtpmap|fmtp|rtcp-fb):(\S+)[ \t](.*)")
 EXTMAP = re.compile(r"a=extmap:(\d+)(/\w+)? (\S+)(.*)")
 MAX_ONE_BYTE_ID = 14  # RFC 8285 section 4.2
 RTP_KINDS = ("audio", "video")  # the sections that have payload types (not `application`)
+DTLS_ROLES = {"active": "passive", "passive": "active"}  # an established role → the peer's
 
 
 @dataclass(frozen=True)
@@ -57,13 +69,13 @@ class Section:
 
 def sections(sdp: str) -> list[Section]:
     """The media sections of `sdp`, in order."""
-    return [_section(block) for block in _split(sdp)[1]]
+    return [_section(block) for block in split(sdp)[1]]
 
 
 def extmap_ids(sdp: str) -> dict[str, int]:
     """The header-extension IDs an SDP uses, by URI (RFC 8285)."""
     ids: dict[str, int] = {}
-    for line in _lines(sdp):
+    for line in lines(sdp):
         match = EXTMAP.fullmatch(line)
         if match:
             ids.setdefault(match.group(3), int(match.group(1)))
@@ -76,11 +88,13 @@ class Negotiated:
 
     `formats` by mid for the sections already negotiated; a new section of a kind takes the
     formats of the first section of that kind, so that one payload type means one codec across
-    the BUNDLE group (RFC 9143 section 7.5). `extmap` by URI: the IDs the peer chose."""
+    the BUNDLE group (RFC 9143 section 7.5). `extmap` by URI: the IDs the peer chose. `setup`:
+    our side's `a=setup` in the first answer (`active`: we are the DTLS client)."""
 
     formats: dict[str, MediaFormats] = field(default_factory=dict)
     by_kind: dict[str, MediaFormats] = field(default_factory=dict)
     extmap: dict[str, int] = field(default_factory=dict)
+    setup: str | None = None
 
     @classmethod
     def from_exchange(cls, remote_offer: str, local_answer: str) -> Negotiated:
@@ -89,6 +103,8 @@ class Negotiated:
         every extension ID it reserved, accepted by us or not."""
         negotiated = cls(extmap=extmap_ids(remote_offer))
         negotiated.record(local_answer)
+        setup = tagged_attribute(local_answer, "setup")
+        negotiated.setup = setup if setup in DTLS_ROLES else None
         return negotiated
 
     def record(self, sdp: str) -> None:
@@ -101,16 +117,40 @@ class Negotiated:
                 self.formats.setdefault(section.mid, section.formats)
 
     def apply(self, offer: str) -> str:
-        """`offer` with every section's formats and every extension ID as negotiated."""
-        head, blocks = _split(offer)
-        out = list(head)
+        """`offer` with every section's formats, every extension ID and the DTLS role as
+        negotiated."""
+        head, blocks = split(offer)
+        out: list[Block] = []
         for block in blocks:
             section = _section(block)
             formats = None
             if section.kind in RTP_KINDS:
                 formats = self.formats.get(section.mid or "") or self.by_kind.get(section.kind)
-            out.extend(_with_formats(block, formats) if formats else block)
-        return "\r\n".join(_remap_extmap(out, self.extmap)) + "\r\n"
+            out.append(self._with_setup(_with_formats(block, formats) if formats else block))
+        return join(
+            _remap_extmap(head + [line for block in out for line in block], self.extmap), []
+        )
+
+    def _with_setup(self, block: Block) -> Block:
+        if self.setup is None:
+            return block
+        return [f"a=setup:{self.setup}" if line == "a=setup:actpass" else line for line in block]
+
+    def check_answer(self, answer: str) -> None:
+        """Refuse an answer that takes our DTLS role: to our `active` it must say `passive`, and
+        the other way round (RFC 8842 section 5.5). Only the tagged section's value counts."""
+        if self.setup is None:
+            return
+        theirs = tagged_attribute(answer, "setup")
+        expected = DTLS_ROLES[self.setup]
+        if theirs is not None and theirs != expected:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"the answer says a=setup:{theirs[:16]}, but the DTLS association is established"
+                f" with this side as '{self.setup}': answer a=setup:{expected} (RFC 8842 section"
+                " 5.5)",
+                "answer",
+            )
 
 
 def violations(negotiated: list[Section], offer: str) -> list[str]:
@@ -139,40 +179,17 @@ def violations(negotiated: list[Section], offer: str) -> list[str]:
     return problems
 
 
-def _lines(sdp: str) -> list[str]:
-    return [line.rstrip("\r") for line in sdp.split("\n") if line.strip()]
-
-
-def _split(sdp: str) -> tuple[list[str], list[list[str]]]:
-    """The session-level lines, and each media section's lines (its m= line first)."""
-    head: list[str] = []
-    blocks: list[list[str]] = []
-    for line in _lines(sdp):
-        if line.startswith("m="):
-            blocks.append([line])
-        elif blocks:
-            blocks[-1].append(line)
-        else:
-            head.append(line)
-    return head, blocks
-
-
-def _section(block: list[str]) -> Section:
+def _section(block: Block) -> Section:
     match = MEDIA_LINE.fullmatch(block[0])
     kind, payload_types = (match.group(1), tuple(match.group(4).split())) if match else ("", ())
-    mid = _attribute(block, "mid")
-    msid = _attribute(block, "msid")
-    lines = tuple(line for line in block if FORMAT_ATTRIBUTE.fullmatch(line))
+    mid = attribute(block, "mid")
+    msid = attribute(block, "msid")
+    format_lines = tuple(line for line in block if FORMAT_ATTRIBUTE.fullmatch(line))
     stream = msid.split()[0] if msid and msid.strip() else None
-    return Section(kind, mid, MediaFormats(payload_types, lines), stream)
+    return Section(kind, mid, MediaFormats(payload_types, format_lines), stream)
 
 
-def _attribute(block: list[str], name: str) -> str | None:
-    prefix = f"a={name}:"
-    return next((line[len(prefix) :] for line in block if line.startswith(prefix)), None)
-
-
-def _with_formats(block: list[str], formats: MediaFormats) -> list[str]:
+def _with_formats(block: Block, formats: MediaFormats) -> Block:
     """`block` with its payload types and their attribute lines replaced by `formats`, put where
     the first of the old ones stood."""
     match = MEDIA_LINE.fullmatch(block[0])
@@ -195,13 +212,13 @@ def _with_formats(block: list[str], formats: MediaFormats) -> list[str]:
     return out
 
 
-def _remap_extmap(lines: list[str], negotiated: dict[str, int]) -> list[str]:
+def _remap_extmap(sdp_lines: list[str], negotiated: dict[str, int]) -> list[str]:
     """Every header extension with the ID already negotiated for its URI; URIs never negotiated
     get IDs that are free in `negotiated`."""
     ids = dict(negotiated)
     free = (i for i in range(1, MAX_ONE_BYTE_ID + 1) if i not in negotiated.values())
     out = []
-    for line in lines:
+    for line in sdp_lines:
         match = EXTMAP.fullmatch(line)
         if match:
             uri = match.group(3)

@@ -6,16 +6,26 @@ import ipaddress
 import re
 from collections.abc import Collection
 
+from .bundle import with_bundle_transport
 from .errors import ErrorCode, ProtocolError
+from .sdptext import attribute, lines, split
 
 # RFC 8866 section 5.14: m=<media> <port>[/<number>] <proto> <fmt> ...
 MEDIA_LINE = re.compile(r"m=[a-z]+ \d{1,5}(/\d+)? [A-Za-z0-9/_.-]+( \S+)+")
+# What a media section's transport cannot do without (RFC 8839 section 5.4, RFC 8122 section 5).
+TRANSPORT_NEEDS = {
+    "ice-ufrag": "ICE credentials",
+    "ice-pwd": "ICE credentials",
+    "fingerprint": "the DTLS certificate's fingerprint",
+}
+OFFER_SETUP = frozenset({"actpass", "active", "passive"})
+ANSWER_SETUP = frozenset({"active", "passive"})
 
 
 def validate_offer(sdp: str, ref: str = "offer") -> None:
     """An offer must be SDP with one audio section and one data-channel section."""
     _check_sdp(sdp, ref)
-    kinds = [line.split()[0][2:] for line in _lines(sdp) if line.startswith("m=") and line[2:]]
+    kinds = [line.split()[0][2:] for line in lines(sdp) if line.startswith("m=") and line[2:]]
     if kinds.count("audio") != 1:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, "the offer must have exactly one audio section", ref
@@ -29,6 +39,7 @@ def validate_offer(sdp: str, ref: str = "offer") -> None:
     if "opus/48000" not in sdp.lower():
         raise ProtocolError(ErrorCode.BAD_REQUEST, "the offer must include the Opus codec", ref)
     _check_bundle(sdp, ref)
+    _check_transport(sdp, ref, OFFER_SETUP)
 
 
 def _check_bundle(sdp: str, ref: str) -> None:
@@ -37,7 +48,7 @@ def _check_bundle(sdp: str, ref: str) -> None:
     left half-configured: its answer and its close then fail."""
     sections: list[list[str]] = []
     groups: list[str] = []
-    for line in _lines(sdp):
+    for line in lines(sdp):
         if line.startswith("m="):
             sections.append([])
         elif line.startswith("a=mid:") and sections:
@@ -52,29 +63,51 @@ def _check_bundle(sdp: str, ref: str) -> None:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, f"BUNDLE names mids with no media section: {unknown[:4]!r}", ref
         )
+    if len(set(groups)) != len(groups):  # section 7.5: one group per section, named once
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a mid is named twice in the BUNDLE groups", ref)
 
 
 def validate_answer(sdp: str, ref: str = "answer") -> None:
     _check_sdp(sdp, ref)
+    _check_bundle(sdp, ref)
+    _check_transport(sdp, ref, ANSWER_SETUP)
+
+
+def _check_transport(sdp: str, ref: str, setups: frozenset[str]) -> None:
+    """Every media section has what its transport needs, as it applies to it: its own attributes,
+    or its BUNDLE group's tagged section's (`protocol.bundle`), or the session's. aiortc accepts
+    an SDP without `a=fingerprint`, and its connect task then dies on an assertion, leaving the
+    participant connected to nothing."""
+    head, blocks = split(with_bundle_transport(sdp))
+    for block in blocks:
+        mid = attribute(block, "mid")
+        where = f"media section {mid[:16]!r}" if mid is not None else "a media section"
+        for name, what in TRANSPORT_NEEDS.items():
+            if attribute(block, name) is None and attribute(head, name) is None:
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"{where} has no a={name} ({what})", ref)
+        setup = attribute(block, "setup") or attribute(head, "setup")
+        if setup is not None and setup not in setups:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"{where}: a=setup:{setup[:16]} is not one of {', '.join(sorted(setups))}"
+                f" in an {ref} (RFC 8842 section 5)",
+                ref,
+            )
 
 
 def _check_sdp(sdp: str, ref: str) -> None:
-    lines = _lines(sdp)
-    if not lines or lines[0] != "v=0":
+    sdp_lines = lines(sdp)
+    if not sdp_lines or sdp_lines[0] != "v=0":
         raise ProtocolError(ErrorCode.BAD_REQUEST, "invalid SDP: it must start with 'v=0'", ref)
-    for line in lines:
+    for line in sdp_lines:
         if len(line) < 2 or line[1] != "=" or not line[0].isalpha():
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP line {line[:40]!r}", ref)
-    media = [line for line in lines if line.startswith("m=")]
+    media = [line for line in sdp_lines if line.startswith("m=")]
     if not media:
         raise ProtocolError(ErrorCode.BAD_REQUEST, "invalid SDP: no media section", ref)
     for line in media:
         if not MEDIA_LINE.fullmatch(line):
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"invalid SDP media line {line[:60]!r}", ref)
-
-
-def _lines(sdp: str) -> list[str]:
-    return [line.rstrip("\r") for line in sdp.split("\n") if line.strip()]
 
 
 def keep_candidates(sdp: str, allowed_hosts: Collection[str]) -> str:

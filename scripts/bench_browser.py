@@ -1,14 +1,16 @@
-"""The participant page's figures, in real headless Chromium against a real server on loopback.
+"""The participant page's figures, in real headless Chromium and Firefox ESR against a real server
+on loopback.
 
 1. Join → first audio and join → first caption in a browser: a Python participant speaks in a
    loop; a fresh browser context clicks Join, and the page records (performance.now()) when the
-   first packet of remote audio arrives and when the first caption is shown. p50 over N joins.
+   first packet of remote audio arrives and when the first caption is shown. p50 over N joins of
+   each browser, the joins of the two alternating in one run.
 2. Caption latency in the page with three browsers in the room (two speaking, one listening):
    PROTOCOL.md's received_unix - (clock_origin + end), read from the page's `livecaptions:caption`
    events, beside a Python client in the same room as the baseline (ratio page / Python).
 
-    .venv/bin/python scripts/bench_browser.py              # 10 joins, 60 s of meeting
-    .venv/bin/python scripts/bench_browser.py --joins 5 --seconds 30
+    .venv/bin/python scripts/bench_browser.py              # 10 joins each, 60 s of meeting
+    .venv/bin/python scripts/bench_browser.py --joins 5 --seconds 30 --browsers chromium
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from tests.integration.browser_pages import (  # noqa: E402
     require_chromium,
     write_loop,
 )
+from tests.integration.firefox import PREFS, Firefox, require_firefox  # noqa: E402
 
 ADA = "Good morning everyone. The budget for next year is finally approved."
 BOB = "That is great news. I will tell the design team this afternoon."
@@ -73,7 +76,7 @@ def quantile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def join_times(server: CaptionServer, browser: Any, joins: int) -> None:
+async def join_times(server: CaptionServer, browsers: dict[str, Any], joins: int) -> None:
     speech = np.concatenate([synthesize(ADA), np.zeros(round(LEAD * RATE), np.float32)])
     speaker = CaptionClient(
         f"ws://127.0.0.1:{server.port}/ws",
@@ -82,23 +85,26 @@ async def join_times(server: CaptionServer, browser: Any, joins: int) -> None:
         audio=WavTrack(speech, loop=True),
     )
     await speaker.join()
-    audio, caption = [], []
+    audio: dict[str, list[float | None]] = {name: [] for name in browsers}
+    caption: dict[str, list[float | None]] = {name: [] for name in browsers}
     try:
         for i in range(joins):
-            context = await browser.new_context()
-            page = await MeetingPage.open(context, server.url)
-            await page.page.fill("#room", "bench-join")
-            await page.page.fill("#name", f"Listener {i + 1}")
-            await page.page.set_checked("#listen-only", True)
-            first_audio, first_caption = await page.page.evaluate(JOIN_AND_TIME)
-            audio.append(first_audio)
-            caption.append(first_caption)
-            await page.leave()
-            await context.close()
+            for name, browser in browsers.items():  # alternate: both see the same machine
+                context = await browser.new_context()
+                page = await MeetingPage.open(context, server.url)
+                await page.page.fill("#room", "bench-join")
+                await page.page.fill("#name", f"{name} {i + 1}")
+                await page.page.set_checked("#listen-only", True)
+                first_audio, first_caption = await page.page.evaluate(JOIN_AND_TIME)
+                audio[name].append(first_audio)
+                caption[name].append(first_caption)
+                await page.leave()
+                await context.close()
     finally:
         await speaker.leave()
-    print(f"join → first audio   p50 {median_ms(audio)}")
-    print(f"join → first caption p50 {median_ms(caption)}")
+    for name in browsers:
+        print(f"{name:8s} join → first audio   p50 {median_ms(audio[name])}")
+        print(f"{name:8s} join → first caption p50 {median_ms(caption[name])}")
 
 
 async def meeting_latency(server: CaptionServer, browsers: list[Any], seconds: float) -> None:
@@ -144,10 +150,21 @@ async def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--joins", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument(
+        "--browsers",
+        default="chromium,firefox",
+        help="comma-separated: whose joins to time (chromium, firefox)",
+    )
     args = parser.parse_args(argv)
+    timed = [name.strip() for name in args.browsers.split(",") if name.strip()]
+    unknown = set(timed) - {"chromium", "firefox"}
+    if unknown or not timed:
+        parser.error(f"--browsers takes chromium and/or firefox, not {sorted(unknown) or '[]'}")
     from playwright.async_api import async_playwright
 
     chromium = require_chromium()
+    if "firefox" in timed:
+        require_firefox()
     server = CaptionServer(ServerConfig(port=0))
     await server.start()
     with tempfile.TemporaryDirectory() as tmp:
@@ -161,12 +178,16 @@ async def main(argv: Sequence[str] | None = None) -> None:
                 await p.chromium.launch(executable_path=chromium, args=chromium_args(wav))
                 for wav in (*wavs, None)
             ]
+            firefox = await Firefox.launch(PREFS) if "firefox" in timed else None
             try:
-                await join_times(server, launched[2], args.joins)
+                joining = {"chromium": launched[2], "firefox": firefox}
+                await join_times(server, {name: joining[name] for name in timed}, args.joins)
                 await meeting_latency(server, launched, args.seconds)
             finally:
                 for browser in launched:
                     await browser.close()
+                if firefox is not None:
+                    await firefox.close()
     await server.stop()
 
 

@@ -4,7 +4,8 @@
 #   scripts/bootstrap.sh kyutai   plus the Kyutai engine (torch, moshi)
 #   scripts/bootstrap.sh cluster  plus cluster mode: redis-server, PostgreSQL, their clients
 #   scripts/bootstrap.sh test     plus what the test suite needs (the Kyutai engine, espeak-ng, sox,
-#                                 Chromium, redis-server, PostgreSQL)
+#                                 Chromium, Firefox ESR and its driver (puppeteer-core, from npm),
+#                                 redis-server, PostgreSQL)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-server}"
@@ -28,7 +29,16 @@ apt_install() {
 }
 
 if [ "$purpose" = test ]; then
-  apt_install espeak-ng sox chromium redis-server postgresql
+  apt_install espeak-ng sox chromium firefox-esr redis-server postgresql
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+  # The real-browser tests drive Firefox over WebDriver BiDi with puppeteer-core (no browser download).
+  driver=tests/integration/firefox
+  lock="$(sha256sum "$driver/package-lock.json" | cut -d' ' -f1)"
+  if [ "$(cat "$driver/node_modules/.installed" 2>/dev/null)" != "$lock" ]; then
+    echo "bootstrap: installing the Firefox driver into $driver/node_modules"
+    (cd "$driver" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock" > "$driver/node_modules/.installed"
+  fi
 fi
 if [ "$purpose" = cluster ]; then
   apt_install redis-server postgresql

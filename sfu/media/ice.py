@@ -11,6 +11,16 @@ the server, or a test client in the same process, makes):
   datagram whose source is not allowed, so nothing is ever sent back there.
 
 The remote side's offered candidates are filtered per SDP by `protocol.sdp.keep_candidates`.
+
+Peer-reflexive candidates: a Firefox page without microphone permission hides its host addresses
+behind mDNS names (RFC 8838's obfuscation, draft-ietf-mmusic-mdns-ice-candidates), which a server
+on another network cannot resolve, and which a server on loopback drops. Such a peer is reached
+only through the address its checks come from (RFC 8445 section 7.3.1.3), which aioice learns, but
+only while it still expects candidates: once the offer's `a=end-of-candidates` is applied and its
+mDNS names failed to resolve (aioice gives up after 1 s), aioice fails ICE at once with an empty
+check list, before the browser has even read our answer. So the server holds the offer's
+end-of-candidates back for `PEER_REFLEXIVE_WAIT` seconds (`remote_description`'s
+`end_of_candidates=False`, then `RTCPeerConnection.addIceCandidate(None)`).
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from typing import Any
 import aioice.ice
 from aiortc import RTCConfiguration, RTCIceServer, RTCSessionDescription
 
+from protocol.bundle import with_bundle_transport
 from protocol.sdp import keep_candidates
 
 _original_datagram_received = aioice.ice.StunProtocol.datagram_received
@@ -53,8 +64,23 @@ def rtc_configuration(ice_servers: Sequence[str] = ()) -> RTCConfiguration:
     return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers])
 
 
-def remote_description(sdp: str, kind: str, ice_hosts: Sequence[str]) -> RTCSessionDescription:
-    """The peer's SDP as aiortc takes it, keeping only candidates on `ice_hosts` (when given)."""
+# How long ICE waits for a peer's checks once its offered candidates are exhausted: its own
+# checks reach us within a round trip of it reading our answer.
+PEER_REFLEXIVE_WAIT = 10.0
+
+
+def remote_description(
+    sdp: str, kind: str, ice_hosts: Sequence[str], *, end_of_candidates: bool = True
+) -> RTCSessionDescription:
+    """The peer's SDP as aiortc takes it: one description of each BUNDLE group's transport in
+    all its sections (`protocol.bundle`: aiortc applies every section's to the shared transport),
+    only the candidates on `ice_hosts` (when given), and without `a=end-of-candidates` unless
+    `end_of_candidates` (the caller signals it later: peer-reflexive candidates, above)."""
+    sdp = with_bundle_transport(sdp)
     if ice_hosts:
         sdp = keep_candidates(sdp, ice_hosts)
+    if not end_of_candidates:
+        sdp = "".join(
+            line for line in sdp.splitlines(keepends=True) if not line.startswith("a=end-of-cand")
+        )
     return RTCSessionDescription(sdp=sdp, type=kind)

@@ -37,7 +37,7 @@ from protocol.errors import ErrorCode, ProtocolError
 from protocol.jsep import Negotiated
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
-from sfu.media.ice import remote_description
+from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ class Participant:
         # later offer of ours keeps it, as JSEP requires and browsers rely on.
         self._negotiated = Negotiated()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._end_of_candidates_timer: asyncio.TimerHandle | None = None
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_connection_state)
@@ -182,7 +183,10 @@ class Participant:
         async with self._negotiation:
             with client_sdp("offer"):
                 await self.pc.setRemoteDescription(
-                    remote_description(sdp, "offer", self._ice_hosts)
+                    remote_description(sdp, "offer", self._ice_hosts, end_of_candidates=False)
+                )
+                self._end_of_candidates_timer = asyncio.get_running_loop().call_later(
+                    PEER_REFLEXIVE_WAIT, lambda: self.spawn(self._end_of_candidates())
                 )
                 if Grant.PUBLISH not in self.grants:
                     self._refuse_inbound_audio()
@@ -192,8 +196,15 @@ class Participant:
             self._negotiated = Negotiated.from_exchange(sdp, answer)
             return answer
 
+    async def _end_of_candidates(self) -> None:
+        """The offer's end-of-candidates, held back so that ICE could learn a peer-reflexive
+        candidate from the peer's checks (`sfu.media.ice`): ICE may now fail."""
+        if not self.closed:
+            await self.pc.addIceCandidate(None)
+
     async def accept_answer(self, sdp: str) -> None:
         async with self._negotiation:
+            self._negotiated.check_answer(sdp)
             with client_sdp("answer"):
                 await self.pc.setRemoteDescription(
                     remote_description(sdp, "answer", self._ice_hosts)
@@ -405,6 +416,8 @@ class Participant:
         if self.closed:
             return
         self.closed = True
+        if self._end_of_candidates_timer is not None:
+            self._end_of_candidates_timer.cancel()
         for _, track in [*self.senders.values(), *self._idle_senders]:
             track.stop()
         for task in list(self._tasks):

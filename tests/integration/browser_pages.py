@@ -1,6 +1,8 @@
-"""Drive the participant page in real headless Chromium: launch flags, fake microphones fed from
-WAVs, and a `MeetingPage` that joins, leaves and reads what the page shows through its documented
-hooks (docs/protocol-notes.md, "Page hooks")."""
+"""Drive the participant page in real headless browsers: Chromium's launch flags and fake
+microphones fed from WAVs (Firefox's are in `firefox.py`), and a `MeetingPage` that joins, leaves
+and reads what the page shows through its documented hooks (docs/protocol-notes.md, "Page hooks"),
+in Chromium (Playwright) and Firefox (`firefox.FirefoxPage`) alike: it asks of a page only what
+both implement."""
 
 from __future__ import annotations
 
@@ -23,9 +25,11 @@ TIMEOUT_MS = 120_000  # 2 shared cores, Whisper and several browsers: be generou
 RECORD_CAPTIONS = """
 window.__captions = [];
 window.__states = [];
+window.__joined = null;
 document.addEventListener("livecaptions:caption", (e) => window.__captions.push(
     {...e.detail.caption, receivedAt: e.detail.receivedAt, clockOrigin: e.detail.clockOrigin}));
 document.addEventListener("livecaptions:state", (e) => window.__states.push(e.detail.state));
+document.addEventListener("livecaptions:joined", (e) => { window.__joined = e.detail; });
 """
 
 
@@ -61,14 +65,20 @@ def chromium_args(wav: Path | None, *, grant_microphone: bool = True) -> list[st
 LEAD = 1.5  # seconds of silence before the words in every looped WAV
 
 
-def write_loop(path: Path, pcm: np.ndarray, period: float | None = None) -> Path:
-    """A WAV Chromium loops as its microphone (from the moment the page opens it): 1.5 s of
-    silence, the words, then silence up to `period` seconds (48 kHz mono 16-bit)."""
+def loop_samples(pcm: np.ndarray, period: float | None = None) -> np.ndarray:
+    """What a fake microphone loops: 1.5 s of silence, the words, then silence up to `period`
+    seconds (48 kHz mono float32)."""
     total = round((period or LEAD * 2 + len(pcm) / RATE) * RATE)
     loop = np.zeros(total, np.float32)
     start = round(LEAD * RATE)
     loop[start : start + len(pcm)] = pcm
-    sf.write(path, loop, RATE, subtype="PCM_16")
+    return loop
+
+
+def write_loop(path: Path, pcm: np.ndarray, period: float | None = None) -> Path:
+    """A WAV Chromium loops as its microphone from the moment the page opens it (48 kHz mono
+    16-bit; `loop_samples`)."""
+    sf.write(path, loop_samples(pcm, period), RATE, subtype="PCM_16")
     return path
 
 
@@ -86,9 +96,12 @@ class MeetingPage:
         self.base_url = base_url
 
     @classmethod
-    async def open(cls, context: Any, base_url: str, query: str = "") -> MeetingPage:
+    async def open(
+        cls, context: Any, base_url: str, query: str = "", init_scripts: tuple[str, ...] = ()
+    ) -> MeetingPage:
         page = await context.new_page()
-        await page.add_init_script(RECORD_CAPTIONS)
+        for script in (RECORD_CAPTIONS, *init_scripts):
+            await page.add_init_script(script)
         await page.goto(f"{base_url}/{query}")
         return cls(page, base_url)
 
@@ -102,9 +115,17 @@ class MeetingPage:
         await self.page.click("#join")
 
     async def wait_in_room(self) -> None:
-        await self.page.wait_for_function(
-            "window.livecaptions.state === 'in-room'", timeout=TIMEOUT_MS
-        )
+        try:
+            await self.page.wait_for_function(
+                "window.livecaptions.state === 'in-room'", timeout=TIMEOUT_MS
+            )
+        except Exception as exc:  # say where the page got stuck
+            seen = await self.page.evaluate(
+                "({name: document.getElementById('name').value, states: window.__states,"
+                " error: document.getElementById('error').textContent,"
+                " notice: document.getElementById('notice').textContent})"
+            )
+            raise AssertionError(f"the page never got in the room: {seen}") from exc
 
     async def leave(self) -> None:
         await self.page.click("#leave")
@@ -178,3 +199,44 @@ class MeetingPage:
 
     async def now(self) -> float:
         return await self.page.evaluate("Date.now() / 1000")
+
+    async def wait_for_notice(self) -> str:
+        """Until the page shows a notice (e.g. why the microphone is not used); its text."""
+        await self.page.wait_for_function(
+            "!document.getElementById('notice').hidden", timeout=TIMEOUT_MS
+        )
+        return str(await self.page.evaluate("document.getElementById('notice').textContent"))
+
+    async def is_visible(self, selector: str) -> bool:
+        """Whether `selector`'s element is rendered (not hidden, nor inside something hidden)."""
+        return bool(
+            await self.page.evaluate(
+                "(s) => { const e = document.querySelector(s);"
+                " return !!e && e.checkVisibility(); }",
+                selector,
+            )
+        )
+
+    async def participant_id(self) -> str:
+        """The id the server gave this page in its last join."""
+        await self.page.wait_for_function("window.__joined !== null", timeout=TIMEOUT_MS)
+        return str(await self.page.evaluate("window.__joined.participant"))
+
+    async def wait_for_event(self, text: str) -> None:
+        """Until the list of joins and leaves shows `text` (e.g. "Bob left")."""
+        await self.page.wait_for_function(
+            """(text) => [...document.querySelectorAll("#events li")]
+                .some((li) => li.textContent.includes(text))""",
+            arg=text,
+            timeout=TIMEOUT_MS,
+            polling=200,
+        )
+
+    async def transcript_speakers(self) -> list[str]:
+        """The speaker names on the transcript's caption elements (data-speaker)."""
+        return list(
+            await self.page.evaluate(
+                "[...document.querySelectorAll('#transcript [data-speaker]')]"
+                ".map((e) => e.dataset.speaker)"
+            )
+        )

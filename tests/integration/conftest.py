@@ -1,7 +1,7 @@
 """Integration tests: the real server on loopback, driven by real aiortc clients."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -9,6 +9,7 @@ import pytest_asyncio
 
 from client import CaptionClient, WavTrack
 from client.audio import RATE
+from client.browsers import CHROMIUM
 from client.speech import Utterance
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
@@ -91,18 +92,25 @@ async def conversation(
         assert participant.negotiation_violations == [], participant.name
 
 
+async def until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `predicate` (audio frames wake nobody) until it holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
 def ws_url(server: CaptionServer) -> str:
     return f"ws://127.0.0.1:{server.port}/ws"
 
 
 # Clients negotiate as Chromium does (Opus as 111, where the server's aiortc says 96): clients that
 # negotiated as aiortc does agreed with every server offer by chance, and hid that server offers
-# renumbered payload types (issue 9). `conversation` checks every server offer they saw.
-CHROMIUM_OPUS = 111
-
-
+# renumbered payload types (issue 9). `conversation` checks every server offer they saw. The tests
+# of renegotiation run as Firefox too (`client.browsers.FIREFOX`, issue 18).
 def client(server: CaptionServer, room: str, name: str, **kwargs: object) -> CaptionClient:
-    kwargs.setdefault("opus_payload_type", CHROMIUM_OPUS)
+    kwargs.setdefault("shape", CHROMIUM)
     return CaptionClient(ws_url(server), room=room, name=name, **kwargs)  # type: ignore[arg-type]
 
 

@@ -1,8 +1,9 @@
-"""The participant page as people use it, in real headless Chromium against the real server:
-several browsers in one room, listen-only, errors in words, healing after a server restart, the
-caption display on a phone, and an accessibility audit. Three Chromium processes (two fake
-microphones playing different speakers, one whose microphone permission is refused) serve every
-test through separate contexts."""
+"""The participant page as people use it, in real headless Chromium and Firefox ESR against the
+real server: several browsers of both kinds in one room, rejoins, listen-only, errors in words,
+healing after a server restart, the caption display on a phone, and an accessibility audit. Three
+Chromium processes (two fake microphones playing different speakers, one whose microphone
+permission is refused) and two Firefox processes (one whose microphone plays Bob's words, one that
+refuses the microphone) serve every test through separate contexts."""
 
 from __future__ import annotations
 
@@ -28,10 +29,12 @@ from .browser_pages import (
     TIMEOUT_MS,
     MeetingPage,
     chromium_args,
+    loop_samples,
     require_chromium,
     write_loop,
 )
-from .conftest import client
+from .conftest import client, until
+from .firefox import PREFS, REFUSED_MICROPHONE, Firefox, fake_microphone, require_firefox
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
@@ -43,6 +46,8 @@ class Browsers:
     ada: Any  # its microphone says Ada's clip
     bob: Any  # its microphone says Bob's clip
     denied: Any  # nobody grants its microphone permission
+    firefox: Firefox  # Firefox ESR; its microphone says Bob's clip
+    firefox_denied: Firefox  # Firefox ESR where the person refuses the microphone
     texts: dict[str, str]
 
 
@@ -75,6 +80,8 @@ async def browsers(
     period = LEAD * 4 + (len(speech["ada"][0]) + len(speech["bob"][0])) / RATE + 1.5
     ada = write_loop(tmp / "ada.wav", speech["ada"][0], period)
     bob = write_loop(tmp / "bob.wav", speech["bob"][0], period)
+    require_firefox()
+    bob_loop = loop_samples(speech["bob"][0], period)
     async with async_playwright() as p:
         launched = await asyncio.gather(
             p.chromium.launch(executable_path=chromium, args=chromium_args(ada)),
@@ -83,10 +90,16 @@ async def browsers(
                 executable_path=chromium, args=chromium_args(None, grant_microphone=False)
             ),
         )
+        firefoxes = await asyncio.gather(
+            Firefox.launch(PREFS, init_scripts=(fake_microphone(bob_loop, RATE),)),
+            Firefox.launch(PREFS, init_scripts=(REFUSED_MICROPHONE,)),
+        )
         try:
-            yield Browsers(*launched, texts={"Ada": speech["ada"][1], "Bob": speech["bob"][1]})
+            yield Browsers(
+                *launched, *firefoxes, texts={"Ada": speech["ada"][1], "Bob": speech["bob"][1]}
+            )
         finally:
-            for browser in launched:
+            for browser in [*launched, *firefoxes]:
                 await browser.close()
 
 
@@ -163,19 +176,24 @@ async def test_a_browser_denied_the_microphone_hears_and_reads_the_others(
     server: CaptionServer, browsers: Browsers
 ) -> None:
     ada = await open_page(browsers.ada, server)
-    reader = await open_page(browsers.denied, server)
+    readers = {
+        "Dana": await open_page(browsers.denied, server),
+        "Fay": await open_page(browsers.firefox_denied, server),
+    }
     try:
         await ada.join("deny", "Ada")
-        await reader.join("deny", "Dana")
-        await reader.page.locator("#notice").wait_for(state="visible", timeout=TIMEOUT_MS)
-        assert "did not allow the microphone" in await reader.page.inner_text("#notice")
-        await reader.wait_in_room()
-        await reader.wait_for_audio_from({"Ada"})
-        await reader.wait_for_words("Ada", browsers.texts["Ada"])
-        assert "Dana" in await ada.page.inner_text("#participants")
-        assert await reader.page.locator("#microphone").is_hidden()
+        for name, reader in readers.items():
+            await reader.join("deny", name)
+            notice = await reader.wait_for_notice()
+            assert "did not allow the microphone" in notice, (name, notice)
+        for name, reader in readers.items():
+            await reader.wait_in_room()
+            await reader.wait_for_audio_from({"Ada"})
+            await reader.wait_for_words("Ada", browsers.texts["Ada"])
+            assert name in await ada.page.inner_text("#participants")
+            assert not await reader.is_visible("#microphone"), name
     finally:
-        await close(ada, reader)
+        await close(ada, *readers.values())
 
 
 async def test_two_people_of_one_name_are_told_apart(
@@ -215,19 +233,20 @@ async def expect_everyone(
         for speaker in others:
             await page.wait_for_words(speaker, texts[speaker], after=after)
         # The speaker's name is on the caption elements on screen too (data-speaker).
-        shown = await page.page.eval_on_selector_all(
-            "#transcript [data-speaker]", "els => els.map(e => e.dataset.speaker)"
-        )
+        shown = await page.transcript_speakers()
         assert others <= set(shown), (name, shown)
 
 
-async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_speaker(
+async def test_chromium_and_firefox_in_one_room_hear_and_read_everyone_through_rejoins(
     server: CaptionServer, browsers: Browsers
 ) -> None:
+    """A Chromium speaker, a Firefox speaker and a Firefox listener, then a late Chromium
+    listener; the Firefox speaker leaves and rejoins three times and is heard and captioned after
+    each rejoin (issue 18: a rejoining Firefox was never heard again)."""
     pages = {
-        "Ada": await open_page(browsers.ada, server),
-        "Bob": await open_page(browsers.bob, server),
-        "Carol": await open_page(browsers.ada, server),  # listens: "join without microphone"
+        "Ada": await open_page(browsers.ada, server),  # Chromium
+        "Bob": await open_page(browsers.firefox, server),  # Firefox
+        "Carol": await open_page(browsers.firefox, server),  # Firefox, "join without microphone"
     }
     texts, speakers = browsers.texts, {"Ada", "Bob"}
     try:
@@ -239,26 +258,56 @@ async def test_three_browsers_then_a_fourth_and_a_rejoin_hear_and_read_every_spe
         start = await pages["Ada"].now()
         await expect_everyone(pages, speakers, texts, start)
 
-        pages["Dave"] = await open_page(browsers.bob, server)  # late, listening too
+        pages["Dave"] = await open_page(browsers.bob, server)  # late, listening too (Chromium)
         await pages["Dave"].join("meet", "Dave", listen_only=True)
         await pages["Dave"].wait_in_room()
         await expect_everyone(pages, speakers, texts, await pages["Dave"].now())
 
-        await pages["Bob"].leave()
-        await (
-            pages["Ada"]
-            .page.locator("#events li", has_text="Bob left")
-            .wait_for(timeout=TIMEOUT_MS)
-        )
-        await pages["Ada"].wait_until_words_end()
-        await pages["Bob"].join("meet", "Bob")
-        await pages["Bob"].wait_in_room()
-        await expect_everyone(pages, speakers, texts, await pages["Bob"].now())
+        for _ in range(3):
+            await pages["Bob"].leave()
+            await pages["Ada"].wait_for_event("Bob left")
+            await pages["Ada"].wait_until_words_end()
+            await pages["Bob"].join("meet", "Bob")
+            await pages["Bob"].wait_in_room()
+            await expect_everyone(pages, speakers, texts, await pages["Bob"].now())
         carol = await pages["Carol"].page.inner_text("#participants")
         listed = set(carol.replace(" · speaking", "").split("\n"))
         assert {"Ada", "Bob", "Dave", "Carol (you)"} <= listed
     finally:
         await close(*pages.values())
+
+
+async def test_a_firefox_joining_a_room_of_two_hears_and_is_heard_every_time(
+    server: CaptionServer, browsers: Browsers, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    """Ten joins in a row of a warm Firefox into a room of two (3 in 8 used to work)."""
+    ada = await speaker_in(server, "ten-joins", speech["ada"][0])
+    bob = await speaker_in(server, "ten-joins", speech["bob"][0], name="Bob")
+    try:
+        for attempt in range(10):
+            page = await open_page(browsers.firefox, server)
+            try:
+                await page.join("ten-joins", "Fiona")
+                await page.wait_in_room()
+                await page.wait_for_audio_from({"Ada", "Bob"})
+                fiona = await page.participant_id()
+                for listener in (ada, bob):
+                    before = listener.frames_from.get(fiona, 0)
+                    await until(
+                        lambda listener=listener, before=before, fiona=fiona: (
+                            listener.frames_from.get(fiona, 0) >= before + 25
+                        ),
+                        TIMEOUT_MS / 1000,
+                        f"{listener.name} to hear Firefox",
+                    )
+            except Exception as exc:
+                raise AssertionError(f"join {attempt + 1} of Firefox: {exc!r}") from exc
+            finally:
+                await page.leave()
+                await close(page)
+    finally:
+        await ada.leave()
+        await bob.leave()
 
 
 async def test_leave_stops_the_microphone(server: CaptionServer, browsers: Browsers) -> None:
@@ -310,13 +359,17 @@ def free_port() -> int:
 async def test_pages_rejoin_by_themselves_after_a_server_restart(
     browsers: Browsers, tmp_path: Path
 ) -> None:
+    """A Chromium and a Firefox speaker, a Firefox listener refused the microphone: after the
+    server restarts, every page is back in the room and shows new captions without a click."""
     port = free_port()
     first = CaptionServer(config(tmp_path, port=port))
     await first.start()
     pages = {
         "Ada": await open_page(browsers.ada, first),
-        "Bob": await open_page(browsers.bob, first),
+        "Bob": await open_page(browsers.firefox, first),
+        "Fay": await open_page(browsers.firefox_denied, first),
     }
+    others = {"Ada": "Bob", "Bob": "Ada", "Fay": "Ada"}
     try:
         for name, page in pages.items():
             if name == "Bob":
@@ -335,8 +388,8 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
         try:
             for name, page in pages.items():
                 await page.wait_in_room()
-                other = "Bob" if name == "Ada" else "Ada"
                 try:
+                    other = others[name]
                     await page.wait_for_words(other, browsers.texts[other], after=restarted)
                 except AssertionError as exc:
                     raise AssertionError(f"{exc}; {await diagnose(pages, second)}") from exc
@@ -350,11 +403,13 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
 # --- the caption display ------------------------------------------------------------------------
 
 
-async def speaker_in(server: CaptionServer, room: str, speech: np.ndarray) -> Any:
+async def speaker_in(
+    server: CaptionServer, room: str, speech: np.ndarray, name: str = "Ada"
+) -> Any:
     """A Python participant saying `speech` over and over, a pause after each time."""
     pause = np.zeros(round(LEAD * RATE), np.float32)
     looped = WavTrack(np.concatenate([speech, pause]), loop=True)
-    speaker = client(server, room, "Ada", audio=looped)
+    speaker = client(server, room, name, audio=looped)
     await speaker.join()
     return speaker
 
@@ -428,6 +483,104 @@ async def test_caption_settings_survive_a_reload_and_fit_a_phone(
         await page.page.keyboard.press("c")  # focus is on the checkbox: not a text field
         assert await page.page.is_checked("#subtitles")
         await page.page.wait_for_selector("#captions [data-segment]", timeout=TIMEOUT_MS)
+    finally:
+        await close(page)
+        await speaker.leave()
+
+
+# In the page: what a download button would save, without saving it.
+DOWNLOADED = """async (button) => {
+    const made = [];
+    const create = URL.createObjectURL, click = HTMLAnchorElement.prototype.click;
+    URL.createObjectURL = (blob) => { made.push(blob); return create.call(URL, blob); };
+    HTMLAnchorElement.prototype.click = function () { made.push(this.download); };
+    try { document.getElementById(button).click(); }
+    finally { URL.createObjectURL = create; HTMLAnchorElement.prototype.click = click; }
+    return [made[1], await made[0].text()];
+}"""
+
+
+async def test_settings_transcript_downloads_and_flags_work_in_firefox(
+    server: CaptionServer, browsers: Browsers, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    """What the Chromium tests check of the page, in Firefox: settings kept over a reload, the
+    remote speaker marked, subtitles off and on with C, transcript search and downloads, and a
+    flag sent with its reason."""
+    import webvtt
+
+    speaker = await speaker_in(server, "fx-page", speech["report"][0])
+    page = await open_page(browsers.firefox_denied, server)
+    try:
+        await page.page.click("#settings summary")
+        await page.page.select_option("#caption-size", "xl")
+        await page.page.select_option("#caption-colors", "yellow-black")
+        await page.page.reload()
+        assert await page.page.input_value("#caption-size") == "xl"
+        assert await page.page.get_attribute("#caption-area", "data-colors") == "yellow-black"
+        assert not await page.is_visible("#support")  # Firefox ESR has all the page uses
+
+        await page.join("fx-page", "Chloe", listen_only=True)
+        await page.page.wait_for_function(
+            "document.querySelectorAll('#transcript li').length >= 2", timeout=TIMEOUT_MS
+        )
+        # Who speaks, from getStats()' audioLevel of the forwarded track, as in Chromium.
+        await page.page.wait_for_function(
+            "document.querySelector('#participants li[data-speaking=true]')?.textContent"
+            ".startsWith('Ada')",
+            timeout=TIMEOUT_MS,
+        )
+        await page.page.click("#subtitles")
+        assert not await page.is_visible("#caption-area")
+        await page.page.keyboard.press("c")  # focus is on the checkbox: not a text field
+        await page.page.wait_for_function(
+            "document.querySelector('#captions [data-segment]') !== null", timeout=TIMEOUT_MS
+        )
+
+        finals = [c["text"] for c in await page.captions() if c["final"] and c["text"]]
+        name, vtt_text = await page.page.evaluate(DOWNLOADED, "download-vtt")
+        vtt = webvtt.from_buffer(io.StringIO(vtt_text))
+        assert name == "captions-fx-page.vtt"
+        assert [cue.text for cue in vtt][: len(finals)] == finals
+        assert all(cue.voice == "Ada" for cue in vtt)
+        word = finals[0].split()[0]
+        await page.page.fill("#transcript-search", word)
+        shown = await page.page.evaluate(
+            "[...document.querySelectorAll('#transcript li')]"
+            ".filter((li) => li.checkVisibility()).map((li) => li.textContent)"
+        )
+        assert shown and all(word.lower() in line.lower() for line in shown)
+        await page.page.fill("#transcript-search", "")
+
+        await page.page.click("#transcript li .flag-entry")
+        await page.page.fill("#flag-reason", "wrong name")
+        await page.page.click("#flag-send")
+        await page.page.wait_for_function(
+            "document.getElementById('flag-result').textContent.includes('Thank you')",
+            timeout=TIMEOUT_MS,
+        )
+        assert await page.page.inner_text("#status") == "In room fx-page"
+    finally:
+        await close(page)
+        await speaker.leave()
+
+
+async def test_the_page_says_what_a_browser_lacks_and_the_rest_works(
+    server: CaptionServer, browsers: Browsers, speech: dict[str, tuple[np.ndarray, str]]
+) -> None:
+    """A browser without WebAudio (as an old ESR may lack an API): the page says what is lost
+    instead of failing silently, and the meeting works without it."""
+    speaker = await speaker_in(server, "lacking", speech["report"][0])
+    context = await browsers.firefox_denied.new_context()
+    page = await MeetingPage.open(
+        context, base(server), init_scripts=("delete window.AudioContext;",)
+    )
+    try:
+        assert await page.is_visible("#support")
+        said = await page.page.inner_text("#support")
+        assert "cannot show your microphone level" in said, said
+        await page.join("lacking", "Chloe")  # the microphone is refused: it listens
+        await page.wait_in_room()
+        await page.wait_for_words("Ada", speech["report"][1])
     finally:
         await close(page)
         await speaker.leave()

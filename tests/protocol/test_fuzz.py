@@ -28,6 +28,7 @@ from websockets.datastructures import Headers
 from asr.errors import AsrProtocolError
 from asr.messages import decode_client, decode_server, encode
 from captionlog.errors import BadQuery
+from client.browsers import FIREFOX
 from protocol import ErrorCode, Join, Joined, ProtocolError, ServerSession
 from protocol.captions import (
     parse_channel_message,
@@ -367,15 +368,32 @@ def real_offer(loop: asyncio.AbstractEventLoop) -> str:
 def test_sdp_checks_and_aiortc_parser(cases: Counter[str], real_offer: str, data: Any) -> None:
     """Our checks refuse with bad-request only; what they let through reaches aiortc's parser,
     whose every failure becomes bad-request too (`client_sdp`)."""
+    from protocol.bundle import with_bundle_transport
     from protocol.jsep import Negotiated, sections, violations
     from protocol.sdp import keep_candidates, validate_answer, validate_offer
 
-    sdp = data.draw(st.one_of(mutated_sdp(real_offer), st.text(ANY_CHAR, max_size=200)))
+    sdp = data.draw(
+        st.one_of(
+            mutated_sdp(real_offer),
+            mutated_sdp(FIREFOX.offer(real_offer)),  # session-level fingerprint, Opus as 109
+            st.text(ANY_CHAR, max_size=200),
+        )
+    )
     cases["sdp"] += 1
     keep_candidates(sdp, ["127.0.0.1"])
-    # What later offers keep of a negotiation never fails on any SDP, and keeps what it applied.
+    # One description of each BUNDLE group's transport: never fails, and a second pass is a no-op.
+    bundled = with_bundle_transport(sdp)
+    assert with_bundle_transport(bundled) == bundled
+    # What later offers keep of a negotiation never fails on any SDP, and keeps what it applied;
+    # an answer is refused only as bad-request.
     negotiated = Negotiated.from_exchange(real_offer, sdp)
     assert violations(sections(sdp), negotiated.apply(sdp)) == []
+    try:
+        Negotiated.from_exchange(real_offer, real_offer.replace("actpass", "active")).check_answer(
+            sdp
+        )
+    except ProtocolError as error:
+        assert error.code is ErrorCode.BAD_REQUEST and encodable(error.message)
     for check in (validate_offer, validate_answer):
         try:
             check(sdp)
@@ -429,6 +447,7 @@ def test_offers_through_aiortc_never_break_a_participant(
         st.one_of(
             st.just(real_offer.replace("a=mid:0", "a=mid:zz", 1)),
             mutated_sdp(real_offer),
+            mutated_sdp(FIREFOX.offer(real_offer)),
         )
     )
     cases["aiortc-offers"] += 1

@@ -3,8 +3,10 @@
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from client.participant import with_opus_payload_type
+from client.browsers import CHROMIUM
+from protocol import ProtocolError
 from protocol.jsep import Negotiated, extmap_ids, sections, violations
+from protocol.sdptext import join, split
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
 from sfu.rooms.participant import opus_only
 
@@ -121,7 +123,7 @@ async def test_aiortc_reoffer_keeps_a_browser_payload_type_end_to_end() -> None:
         client.addTransceiver("audio", direction="sendrecv")
         client.createDataChannel("captions")
         offer = await client.createOffer()
-        offer.sdp = with_opus_payload_type(offer.sdp, 111)
+        offer.sdp = CHROMIUM.offer(offer.sdp)
         await client.setLocalDescription(offer)
         await server.setRemoteDescription(client.localDescription)
         opus_only(server)
@@ -149,3 +151,38 @@ async def test_aiortc_reoffer_keeps_a_browser_payload_type_end_to_end() -> None:
     finally:
         await client.close()
         await server.close()
+
+
+# --- the DTLS roles of an established association (RFC 8842 section 5.5) --------------------
+
+
+def with_setup(sdp: str, setup: str) -> str:
+    """`sdp` with `a=setup:setup` at the end of every media section."""
+    head, blocks = split(sdp)
+    return join(head, [[*block, f"a=setup:{setup}"] for block in blocks])
+
+
+def test_later_offers_state_the_role_we_took_instead_of_actpass() -> None:
+    negotiated = Negotiated.from_exchange(CHROME_OFFER, with_setup(OUR_ANSWER, "active"))
+    assert negotiated.setup == "active"
+    kept = negotiated.apply(with_setup(AIORTC_REOFFER, "actpass"))
+    setups = [line for line in kept.split("\r\n") if line.startswith("a=setup:")]
+    assert setups == ["a=setup:active"] * 3  # the new section too: it shares the transport
+
+
+def test_an_answer_that_would_swap_the_roles_is_refused() -> None:
+    negotiated = Negotiated.from_exchange(CHROME_OFFER, with_setup(OUR_ANSWER, "active"))
+    negotiated.check_answer(with_setup(CHROME_OFFER, "passive"))
+    for wrong in ("active", "actpass"):
+        with pytest.raises(ProtocolError, match=f"a=setup:{wrong}.*answer a=setup:passive"):
+            negotiated.check_answer(with_setup(CHROME_OFFER, wrong))
+
+
+def test_only_the_tagged_section_of_an_answer_says_the_role() -> None:
+    """Firefox's answer to a re-offer adding mid 2: passive, passive, then active for mid 2."""
+    negotiated = Negotiated.from_exchange(CHROME_OFFER, with_setup(OUR_ANSWER, "active"))
+    firefox = with_setup(AIORTC_REOFFER, "passive")
+    firefox = firefox[: firefox.rindex("a=setup:passive")] + "a=setup:active\r\n"
+    negotiated.check_answer(firefox)
+    with pytest.raises(ProtocolError):
+        negotiated.check_answer(firefox.replace("a=setup:passive", "a=setup:active", 1))

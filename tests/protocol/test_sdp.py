@@ -1,7 +1,12 @@
 import pytest
 
 from protocol import ErrorCode, ProtocolError
-from protocol.sdp import keep_candidates, validate_offer
+from protocol.sdp import keep_candidates, validate_answer, validate_offer
+
+
+def _without(sdp: str, prefix: str) -> str:
+    return "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith(prefix))
+
 
 OFFER = "\r\n".join(
     [
@@ -9,6 +14,9 @@ OFFER = "\r\n".join(
         "o=- 1 1 IN IP4 0.0.0.0",
         "s=-",
         "t=0 0",
+        "a=fingerprint:sha-256 79:A3:3D:56:E6:7F:D9:D3:71:73:93:7C:C5:A8:3B:8C:BB:EB:68:11",
+        "a=ice-ufrag:76f8d367",
+        "a=ice-pwd:0123456789abcdef0123456789abcdef",
         "m=audio 9 UDP/TLS/RTP/SAVPF 111",
         "a=rtpmap:111 opus/48000/2",
         "a=candidate:1 1 udp 2130706431 192.168.1.20 50000 typ host",
@@ -34,6 +42,10 @@ def test_valid_offer_passes() -> None:
         (OFFER.replace("m=application 9 UDP/DTLS/SCTP webrtc-datachannel", ""), "data-channel"),
         (OFFER.replace("opus/48000/2", "PCMU/8000"), "Opus"),
         (OFFER + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "exactly one audio"),
+        # aiortc takes an offer without a fingerprint, then its connect task dies (issue 19).
+        (_without(OFFER, "a=fingerprint"), "has no a=fingerprint"),
+        (_without(OFFER, "a=ice-pwd"), "has no a=ice-pwd"),
+        (OFFER.replace("t=0 0", "t=0 0\r\na=setup:holdconn"), "a=setup:holdconn"),
     ],
 )
 def test_invalid_offers(sdp: str, needle: str) -> None:
@@ -47,3 +59,30 @@ def test_keep_candidates_drops_every_other_address() -> None:
     candidates = [line for line in kept.splitlines() if line.startswith("a=candidate")]
     assert candidates == ["a=candidate:2 1 udp 2130706431 127.0.0.1 50001 typ host"]
     assert "m=application" in kept
+
+
+def test_transport_attributes_may_come_from_the_tagged_section_of_a_bundle() -> None:
+    bundled = OFFER.replace("t=0 0", "t=0 0\r\na=group:BUNDLE 0 1")
+    head, _, rest = bundled.partition("m=audio")
+    credentials = [line for line in head.split("\r\n") if line.startswith(("a=ice", "a=fing"))]
+    head = _without(head, "a=ice")
+    head = _without(head, "a=fing")
+    sdp = (
+        head
+        + "m=audio"
+        + rest.replace(
+            "a=rtpmap:111 opus/48000/2",
+            "\r\n".join(["a=rtpmap:111 opus/48000/2", "a=mid:0", *credentials]),
+        ).replace("webrtc-datachannel", "webrtc-datachannel\r\na=mid:1")
+    )
+    validate_offer(sdp)  # mid 1 has no credentials of its own: the group's tagged section's hold
+    unbundled = _without(sdp, "a=group:BUNDLE")
+    with pytest.raises(ProtocolError, match="media section '1' has no a=ice-ufrag"):
+        validate_offer(unbundled)
+
+
+def test_an_answer_must_choose_a_dtls_role() -> None:
+    answer = OFFER.replace("t=0 0", "t=0 0\r\na=setup:actpass")
+    with pytest.raises(ProtocolError, match="not one of active, passive in an answer"):
+        validate_answer(answer)
+    validate_answer(answer.replace("a=setup:actpass", "a=setup:active"))

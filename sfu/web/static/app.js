@@ -10,6 +10,7 @@ import { Roster } from "./participants.js";
 import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { Transcript } from "./transcript.js";
 import { FlagDialog } from "./flag.js";
+import { missingFeatures, supportSentence } from "./support.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -319,6 +320,14 @@ function showLanguages(codes) {
 
 // --- start --------------------------------------------------------------------------------------
 
+/** Say what this browser cannot do (support.js); without WebRTC, joining is not offered. */
+function checkSupport() {
+  const support = missingFeatures();
+  $("support").textContent = supportSentence(support);
+  $("support").hidden = !support.losses.length;
+  if (!support.canJoin) $("join").disabled = true;
+}
+
 function prefill() {
   const params = new URLSearchParams(location.search);
   const room = params.get("room");
@@ -352,11 +361,14 @@ $("download-text").addEventListener("click", () => transcript.downloadText(meeti
 $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
 document.addEventListener("keydown", onKey);
 // The page keeps room for the fixed caption area (style.css), so that it never covers a control.
-new ResizeObserver(([entry]) => {
-  document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
-}).observe($("caption-area"));
+if (typeof ResizeObserver === "function") {
+  new ResizeObserver(([entry]) => {
+    document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
+  }).observe($("caption-area"));
+}
 setInterval(() => { roster.tick(); markRemoteSpeakers(); }, 500);
 prefill();
+checkSupport();
 
 // Test and tool hook (docs/protocol-notes.md): packets received per remote audio track.
 window.livecaptions = {

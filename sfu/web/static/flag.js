@@ -15,6 +15,10 @@ export class FlagDialog {
 
   /** Offer `picked` (checked) and the `recent` entries of this session. */
   open(picked, recent) {
+    if (typeof this.dialog.show !== "function") {  // no <dialog>: the page says so (support.js)
+      this.failed("This browser cannot show the report form.");
+      return;
+    }
     this.entries = [...new Map([...recent, picked].map((e) => [e.segment, e])).values()];
     this.choices.replaceChildren(this.choices.firstElementChild, ...this.entries.map((e) => this.#choice(e, e === picked)));
     this.reason.value = "";

@@ -35,8 +35,10 @@ export class Microphone {
     this.track.enabled = !muted;  // a disabled track sends silence: no renegotiation needed
   }
 
-  /** Calls `onLevel(level, speaking)` every 100 ms while the microphone is open. */
+  /** Calls `onLevel(level, speaking)` every 100 ms while the microphone is open (never without
+   *  WebAudio: the page says so, support.js). */
   watch(onLevel) {
+    if (typeof AudioContext !== "function") return;
     this.context = new AudioContext();
     const analyser = this.context.createAnalyser();
     analyser.fftSize = 1024;
