@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from protocol.jsep import Negotiated
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
+from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +109,7 @@ class ParticipantRoom(Protocol):
     name: str
     engine_name: str
     state: StatusState
-
-    @property
-    def participants(self) -> Mapping[str, Participant]: ...
-
-    def inbound_ready(self, participant: Participant) -> None:
-        """`participant`'s audio is tapped: forward it to the others."""
+    forwarding: ForwardingGraph  # what this participant receives, and where its sources go
 
     def on_audio(self, participant_id: str, pcm: np.ndarray) -> None:
         """Decoded 24 kHz audio of `participant_id`, for the room's captions."""
@@ -150,7 +146,7 @@ class Participant:
         self.language = language
         self.channel: RTCDataChannel | None = None
         self.packet_tap: PacketTap | None = None
-        self.senders: dict[str, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}  # by source
+        self.senders: dict[SourceKey, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}
         self._idle_senders: list[tuple[RTCRtpSender, ForwardedAudioTrack]] = []
         self.closed = False
         self._ice_hosts = ice_hosts
@@ -211,23 +207,25 @@ class Participant:
                 )
         self.spawn(self.renegotiate())
 
+    def forwarding_changed(self) -> None:
+        """What the room's forwarding graph wants this participant to receive changed."""
+        self.spawn(self.renegotiate())
+
     async def renegotiate(self) -> None:
-        """Forward every other participant's audio to this one; offer when that changed."""
+        """Bring the tracks forwarded to this participant in line with what the room's forwarding
+        graph wants it to receive; offer when that changed."""
         async with self._negotiation:
             if self.closed or not self.signaling.can_offer or self.pc.signalingState != "stable":
                 return  # retried after the pending answer arrives
-            sources = {
-                p.id: p
-                for p in self.room.participants.values()
-                if p is not self and p.packet_tap is not None
-            }
+            forwarding = self.room.forwarding
+            wanted = forwarding.wanted(self.id)
             changed = False
-            for source_id in [s for s in self.senders if s not in sources]:
-                self._stop_forwarding(source_id)
+            for key in [k for k in self.senders if k not in wanted]:
+                self._stop_forwarding(key)
                 changed = True
-            for source_id, source in sources.items():
-                if source_id not in self.senders and source.packet_tap is not None:
-                    source.packet_tap.subscribe(self.id, self._start_forwarding(source_id))
+            for key in wanted:
+                if key not in self.senders:
+                    forwarding.route(key, self.id, self._start_forwarding(key))
                     changed = True
             if not changed:
                 return
@@ -250,26 +248,27 @@ class Participant:
         """Now on this participant's 48 kHz media clock, where forwarded tracks start."""
         return round((self._clock() - self._created) * OPUS_CLOCK)
 
-    def _start_forwarding(self, source_id: str) -> ForwardedAudioTrack:
-        """A sender for `source_id`'s audio: an idle one if there is one, else a new one.
+    def _start_forwarding(self, key: SourceKey) -> ForwardedAudioTrack:
+        """A sender for `key`'s audio: an idle one if there is one, else a new one.
 
         A sender keeps its track for life (aiortc has no removeTrack, and its sender stops for
         good when its track ends); an idle one takes the new source on its track."""
         if self._idle_senders:
             sender, track = self._idle_senders.pop()
-            track.attach(source_id, pts_origin=self._media_clock())
+            track.attach(key.participant, pts_origin=self._media_clock())
             self._set_sending(sender, True)
         else:
-            track = ForwardedAudioTrack(source_id, pts_origin=self._media_clock())
+            track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock())
             sender = self.pc.addTrack(track)
         # The msid stream id is the source's participant id, so that a client can tell whose
         # audio each remote track carries (docs/protocol-notes.md).
-        sender._stream_id = source_id
-        self.senders[source_id] = (sender, track)
+        sender._stream_id = key.participant
+        self.senders[key] = (sender, track)
         return track
 
-    def _stop_forwarding(self, source_id: str) -> None:
-        sender, track = self.senders.pop(source_id)
+    def _stop_forwarding(self, key: SourceKey) -> None:
+        sender, track = self.senders.pop(key)
+        self.room.forwarding.unroute(key, self.id)
         track.detach()
         self._set_sending(sender, False)
         self._idle_senders.append((sender, track))
@@ -294,7 +293,7 @@ class Participant:
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
         self.packet_tap = PacketTap(receiver, jitter_prefetch=self._jitter_prefetch)
         self.spawn(self._consume(track))
-        self.room.inbound_ready(self)
+        self.room.forwarding.publish(SourceKey(self.id, MediaKind.AUDIO), self.packet_tap)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         """Decode this participant's audio once, for the room tap."""

@@ -16,6 +16,7 @@ from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, Statu
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
 from sfu.media.tap import TrackTimeline, VoiceActivity
+from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.language import room_language
 from sfu.rooms.participant import Participant
 
@@ -84,6 +85,7 @@ class Room:
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
+        self.forwarding = ForwardingGraph()  # whose media goes to whom
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
         self._captioning = captioning
@@ -112,6 +114,7 @@ class Room:
         for other in self.participants.values():
             other.signaling.send(ParticipantJoined(participant.info))
         self.participants[participant.id] = participant
+        self.forwarding.join(participant)
         self._names[participant.id] = participant.name
         if self.mode is CaptionMode.PER_SPEAKER:
             speaker = Speaker(participant.id, participant.name)
@@ -134,16 +137,8 @@ class Room:
             await participant.close()
         finally:  # the others hear of it whatever failed above
             for other in self.participants.values():
-                if other.packet_tap is not None:
-                    other.packet_tap.unsubscribe(participant.id)
                 other.signaling.send(ParticipantLeft(participant.info))
-                other.spawn(other.renegotiate())
-
-    def inbound_ready(self, participant: Participant) -> None:
-        """A participant's audio arrives: forward it to everyone else."""
-        for other in self.participants.values():
-            if other is not participant:
-                other.spawn(other.renegotiate())
+            self.forwarding.leave(participant.id)  # those who received it renegotiate
 
     def _update_language(self) -> None:
         """The room's language follows who is present (participants are kept in join order). In
@@ -252,9 +247,7 @@ class Room:
 
     @property
     def forwarded_packets_dropped(self) -> int:
-        return sum(
-            track.dropped for p in self.participants.values() for _, track in p.senders.values()
-        )
+        return self.forwarding.dropped
 
     # --- captions --------------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from protocol.session import SessionLimits
 from protocol.signaling import parse_client_frame, parse_server_frame, serialize
 from protocol.text import is_valid_unicode
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.participant import Participant, client_sdp
 from sfu.web.review import BadCredential, Query, credential
 from sfu.web.throttle import JoinThrottle, ThrottleConfig
@@ -408,13 +409,14 @@ def test_sdp_checks_and_aiortc_parser(cases: Counter[str], real_offer: str, data
 
 
 class _Room:
-    """What a participant asks of its room while negotiating: nothing that matters here."""
+    """What a participant asks of its room while negotiating: nothing that matters here but a
+    forwarding graph, with nobody else in it."""
 
     engine_name = "fuzz"
     state = None
 
-    def inbound_ready(self, participant: object) -> None:
-        pass
+    def __init__(self) -> None:
+        self.forwarding = ForwardingGraph()
 
     def on_audio(self, participant_id: str, pcm: object) -> None:
         pass

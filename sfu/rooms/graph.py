@@ -1,0 +1,138 @@
+"""The room's forwarding graph: which source track goes to which subscriber.
+
+A room forwards each participant's inbound tracks (its sources: audio today; a camera and a screen
+are kinds of their own) to the other participants (its subscribers). The graph is the one owner of
+that: it knows every source, which subscriber receives which source on which of its outbound
+tracks, and which subscribers must renegotiate when the set of sources changes. Participants ask
+it what they should receive (`wanted`) and tell it what they set up (`route`, `unroute`); the room
+tells it who comes and goes. Nobody else reaches into another participant's packet tap.
+
+The graph knows no aiortc: a source is a packet tap (it copies each packet to the tracks routed
+from it) and a subscriber anything that can be told to renegotiate. Sans-I/O and synchronous, like
+the taps it holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from sfu.media.forwarding import ForwardedAudioTrack, PacketTap
+
+
+class MediaKind(StrEnum):
+    """What a source carries: a participant has at most one source of each kind."""
+
+    AUDIO = "audio"
+    CAMERA = "camera"
+    SCREEN = "screen"
+
+
+@dataclass(frozen=True)
+class SourceKey:
+    """One source: a participant's track of one kind."""
+
+    participant: str
+    kind: MediaKind
+
+
+class Subscriber(Protocol):
+    """A participant as the graph sees it: told when what it should receive has changed."""
+
+    @property
+    def id(self) -> str: ...
+
+    def forwarding_changed(self) -> None:
+        """`ForwardingGraph.wanted` changed for this subscriber: bring its tracks in line
+        (renegotiate)."""
+
+
+class ForwardingGraph:
+    """Sources, subscribers and the routes between them, for one room.
+
+    Every subscriber wants every other participant's sources, in the order they were published
+    (so that a subscriber's media sections keep one order across renegotiations)."""
+
+    def __init__(self) -> None:
+        self._sources: dict[SourceKey, PacketTap] = {}
+        self._subscribers: dict[str, Subscriber] = {}
+        # By source and subscriber: the track, and its drop count when it was routed (a track
+        # idles between sources and is routed again: only what it dropped on a route counts).
+        self._routes: dict[SourceKey, dict[str, tuple[ForwardedAudioTrack, int]]] = {}
+        self._retired_drops = 0  # packets dropped on routes that are gone
+
+    # --- who is here -----------------------------------------------------------------------------
+
+    def join(self, subscriber: Subscriber) -> None:
+        """`subscriber` may receive from now on; it asks `wanted` once it can negotiate."""
+        self._subscribers[subscriber.id] = subscriber
+
+    def leave(self, participant_id: str) -> None:
+        """`participant_id` is gone: its sources and the routes to it end, and whoever received
+        one of its sources is told to renegotiate."""
+        self._subscribers.pop(participant_id, None)
+        for key in [k for k in self._routes if participant_id in self._routes[k]]:
+            self.unroute(key, participant_id)
+        gone = [key for key in self._sources if key.participant == participant_id]
+        for key in gone:
+            tap = self._sources.pop(key)
+            for subscriber_id in list(self._routes.get(key, {})):
+                self.unroute(key, subscriber_id)
+            tap.subscribers.clear()
+        if gone:
+            self._changed(participant_id)
+
+    def publish(self, key: SourceKey, tap: PacketTap) -> None:
+        """`key`'s packets now arrive through `tap`: every other subscriber should receive them."""
+        if key in self._sources:
+            return
+        self._sources[key] = tap
+        self._changed(key.participant)
+
+    # --- what a subscriber receives --------------------------------------------------------------
+
+    def wanted(self, subscriber_id: str) -> list[SourceKey]:
+        """The sources `subscriber_id` should receive now, in a stable order."""
+        return [key for key in self._sources if key.participant != subscriber_id]
+
+    def route(self, key: SourceKey, subscriber_id: str, track: ForwardedAudioTrack) -> None:
+        """Deliver `key`'s packets to `track`, `subscriber_id`'s outbound track for it."""
+        tap = self._sources.get(key)
+        if tap is None or subscriber_id not in self._subscribers:
+            return  # gone meanwhile: the subscriber is told to renegotiate, and drops the track
+        self._routes.setdefault(key, {})[subscriber_id] = (track, track.dropped)
+        tap.subscribe(subscriber_id, track)
+
+    def unroute(self, key: SourceKey, subscriber_id: str) -> None:
+        """Stop delivering `key`'s packets to `subscriber_id`."""
+        routes = self._routes.get(key, {})
+        route = routes.pop(subscriber_id, None)
+        if route is not None:
+            self._retired_drops += _dropped(route)
+        if not routes:
+            self._routes.pop(key, None)
+        tap = self._sources.get(key)
+        if tap is not None:
+            tap.unsubscribe(subscriber_id)
+
+    def receivers(self, key: SourceKey) -> list[str]:
+        """The subscribers `key`'s packets are delivered to."""
+        return list(self._routes.get(key, {}))
+
+    @property
+    def dropped(self) -> int:
+        """Packets dropped because a subscriber's queue was full, since the room opened."""
+        live = sum(_dropped(route) for routes in self._routes.values() for route in routes.values())
+        return self._retired_drops + live
+
+    def _changed(self, source_participant: str) -> None:
+        """A source of `source_participant` came or went: everyone else's `wanted` changed."""
+        for subscriber_id, subscriber in list(self._subscribers.items()):
+            if subscriber_id != source_participant:
+                subscriber.forwarding_changed()
+
+
+def _dropped(route: tuple[ForwardedAudioTrack, int]) -> int:
+    track, at_start = route
+    return track.dropped - at_start

@@ -1,0 +1,118 @@
+"""The room's forwarding graph over real packet taps: who is told to renegotiate, which packets
+reach which track, and what is left when a participant goes."""
+
+from __future__ import annotations
+
+import pytest
+from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTransport
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RtpPacket
+
+from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
+from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
+
+pytestmark = pytest.mark.asyncio
+
+
+class Subscriber:
+    """Counts how often it was told that what it should receive changed."""
+
+    def __init__(self, participant_id: str) -> None:
+        self.id = participant_id
+        self.told = 0
+
+    def forwarding_changed(self) -> None:
+        self.told += 1
+
+
+def tap() -> PacketTap:
+    transport = RTCDtlsTransport(
+        RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()]
+    )
+    return PacketTap(RTCRtpReceiver("audio", transport), jitter_prefetch=0)
+
+
+async def send(source: PacketTap, timestamp: int) -> None:
+    """One RTP packet arriving at `source`'s receiver (whose hook the tap wraps)."""
+    packet = RtpPacket(payload_type=111, timestamp=timestamp, payload=b"opus")
+    await source._receiver._handle_rtp_packet(packet, 0)
+
+
+def audio(participant: str) -> SourceKey:
+    return SourceKey(participant, MediaKind.AUDIO)
+
+
+async def test_a_source_is_wanted_by_everyone_else_in_publication_order() -> None:
+    graph = ForwardingGraph()
+    ada, bob, carol = Subscriber("ada"), Subscriber("bob"), Subscriber("carol")
+    for subscriber in (ada, bob, carol):
+        graph.join(subscriber)
+    graph.publish(audio("carol"), tap())
+    graph.publish(audio("ada"), tap())
+    assert (ada.told, bob.told, carol.told) == (1, 2, 1)  # never about its own source
+    assert graph.wanted("bob") == [audio("carol"), audio("ada")]
+    assert graph.wanted("ada") == [audio("carol")]
+    graph.publish(audio("ada"), tap())  # published twice: nothing changes
+    assert graph.wanted("bob") == [audio("carol"), audio("ada")] and bob.told == 2
+
+
+async def test_packets_reach_the_tracks_routed_from_their_source_only() -> None:
+    graph = ForwardingGraph()
+    for name in ("ada", "bob", "carol"):
+        graph.join(Subscriber(name))
+    ada_tap, carol_tap = tap(), tap()
+    graph.publish(audio("ada"), ada_tap)
+    graph.publish(audio("carol"), carol_tap)
+    to_bob = ForwardedAudioTrack("ada")
+    graph.route(audio("ada"), "bob", to_bob)
+    await send(ada_tap, 1000)
+    await send(carol_tap, 5000)  # routed nowhere
+    assert (await to_bob.recv()).pts == 0
+    assert graph.receivers(audio("ada")) == ["bob"] and graph.receivers(audio("carol")) == []
+    graph.unroute(audio("ada"), "bob")
+    await send(ada_tap, 1960)
+    assert to_bob._queue.empty()
+
+
+async def test_a_leaver_takes_its_sources_and_its_routes_and_the_others_renegotiate() -> None:
+    graph = ForwardingGraph()
+    ada, bob, carol = Subscriber("ada"), Subscriber("bob"), Subscriber("carol")
+    for subscriber in (ada, bob, carol):
+        graph.join(subscriber)
+    ada_tap, bob_tap = tap(), tap()
+    graph.publish(audio("ada"), ada_tap)
+    graph.publish(audio("bob"), bob_tap)
+    for source, subscriber in (("ada", "bob"), ("ada", "carol"), ("bob", "ada"), ("bob", "carol")):
+        graph.route(audio(source), subscriber, ForwardedAudioTrack(source))
+    told = (ada.told, carol.told)
+
+    graph.leave("bob")
+    assert graph.wanted("ada") == [] and graph.wanted("carol") == [audio("ada")]
+    assert graph.receivers(audio("ada")) == ["carol"]  # the route to bob is gone
+    assert list(ada_tap.subscribers) == ["carol"] and not bob_tap.subscribers
+    assert (ada.told, carol.told) == (told[0] + 1, told[1] + 1)
+    late = ForwardedAudioTrack("bob")
+    graph.route(audio("bob"), "carol", late)  # a renegotiation that raced the leave: no route
+    assert graph.receivers(audio("bob")) == []
+
+
+async def test_drops_are_counted_once_per_route_for_the_room() -> None:
+    graph = ForwardingGraph()
+    for name in ("ada", "bob"):
+        graph.join(Subscriber(name))
+    ada_tap = tap()
+    graph.publish(audio("ada"), ada_tap)
+    track = ForwardedAudioTrack("ada")
+    graph.route(audio("ada"), "bob", track)
+    for i in range(QUEUE_PACKETS + 3):  # bob reads nothing: its queue overflows
+        await send(ada_tap, 960 * i)
+    assert graph.dropped == 3
+    graph.unroute(audio("ada"), "bob")
+    track.detach()
+    assert graph.dropped == 3
+    track.attach("ada", pts_origin=0)  # the idle track carries the source again
+    graph.route(audio("ada"), "bob", track)
+    assert graph.dropped == 3  # what it dropped before is not counted twice
+    for i in range(QUEUE_PACKETS + 2):
+        await send(ada_tap, 960 * (100 + i))
+    assert graph.dropped == 5
