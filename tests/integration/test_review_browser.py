@@ -80,3 +80,52 @@ async def test_a_reviewer_finds_reads_and_exports_a_meeting(
             assert [c.voice for c in cues] == ["Ada", "Ada", "Bob", None]
         finally:
             await browser.close()
+
+
+async def test_two_reviewers_correct_one_caption_and_the_second_is_told_of_the_conflict(
+    reviewed: CaptionServer,
+) -> None:
+    from playwright.async_api import async_playwright, expect
+
+    base = f"http://127.0.0.1:{reviewed.port}"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            pages = []
+            for _ in range(2):  # two reviewers, each with the session open at revision 0
+                context = await browser.new_context(
+                    http_credentials={"username": "reviewer", "password": TOKEN}
+                )
+                page = await context.new_page()
+                await page.goto(f"{base}/review/")
+                await page.locator("#sessions tbody tr").first.click()
+                await expect(page.locator("#transcript tbody tr")).to_have_count(4)
+                pages.append(page)
+            rows = [page.locator("#transcript tbody tr").nth(2) for page in pages]
+            texts = ("That is great news.", "That was great news.")
+            for row, text in zip(rows, texts, strict=True):
+                await row.locator("button.edit").click()
+                await row.locator(".edit-text").fill(text)
+            await rows[0].locator(".edit-note").fill("no markup was said")
+            await rows[0].locator("button.save").click()
+            await expect(pages[0].locator("#history tbody tr")).to_have_count(1)
+            await expect(rows[0]).to_have_attribute("data-corrected", "true")
+            await expect(rows[0].locator(".was")).to_contain_text("<news> & more")
+
+            await rows[1].locator("button.save").click()
+            await expect(rows[1].locator(".conflict")).to_contain_text("That is great news.")
+            await expect(rows[1].locator(".edit-text")).to_have_value("That was great news.")
+            await expect(pages[1].locator("#history tbody tr")).to_have_count(2)
+            outcomes = await pages[1].eval_on_selector_all(
+                "#history tbody tr", "(rows) => rows.map((r) => r.dataset.outcome)"
+            )
+            # Confirming another caption as right counts it as reviewed, unchanged.
+            first = pages[1].locator("#transcript tbody tr").first
+            await first.locator("button.confirm").click()
+            await expect(pages[1].locator("#history tbody tr")).to_have_count(3)
+            await expect(pages[1].locator("#quality")).to_contain_text("2 reviewed caption(s)")
+        finally:
+            await browser.close()
+    assert outcomes == ["applied", "conflict"]
