@@ -399,10 +399,10 @@ async def _quality(call: Call, groups: tuple[str, ...], body: bytes) -> Response
 
 async def _export(call: Call, groups: tuple[str, ...], body: bytes) -> Response:
     session_id, extension = groups
+    session = await call.session(session_id)
     if extension not in exports.FORMATS:
         raise BadQuery(f"unknown export format {extension!r}; one of {', '.join(exports.FORMATS)}")
     original = call.query.flag("original")
-    session = await call.session(session_id)
 
     def read(store: Store) -> str:
         return exports.export(

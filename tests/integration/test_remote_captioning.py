@@ -25,6 +25,7 @@ from sfu.server import CaptionServer
 
 from ..conftest import DATA
 from .conftest import client
+from .scripted import SENTENCE, ScriptedEngine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -206,3 +207,30 @@ async def test_a_revised_word_reaches_the_room_before_its_final_caption() -> Non
     shown = [r.caption.text for r in carol.captions]
     assert "so asked not what" in shown  # committed, shown, then corrected in place
     assert [c.text for c in carol.finals()] == ["so ask not what you can."]
+
+
+async def test_word_confidence_crosses_the_caption_server_to_the_room() -> None:
+    """The engine's confidence in each word reaches participants through a caption server, on
+    partial and final captions alike (our extension of the ASR protocol carries it)."""
+    service = AsrService(
+        CaptionServerConfig(port=0, api_keys=frozenset({KEY})),
+        engine_factory=lambda config: ScriptedEngine(period=1.5),
+    )
+    await service.start()
+    try:
+        async with sfu(service.url) as server:
+            ada = client(server, "sure", "Ada", audio=WavTrack(load_audio(DATA / "jfk.flac")))
+            carol = client(server, "sure", "Carol")
+            await ada.join()
+            await carol.join()
+            try:
+                await carol.wait_for(lambda: carol.finals(), 60)
+            finally:
+                await ada.leave()
+                await carol.leave()
+    finally:
+        await service.stop()
+    final = carol.finals()[0]
+    assert [(w.text, w.confidence) for w in final.words or ()] == list(SENTENCE)
+    partial = next(r.caption for r in carol.captions if not r.caption.final)
+    assert [w.confidence for w in partial.words or ()] == [c for _, c in SENTENCE[:2]]
