@@ -19,6 +19,7 @@ import json
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -31,7 +32,7 @@ from captionlog.log import LogConfig  # noqa: E402
 from client import CaptionClient, WavTrack, load_audio  # noqa: E402
 from sfu.config import ServerConfig  # noqa: E402
 from sfu.server import CaptionServer  # noqa: E402
-from tests.integration.conftest import http_request, wait_for_speech_captioned  # noqa: E402
+from tests.integration.conftest import http_request  # noqa: E402
 
 SPEECH = Path("/work/shared/speech")
 REVIEWER = "bench-reviewer"
@@ -78,7 +79,8 @@ async def measure(server: CaptionServer, recording: Path, reference: str, langua
     await ada.join()
     await carol.join()
     try:
-        await wait_for_speech_captioned(carol, track, timeout=240)
+        await asyncio.wait_for(track.finished.wait(), 600)
+        await settled(carol)
     finally:
         await ada.leave()
         await carol.leave()
@@ -103,6 +105,19 @@ async def measure(server: CaptionServer, recording: Path, reference: str, langua
     print(f"  WER of the live text against the whole reference: {100 * direct:.1f} %")
     if abs((accuracy["wer"] or 0) - direct) > 1e-3:
         raise SystemExit("bench_corrections: the two WERs differ")
+
+
+async def settled(listener: CaptionClient, quiet: float = 3.0, timeout: float = 120.0) -> None:
+    """Until every segment shown has its final caption and nothing new came for `quiet` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        finals = {r.caption.segment for r in listener.captions if r.caption.final}
+        open_segments = any(r.caption.segment not in finals for r in listener.captions)
+        last = max((r.received_at for r in listener.captions), default=0.0)
+        if listener.captions and not open_segments and time.time() - last >= quiet:
+            return
+        await asyncio.sleep(0.25)
+    raise SystemExit("bench_corrections: the captions did not settle")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -37,8 +37,6 @@ from access import (  # noqa: E402
     DEFAULT_GRANTS,
     Grant,
     KeyRing,
-    RoomClaims,
-    TokenIssuer,
 )
 from access.config import AccessConfig  # noqa: E402
 from captionlog.log import LogConfig  # noqa: E402
@@ -51,6 +49,7 @@ from tests.integration.browser_pages import (  # noqa: E402
     require_chromium,
 )
 from tests.integration.firefox import PREFS, Firefox, require_firefox  # noqa: E402
+from tests.integration.minting import room_token  # noqa: E402
 
 ROOM = "bench"
 TIMEOUT_MS = 120_000
@@ -91,16 +90,7 @@ new MutationObserver(() => {
 
 
 def token(keys: KeyRing, identity: str, grants: frozenset[Grant]) -> str:
-    now = time.time()
-    claims = RoomClaims(
-        identity=identity,
-        name=identity.title(),
-        room=ROOM,
-        grants=grants,
-        issued_at=now - 5,
-        expires=now + 7200,
-    )
-    return TokenIssuer(keys).mint(claims)
+    return room_token(keys, ROOM, identity, grants, ttl=7200)
 
 
 def summary(values: Sequence[float]) -> str:

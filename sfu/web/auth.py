@@ -39,7 +39,7 @@ from access.grants import parse_grants
 from access.oidc import OidcClient, SignedIn
 from access.rooms import RoomPolicy
 from protocol.signaling import ROOM_PATTERN
-from sfu.web.responses import json_response
+from sfu.web.responses import error, json_response, not_allowed
 
 LOGIN_COOKIE = "livecaptions_login"
 # A signed-in reviewer's token, sent by the browser with every /review/ and /api/ request and
@@ -51,10 +51,6 @@ MAX_QUERY = 2048
 
 class BadParameters(Exception):
     """A query string the endpoint cannot take; the message says which parameter."""
-
-
-def error(status: HTTPStatus, code: str, message: str) -> Response:
-    return json_response(status, {"error": code, "message": message})
 
 
 def redirect(location: str, cookie: str | None = None) -> Response:
@@ -138,13 +134,7 @@ class AuthEndpoints:
         if route is None:
             allowed = [method for method, path in routes if path == url.path]
             if allowed:
-                reply = error(
-                    HTTPStatus.METHOD_NOT_ALLOWED,
-                    "method-not-allowed",
-                    f"{request.method} is not allowed here; use {', '.join(allowed)}",
-                )
-                reply.headers["Allow"] = ", ".join(allowed)
-                return reply
+                return not_allowed(request.method, allowed)
             return error(HTTPStatus.NOT_FOUND, "not-found", f"no {request.method} {url.path}")
         try:
             return await route(request.headers, url.query)

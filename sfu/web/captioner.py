@@ -38,7 +38,7 @@ from protocol.text import clean_text
 from sfu.rooms.human import Accepted, HumanCaptions, Line, SequenceConflict, TooManyCaptioners
 from sfu.rooms.language import primary
 from sfu.web.bodies import BodySplitter
-from sfu.web.responses import json_response, static_file
+from sfu.web.responses import error, json_response, not_allowed, rate_limited, static_file
 from sfu.web.throttle import RateConfig, RateLimiter
 
 MAX_LINE = 500  # characters of one line; it is shown as captions of 2 x 42 characters
@@ -83,20 +83,11 @@ def is_captioner_path(path: str) -> bool:
     return path in ("/captioner", PAGE) or path.startswith(API)
 
 
-def error(status: HTTPStatus, code: str, message: str, **headers: str) -> Response:
-    reply = json_response(status, {"error": code, "message": message})
-    for name, value in headers.items():
-        reply.headers[name.replace("_", "-")] = value
-    return reply
-
-
 async def handle(server: CaptionerHost, request: Request, body: BodySplitter) -> Response:
     url = urlsplit(request.path)
     if url.path in ("/captioner", PAGE):
         if request.method != "GET":
-            return error(
-                HTTPStatus.METHOD_NOT_ALLOWED, "method-not-allowed", "use GET", Allow="GET"
-            )
+            return not_allowed(request.method, ["GET"])
         return static_file("captioner.html")
     room, _, what = url.path.removeprefix(API).partition("/")
     methods = ROUTES.get(what)
@@ -104,13 +95,7 @@ async def handle(server: CaptionerHost, request: Request, body: BodySplitter) ->
         return error(HTTPStatus.NOT_FOUND, "not-found", "no such captioner API")
     route = methods.get(request.method)
     if route is None:
-        allowed = ", ".join(methods)
-        return error(
-            HTTPStatus.METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            f"{request.method} is not allowed here; use {allowed}",
-            Allow=allowed,
-        )
+        return not_allowed(request.method, methods)
     try:
         query = _query(url.query)
         claims = _captioner(server, request.headers, query, room)
@@ -190,12 +175,7 @@ def _line(
     line = parse_line(body, headers.get("Content-Type", ""), query)
     wait = server.line_limits.take(room, time.monotonic())
     if wait:
-        return error(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            "rate-limited",
-            f"too many lines in room {room!r}; retry in {wait:.1f} s",
-            Retry_After=str(max(1, round(wait))),
-        )
+        return rate_limited(f"too many lines in room {room!r}", wait)
     try:
         accepted = live.human_line(claims.identity, claims.name, line)
     except SequenceConflict as exc:

@@ -20,7 +20,7 @@ from sfu.metrics import ServerMetrics
 from sfu.web import captioner, review
 from sfu.web.auth import AuthEndpoints
 from sfu.web.bodies import body_of
-from sfu.web.responses import json_response, response, static_file
+from sfu.web.responses import json_response, not_allowed, response, static_file
 
 
 class HttpHost(review.ReviewHost, captioner.CaptionerHost, Protocol):
@@ -53,9 +53,7 @@ def make_process_request(
                 return json_response(HTTPStatus.OK, {"sign_in": False})
             return json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "path": "/auth/"})
         if request.method != "GET":
-            reply = json_response(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"})
-            reply.headers["Allow"] = "GET"
-            return reply
+            return not_allowed(request.method, ["GET"])
         if path == "/":
             return static_file("index.html")
         if path.startswith("/static/"):

@@ -50,7 +50,14 @@ from protocol.text import is_valid_unicode
 from sfu.config import ServerConfig
 from sfu.web.auth import REVIEW_COOKIE, cookie_value
 from sfu.web.bodies import BodySplitter
-from sfu.web.responses import json_response, response, static_file
+from sfu.web.responses import (
+    error,
+    json_response,
+    not_allowed,
+    rate_limited,
+    response,
+    static_file,
+)
 from sfu.web.throttle import RateConfig, RateLimiter
 
 # A reviewer corrects a caption every few seconds; a script may go faster, within reason.
@@ -83,13 +90,6 @@ T = TypeVar("T")
 DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_LIMIT = 500
 REALM = 'Basic realm="livecaptions review", charset="UTF-8"'
-
-
-def error(status: HTTPStatus, code: str, message: str, **headers: str) -> Response:
-    reply = json_response(status, {"error": code, "message": message})
-    for name, value in headers.items():
-        reply.headers[name.replace("_", "-")] = value
-    return reply
 
 
 def is_review_path(path: str) -> bool:
@@ -274,16 +274,6 @@ def segment_of(raw: str) -> str:
     return segment
 
 
-def not_allowed(method: str, allowed: dict[str, str]) -> Response:
-    methods = ", ".join(allowed)
-    return error(
-        HTTPStatus.METHOD_NOT_ALLOWED,
-        "method-not-allowed",
-        f"{method} is not allowed here; use {methods}",
-        Allow=methods,
-    )
-
-
 async def handle(server: ReviewHost, request: Request, body: BodySplitter) -> Response:
     refusal = authorize(server, request.headers)
     if refusal is not None:
@@ -430,12 +420,7 @@ async def _correct(call: Call, groups: tuple[str, ...], body: bytes) -> Response
     edit = parse_edit(body)
     wait = call.server.correction_limits.take(call.reviewer.identity, time.monotonic())
     if wait:
-        return error(
-            HTTPStatus.TOO_MANY_REQUESTS,
-            "rate-limited",
-            f"too many corrections; retry in {wait:.1f} s",
-            Retry_After=str(max(1, round(wait))),
-        )
+        return rate_limited("too many corrections", wait)
     await call.session(session_id)
     correction = Correction(session_id, segment, edit, call.reviewer.identity, time.time())
     result = await call.store(lambda s: s.correct(correction))

@@ -1,13 +1,14 @@
-"""A scripted engine for tests of what the captions carry (not of speech recognition): it hears
+"""For tests of what the captions carry (not of speech recognition): a scripted engine that hears
 one known sentence every `period` seconds of a stream's audio, whatever the audio, with a known
 confidence for each word, first as tentative words (a partial caption), then committed with a
-pause (a final one)."""
+pause (a final one); and which of its captions a participant got after a moment."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from captioner.engine import AudioChunk, StreamUpdate
+from client import CaptionClient
 from protocol import Word
 
 # "approved" and "budget." are the words the engine is unsure of (below LOW_CONFIDENCE).
@@ -60,3 +61,13 @@ class ScriptedEngine:
             Word(text, at + 0.25 * i, at + 0.25 * i + 0.2, confidence)
             for i, (text, confidence) in enumerate(SENTENCE)
         )
+
+
+def automatic_since(client: CaptionClient, after: float) -> set[str]:
+    """Automatic segments whose first update reached `client` after unix time `after` (with
+    0.2 s of slack for what was on its way)."""
+    first: dict[str, float] = {}
+    for received in client.captions:
+        if not received.caption.human:
+            first.setdefault(received.caption.segment, received.received_at)
+    return {segment for segment, at in first.items() if at > after + 0.2}

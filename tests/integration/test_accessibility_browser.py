@@ -23,9 +23,7 @@ from access import (
     DEFAULT_GRANTS,
     Grant,
     KeyRing,
-    RoomClaims,
     SigningKey,
-    TokenIssuer,
 )
 from access.config import AccessConfig
 from captionlog.log import LogConfig
@@ -39,7 +37,8 @@ from sfu.server import CaptionServer
 from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
 from .conftest import ws_url
 from .firefox import PREFS, Firefox, require_firefox
-from .scripted import UNSURE, ScriptedEngine
+from .minting import room_token
+from .scripted import UNSURE, ScriptedEngine, automatic_since
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
@@ -65,17 +64,8 @@ new MutationObserver(() => {
 """
 
 
-def token(room: str, identity: str, grants: frozenset[Grant]) -> str:
-    now = time.time()
-    claims = RoomClaims(
-        identity=identity,
-        name=identity.title(),
-        room=room,
-        grants=grants,
-        issued_at=now - 5,
-        expires=now + 3600,
-    )
-    return TokenIssuer(KeyRing((KEY,))).mint(claims)
+def token(room: str, identity: str, grants: frozenset[Grant] = CAPTIONER_GRANTS) -> str:
+    return room_token(KeyRing((KEY,)), room, identity, grants)
 
 
 @dataclass
@@ -292,15 +282,6 @@ async def test_a_captioner_types_and_participants_read_human_captions_in_both_mo
         await eve.leave()
     assert label == "Captioner:" and "instead of the automatic captions" in notice
     assert "Item two: the calendar." not in seen
-
-
-def automatic_since(client: CaptionClient, after: float) -> set[str]:
-    """Automatic segments whose first update reached `client` after `after` (unix)."""
-    first: dict[str, float] = {}
-    for received in client.captions:
-        if not received.caption.human:
-            first.setdefault(received.caption.segment, received.received_at)
-    return {segment for segment, at in first.items() if at > after + 0.2}
 
 
 async def automatic_shown_since(page: MeetingPage, after: float) -> list[str]:

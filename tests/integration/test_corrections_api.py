@@ -3,13 +3,12 @@ revisions and conflicts, the history with who corrected, exports as corrected an
 405 with Allow for methods a path does not serve, and bodies the API cannot take."""
 
 import json
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
 
-from access import Grant, KeyRing, RoomClaims, SigningKey, TokenIssuer
+from access import Grant, KeyRing, SigningKey
 from access.config import AccessConfig
 from captionlog.log import LogConfig
 from captionlog.store import CaptionStore
@@ -18,6 +17,7 @@ from sfu.server import CaptionServer
 
 from ..captionlog.conftest import seed
 from .conftest import http_request
+from .minting import room_token
 from .scripted import ScriptedEngine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -29,16 +29,8 @@ BUDGET = "room%231-1"  # room#1-1, "The budget for next year is approved." (Ada)
 
 
 def reviewer(identity: str, room: str = "*") -> dict[str, str]:
-    now = time.time()
-    claims = RoomClaims(
-        identity=identity,
-        name=identity,
-        room=room,
-        grants=frozenset({Grant.REVIEW}),
-        issued_at=now - 5,
-        expires=now + 3600,
-    )
-    return {"Authorization": f"Bearer {TokenIssuer(KeyRing((KEY,))).mint(claims)}"}
+    token = room_token(KeyRing((KEY,)), room, identity, frozenset({Grant.REVIEW}))
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

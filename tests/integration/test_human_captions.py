@@ -16,9 +16,7 @@ from access import (
     DEFAULT_GRANTS,
     Grant,
     KeyRing,
-    RoomClaims,
     SigningKey,
-    TokenIssuer,
 )
 from access.config import AccessConfig
 from captionlog.log import LogConfig
@@ -30,7 +28,8 @@ from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .conftest import http_request, ws_url
-from .scripted import ScriptedEngine
+from .minting import room_token
+from .scripted import ScriptedEngine, automatic_since
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -39,16 +38,7 @@ REVIEW = {"Authorization": "Bearer review-secret"}
 
 
 def token(room: str, identity: str, grants: frozenset[Grant] = CAPTIONER_GRANTS) -> str:
-    now = time.time()
-    claims = RoomClaims(
-        identity=identity,
-        name=identity.title(),
-        room=room,
-        grants=grants,
-        issued_at=now - 5,
-        expires=now + 3600,
-    )
-    return TokenIssuer(KeyRing((KEY,))).mint(claims)
+    return room_token(KeyRing((KEY,)), room, identity, grants)
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
@@ -247,16 +237,9 @@ async def test_human_captions_instead_of_or_beside_the_automatic_ones_as_each_ch
         assert room.statuses[-1].human.mode is HumanMode.INSTEAD
         assert room.statuses[-1].human.active and room.statuses[-1].human.show == "room"
 
-        def new_automatic(client: CaptionClient, after: float) -> set[str]:
-            first: dict[str, float] = {}
-            for r in client.captions:
-                if not r.caption.human:
-                    first.setdefault(r.caption.segment, r.received_at)
-            return {segment for segment, at in first.items() if at > after + 0.2}
-
-        await both.wait_for(lambda: len(new_automatic(both, sent)) >= 2, 20)
-        await auto.wait_for(lambda: len(new_automatic(auto, sent)) >= 2, 20)
-        assert new_automatic(room, sent) == set()
+        await both.wait_for(lambda: len(automatic_since(both, sent)) >= 2, 20)
+        await auto.wait_for(lambda: len(automatic_since(auto, sent)) >= 2, 20)
+        assert automatic_since(room, sent) == set()
         assert [c.text for c in human(room)] == ["Line 1."] == [c.text for c in human(both)]
         assert human(auto) == []
 
@@ -271,7 +254,7 @@ async def test_human_captions_instead_of_or_beside_the_automatic_ones_as_each_ch
         switched = time.time()
         await room.wait_for(lambda: room.statuses[-1].human.mode is HumanMode.BESIDE, 10)
         await line(2)
-        await room.wait_for(lambda: len(new_automatic(room, switched)) >= 2, 20)
+        await room.wait_for(lambda: len(automatic_since(room, switched)) >= 2, 20)
         await room.wait_for(lambda: [c.text for c in human(room)] == ["Line 1.", "Line 2."], 10)
     finally:
         for someone in everyone:
