@@ -284,7 +284,7 @@ async def handle(server: ReviewHost, request: Request, body: BodySplitter) -> Re
         return (
             static_file("review.html")
             if request.method == "GET"
-            else not_allowed(request.method, {"GET": "page"})
+            else not_allowed(request.method, ["GET"])
         )
     for pattern, methods in ROUTES:
         match = pattern.fullmatch(path)
