@@ -13,11 +13,12 @@ Everything but `oidc.py` is sans-I/O: time comes in as `now` (unix seconds).
 """
 
 from .errors import AccessConfigError, AccessError, Forbidden, InvalidToken, SignInFailed
-from .grants import DEFAULT_GRANTS, Grant
+from .grants import CAPTIONER_GRANTS, DEFAULT_GRANTS, Grant
 from .keys import KeyRing, SigningKey
 from .tokens import RoomClaims, TokenIssuer, TokenVerifier
 
 __all__ = [
+    "CAPTIONER_GRANTS",
     "DEFAULT_GRANTS",
     "AccessConfigError",
     "AccessError",

@@ -44,6 +44,15 @@ class Gatekeeper:
             raise Forbidden(f"room {room!r} is restricted and does not list {claims.identity!r}")
         return Admission(name=claims.name, grants=claims.grants, identity=claims.identity)
 
+    def captioner(self, token: str, room: str, now: float) -> RoomClaims:
+        """The claims of a token that lets its bearer caption `room` (the `caption` grant, for
+        that room); InvalidToken or Forbidden else."""
+        claims = self.verifier.verify(token, now)
+        if not claims.opens(room):
+            raise Forbidden(f"the token is for room {claims.room!r}, not {room!r}")
+        claims.require(Grant.CAPTION, "captioning a room")
+        return claims
+
     def reviewer(self, token: str, now: float) -> RoomClaims:
         """The claims of a token that opens the caption log; InvalidToken or Forbidden else."""
         claims = self.verifier.verify(token, now)

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .errors import AccessConfigError
-from .grants import DEFAULT_GRANTS, Grant, parse_grants
+from .grants import CAPTIONER_GRANTS, DEFAULT_GRANTS, Grant, parse_grants
 from .keys import KeyRing
 from .tokens import RoomClaims, TokenIssuer
 
@@ -59,8 +59,11 @@ def key_ring(args: argparse.Namespace) -> KeyRing | None:
     return None
 
 
-def invitation(url: str, room: str, token: str) -> str:
-    return f"{url.rstrip('/')}/?{urlencode({'room': room, 'token': token})}"
+def invitation(url: str, room: str, token: str, page: str = "/") -> str:
+    return f"{url.rstrip('/')}{page}?{urlencode({'room': room, 'token': token})}"
+
+
+CAPTIONER_PAGE = "/captioner/"
 
 
 def parse_token_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -78,6 +81,12 @@ def parse_token_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="append",
         choices=[g.value for g in Grant],
         help="a grant (repeatable); default: " + ", ".join(sorted(DEFAULT_GRANTS)),
+    )
+    parser.add_argument(
+        "--captioner",
+        action="store_true",
+        help="a human captioner's token (" + ", ".join(sorted(CAPTIONER_GRANTS)) + ") and a "
+        "link to the captioner page",
     )
     parser.add_argument(
         "--url", default="http://127.0.0.1:8080", help="the server, for the invitation link"
@@ -99,7 +108,7 @@ def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
             room=args.room,
             issued_at=issued,
             expires=issued + args.ttl,
-            grants=parse_grants(args.grant) if args.grant else DEFAULT_GRANTS,
+            grants=grants_of(args),
         )
     except (AccessConfigError, ValueError) as exc:
         print(f"livecaptions token: {exc}", file=sys.stderr)
@@ -107,5 +116,13 @@ def main(argv: Sequence[str] | None = None, now: float | None = None) -> int:
     token = TokenIssuer(keys).mint(claims)
     print(token)
     if "*" not in args.room:
-        print(invitation(args.url, args.room, token))
+        print(invitation(args.url, args.room, token, CAPTIONER_PAGE if args.captioner else "/"))
     return 0
+
+
+def grants_of(args: argparse.Namespace) -> frozenset[Grant]:
+    if args.captioner and args.grant:
+        raise AccessConfigError("--captioner sets the grants: give it or --grant, not both")
+    if args.captioner:
+        return CAPTIONER_GRANTS
+    return parse_grants(args.grant) if args.grant else DEFAULT_GRANTS

@@ -20,6 +20,8 @@ class OidcConfig:
     reviewer_claim: str = "groups"
     # ...holding this value; None: nobody signs in as a reviewer.
     reviewer_value: str | None = None
+    # Human captioners: the same claim holding this value; None: nobody signs in as one.
+    captioner_value: str | None = None
     token_ttl: float = 8 * 3600  # of a room token given to a signed-in person
     login_ttl: float = 600  # how long a sign-in may take between our redirect and the callback
 

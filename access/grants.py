@@ -14,10 +14,16 @@ class Grant(StrEnum):
     CAPTIONS = "captions"  # receive captions on the `captions` channel
     FLAG = "flag"  # flag a caption as wrong for the accessibility team
     REVIEW = "review"  # open /review/ and /api/ (the caption log)
+    # Caption the room as a human captioner: the captioner page, and the API that takes lines
+    # (with `join` and `captions`, the captioner also hears the room and sees its captions).
+    CAPTION = "caption"
 
 
-# What a participant gets unless the minter says otherwise: everything but reviewing.
+# What a participant gets unless the minter says otherwise: everything but reviewing and
+# captioning.
 DEFAULT_GRANTS = frozenset({Grant.JOIN, Grant.PUBLISH, Grant.CAPTIONS, Grant.FLAG})
+# What a human captioner needs: hear the room, see its captions, send lines (no microphone).
+CAPTIONER_GRANTS = frozenset({Grant.JOIN, Grant.CAPTIONS, Grant.CAPTION})
 
 
 def parse_grants(names: Iterable[str]) -> frozenset[Grant]:

@@ -40,6 +40,7 @@ class PendingLogin:
     verifier: str  # the PKCE code verifier: never leaves this server until the code exchange
     room: str
     expires: float
+    purpose: str = "join"  # what the person signs in for: "join", "review" or "caption"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class SignedIn:
     identity: str  # the ID token's `sub`
     name: str
     reviewer: bool  # the reviewer claim holds the configured value
+    captioner: bool = False  # the claim holds the captioners' value
 
 
 class PendingLogins:
@@ -78,8 +80,9 @@ class OidcClient:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def begin(self, room: str, redirect_uri: str, now: float) -> str:
-        """The provider's authorization URL for a person who wants to join `room`."""
+    async def begin(self, room: str, redirect_uri: str, now: float, purpose: str = "join") -> str:
+        """The provider's authorization URL for a person who wants to join `room` (or review,
+        or caption it: `purpose`)."""
         metadata = await self._discover()
         login = PendingLogin(
             state=secrets.token_urlsafe(24),
@@ -87,6 +90,7 @@ class OidcClient:
             verifier=secrets.token_urlsafe(48),  # RFC 7636 §4.1: 43-128 characters
             room=room,
             expires=now + self.config.login_ttl,
+            purpose=purpose,
         )
         url, _ = self._oauth(redirect_uri).create_authorization_url(
             metadata["authorization_endpoint"],
@@ -199,5 +203,13 @@ class OidcClient:
         )
         held = claims.get(self.config.reviewer_claim)
         values = held if isinstance(held, list) else [held]
-        reviewer = self.config.reviewer_value is not None and self.config.reviewer_value in values
-        return SignedIn(identity=identity, name=name, reviewer=reviewer)
+
+        def member(value: str | None) -> bool:
+            return value is not None and value in values
+
+        return SignedIn(
+            identity=identity,
+            name=name,
+            reviewer=member(self.config.reviewer_value),
+            captioner=member(self.config.captioner_value),
+        )

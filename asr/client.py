@@ -124,4 +124,5 @@ class AsrClientSession:
         word, self._word = self._word, None
         if word is None:
             return []
-        return [FinalWord(TimedWord(word.text, word.start_time, max(stop, word.start_time)))]
+        end = max(stop, word.start_time)
+        return [FinalWord(TimedWord(word.text, word.start_time, end, word.confidence))]

@@ -96,13 +96,17 @@ class Word:
     TYPE: ClassVar[str] = "Word"
     text: str
     start_time: float
+    # Our extension: the engine's confidence (0-1), sent only to clients that asked for it.
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         _check_text("Word.text", self.text)
         _check_time("Word.start_time", self.start_time)
+        _check_confidence("Word.confidence", self.confidence)
 
     def to_map(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "text": self.text, "start_time": self.start_time}
+        body = {"type": self.TYPE, "text": self.text, "start_time": self.start_time}
+        return _with_confidence(body, self.confidence)
 
 
 @dataclass(frozen=True)
@@ -150,11 +154,13 @@ class TimedWord:
     text: str
     start_time: float
     stop_time: float
+    confidence: float | None = None  # 0-1; None: the engine gives none
 
     def __post_init__(self) -> None:
         _check_text("word text", self.text)
         _check_time("start_time", self.start_time)
         _check_time("stop_time", self.stop_time)
+        _check_confidence("confidence", self.confidence)
         if self.stop_time < self.start_time:
             raise AsrProtocolError(f"word {self.text!r} stops before it starts")
 
@@ -172,7 +178,18 @@ class Tentative:
 
 
 def _word_maps(words: tuple[TimedWord, ...]) -> list[dict[str, Any]]:
-    return [{"text": w.text, "start_time": w.start_time, "stop_time": w.stop_time} for w in words]
+    return [
+        _with_confidence(
+            {"text": w.text, "start_time": w.start_time, "stop_time": w.stop_time}, w.confidence
+        )
+        for w in words
+    ]
+
+
+def _with_confidence(body: dict[str, Any], confidence: float | None) -> dict[str, Any]:
+    if confidence is not None:
+        body["confidence"] = confidence
+    return body
 
 
 @dataclass(frozen=True)
@@ -246,7 +263,11 @@ def decode_server(frame: bytes, max_bytes: int = MAX_FRAME_BYTES) -> ServerMessa
     if kind == Ready.TYPE:
         return Ready()
     if kind == Word.TYPE:
-        return Word(_string(fields, "Word", "text"), _number(fields, "Word", "start_time"))
+        return Word(
+            _string(fields, "Word", "text"),
+            _number(fields, "Word", "start_time"),
+            _optional_number(fields, "Word", "confidence"),
+        )
     if kind == EndWord.TYPE:
         return EndWord(_number(fields, "EndWord", "stop_time"))
     if kind == Step.TYPE:
@@ -310,6 +331,10 @@ def _number(fields: dict[str, Any], kind: str, name: str) -> float:
     return float(value)
 
 
+def _optional_number(fields: dict[str, Any], kind: str, name: str) -> float | None:
+    return None if fields.get(name) is None else _number(fields, kind, name)
+
+
 def _integer(fields: dict[str, Any], kind: str, name: str) -> int:
     value = fields.get(name)
     if not isinstance(value, int) or isinstance(value, bool):
@@ -347,6 +372,7 @@ def _timed_words(fields: dict[str, Any], kind: str) -> tuple[TimedWord, ...]:
                 _string(word, f"{kind}.words", "text"),
                 _number(word, f"{kind}.words", "start_time"),
                 _number(word, f"{kind}.words", "stop_time"),
+                _optional_number(word, f"{kind}.words", "confidence"),
             )
         )
     return tuple(out)
@@ -355,6 +381,11 @@ def _timed_words(fields: dict[str, Any], kind: str) -> tuple[TimedWord, ...]:
 def _check_text(name: str, text: str) -> None:
     if len(text) > MAX_TEXT:
         raise AsrProtocolError(f"{name} is longer than {MAX_TEXT} characters")
+
+
+def _check_confidence(name: str, value: float | None) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:  # NaN included
+        raise AsrProtocolError(f"{name} must be a number from 0 to 1")
 
 
 def _check_time(name: str, value: float) -> None:

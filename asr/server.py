@@ -135,7 +135,8 @@ class AsrServerSession:
         if revision is not None and self.options.extensions:
             self._send(revision)
         for word in committed:
-            self._send(Word(word.text, word.start_time))
+            confidence = word.confidence if self.options.extensions else None
+            self._send(Word(word.text, word.start_time, confidence))
             self._send(EndWord(word.stop_time))
         if self.options.extensions:
             self._send(Tentative(tentative))

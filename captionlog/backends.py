@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from .corrections import Correction, Result
 from .postgres import PostgresStore, is_url
 from .records import Flag, Segment, Session, SpeechSpan
 from .store import CaptionStore
@@ -32,6 +33,8 @@ class Store(Protocol):
 
     def add_flag(self, flag: Flag) -> None: ...
 
+    def correct(self, correction: Correction) -> Result: ...
+
     def delete_session(self, session_id: str) -> bool: ...
 
     def purge(self, older_than_days: float, now: float | None = None) -> int: ...
@@ -53,6 +56,8 @@ class Store(Protocol):
     def speech(self, session_id: str) -> list[SpeechSpan]: ...
 
     def flags(self, session_id: str) -> list[dict[str, Any]]: ...
+
+    def corrections(self, session_id: str) -> list[dict[str, Any]]: ...
 
     def search(
         self, text: str, *, room: str | None = None, limit: int = 50

@@ -2,7 +2,7 @@
 
     livecaptions-review sessions [--room R] [--from YYYY-MM-DD] [--to YYYY-MM-DD]
     livecaptions-review show SESSION
-    livecaptions-review export SESSION --format vtt|srt|txt|json [--out FILE]
+    livecaptions-review export SESSION --format vtt|srt|txt|json [--original] [--out FILE]
     livecaptions-review search WORDS [--room R]
     livecaptions-review quality SESSION
     livecaptions-review delete SESSION
@@ -74,6 +74,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     export = commands.add_parser("export", help="a session as WebVTT, SRT, text or JSON")
     export.add_argument("session")
     export.add_argument("--format", choices=sorted(exports.FORMATS), default="vtt")
+    export.add_argument(
+        "--original", action="store_true", help="the text as captioned, before corrections"
+    )
     export.add_argument("--out", type=Path, help="file to write (default: standard output)")
     search = commands.add_parser("search", help="full-text search across sessions")
     search.add_argument("words", nargs="+")
@@ -116,10 +119,20 @@ def run(args: argparse.Namespace, store: CaptionStore) -> str:
         return exports.to_text(session, segments).rstrip("\n")
     if args.command == "quality":
         report = quality.report(
-            session, segments, store.speech(session_id), store.flags(session_id)
+            session,
+            segments,
+            store.speech(session_id),
+            store.flags(session_id),
+            store.corrections(session_id),
         )
         return json.dumps(report, indent=2, ensure_ascii=False)
-    text = exports.export(args.format, session, segments)
+    text = exports.export(
+        args.format,
+        session,
+        segments,
+        corrections=store.corrections(session_id),
+        original=args.original,
+    )
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
         return f"wrote {args.out}"

@@ -2,7 +2,9 @@
 text and JSON (each segment with its language). SRT has no place for a language.
 
 Pure functions of the session and its segments (as the store returns them). Times are on the room
-clock, which starts with the session: a recording of the meeting started with it lines up.
+clock, which starts with the session: a recording of the meeting started with it lines up. The
+text is as reviewers corrected it (a caption corrected to nothing is left out), or as it was
+captioned with `original`; the JSON export carries both and the corrections' history.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from captioner.lines import break_lines
 
+from .corrections import as_captioned
 from .errors import BadQuery
 
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # what may go in a <lang> span
@@ -101,30 +104,56 @@ def to_srt(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
+def _who(segment: dict[str, Any]) -> str:
+    if segment.get("speaker_name"):
+        return str(segment["speaker_name"])
+    if segment.get("source") == "human":
+        name = segment.get("captioner")
+        return f"(captioner {name})" if name else "(captioner)"
+    return "(unknown speaker)"
+
+
 def to_text(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
     language = main_language(segments)
     title = f"Room {session['room']}, session {session['id']}"
     lines = [f"{title}, language {language}" if language else title, ""]
     for segment in segments:
-        name = segment.get("speaker_name") or "(unknown speaker)"
+        name = _who(segment)
         lines.append(f"[{timestamp(segment['start'])[:8]}] {name}: {_one_line(segment['text'])}")
     return "\n".join(lines) + "\n"
 
 
-def to_json(session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
-    return json.dumps({"session": session, "segments": list(segments)}, ensure_ascii=False)
+def to_json(
+    session: dict[str, Any],
+    segments: Sequence[dict[str, Any]],
+    corrections: Sequence[dict[str, Any]] = (),
+) -> str:
+    body = {"session": session, "segments": list(segments), "corrections": list(corrections)}
+    return json.dumps(body, ensure_ascii=False)
 
 
 EXPORTERS: dict[str, Callable[[dict[str, Any], Sequence[dict[str, Any]]], str]] = {
     "vtt": to_webvtt,
     "srt": to_srt,
     "txt": to_text,
-    "json": to_json,
 }
 
 
-def export(format: str, session: dict[str, Any], segments: Sequence[dict[str, Any]]) -> str:
+def export(
+    format: str,
+    session: dict[str, Any],
+    segments: Sequence[dict[str, Any]],
+    *,
+    corrections: Sequence[dict[str, Any]] = (),
+    original: bool = False,
+) -> str:
+    """`segments` in `format`: as corrected, or as captioned (`original`). The JSON export has
+    every segment with both texts and the corrections' history."""
+    if original:
+        segments = [as_captioned(s) for s in segments]
+    if format == "json":
+        return to_json(session, segments, corrections)
     exporter = EXPORTERS.get(format)
     if exporter is None:
-        raise BadQuery(f"unknown export format {format!r}; one of {', '.join(EXPORTERS)}")
-    return exporter(session, segments)
+        raise BadQuery(f"unknown export format {format!r}; one of {', '.join(FORMATS)}")
+    return exporter(session, [s for s in segments if s["text"].strip()])

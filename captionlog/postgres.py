@@ -15,15 +15,16 @@ first error otherwise).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from . import corrections
+from .corrections import Correction, Cursor, Result
 from .errors import LogError, NotFound
-from .records import Flag, Segment, Session, SpeechSpan, row
-from .store import MAX_SEARCH_TERMS, SEARCH_TERM
+from .records import SEGMENT_FIELDS, Flag, Segment, Session, SpeechSpan, row
+from .store import MAX_SEARCH_TERMS, SEARCH_TERM, SESSION_LIST
 
 SCHEMES = ("postgresql://", "postgres://")
 MIGRATION_LOCK = 0x6C697665  # pg_advisory_xact_lock key: "live"
@@ -85,6 +86,40 @@ MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL
     );
     CREATE INDEX flags_by_session ON flags (session_id);
+    """,
+    # 2: reviewers' corrections and human captioners' lines, as SQLite's schema 3; search reads
+    # the text as corrected.
+    """
+    ALTER TABLE segments ADD COLUMN source TEXT NOT NULL DEFAULT 'automatic',
+        ADD COLUMN captioner TEXT,
+        ADD COLUMN rev INTEGER NOT NULL DEFAULT 0,
+        ADD COLUMN corrected_text TEXT,
+        ADD COLUMN corrected_speaker TEXT;
+    DROP INDEX segments_search;
+    ALTER TABLE segments DROP COLUMN search;
+    ALTER TABLE segments ADD COLUMN search TSVECTOR GENERATED ALWAYS AS (
+        to_tsvector('livecaptions', coalesce(corrected_text, text) || ' ' ||
+                    coalesce(corrected_speaker, speaker_name, ''))
+    ) STORED;
+    CREATE INDEX segments_search ON segments USING GIN (search);
+    CREATE TABLE corrections (
+        id BIGSERIAL PRIMARY KEY,
+        segment_id BIGINT NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        segment TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'conflict')),
+        base_rev INTEGER NOT NULL,
+        rev INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        corrected_unix DOUBLE PRECISION NOT NULL,
+        text_before TEXT NOT NULL,
+        text_after TEXT NOT NULL,
+        speaker_before TEXT,
+        speaker_after TEXT,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX corrections_by_session ON corrections (session_id, id);
+    CREATE INDEX corrections_by_segment ON corrections (segment_id);
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -195,16 +230,12 @@ class PostgresStore:
         self._write("UPDATE sessions SET ended_unix = %s WHERE id = %s", (ended_unix, session_id))
 
     def add_segment(self, segment: Segment) -> None:
-        columns = (
-            'session_id, segment, speaker_id, speaker_name, start, "end", start_unix, end_unix, '
-            "text, words, language, engine, latency"
-        )
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns.split(", ")[2:])
+        values = row(segment)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in SEGMENT_FIELDS.split(", ")[2:])
         self._write(
-            f"INSERT INTO segments ({columns}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO segments ({SEGMENT_FIELDS}) VALUES ({', '.join(['%s'] * len(values))}) "
             f"ON CONFLICT (session_id, segment) DO UPDATE SET {updates}",
-            row(segment),
+            values,
         )
 
     def add_speech(self, session_id: str, spans: Sequence[SpeechSpan]) -> None:
@@ -221,8 +252,18 @@ class PostgresStore:
             row(flag),
         )
 
+    def _run(self, sql: str, args: Sequence[Any]) -> Cursor:
+        """Shared SQL (qmark placeholders, captionlog.corrections) on this connection."""
+        return self._db.execute(sql.replace("?", "%s"), args)
+
+    def correct(self, correction: Correction) -> Result:
+        """Apply a reviewer's correction, or record it as a conflict; committed on return."""
+        with self._db.transaction():
+            return corrections.apply(self._run, correction)
+
     def delete_session(self, session_id: str) -> bool:
-        # Segments, speech and flags go with it (ON DELETE CASCADE), search index included.
+        # Segments, speech, flags and corrections go with it (ON DELETE CASCADE), search index
+        # included.
         return self._write("DELETE FROM sessions WHERE id = %s", (session_id,)) > 0
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:
@@ -262,9 +303,7 @@ class PostgresStore:
                 args.append(value)
         condition = f"WHERE {' AND '.join(where)}" if where else ""
         return self._db.execute(
-            "SELECT s.*, (SELECT COUNT(*) FROM segments g WHERE g.session_id = s.id) AS segments, "
-            "(SELECT COUNT(*) FROM flags f WHERE f.session_id = s.id) AS flags "
-            f"FROM sessions s {condition} ORDER BY started_unix DESC LIMIT %s OFFSET %s",
+            f"{SESSION_LIST} {condition} ORDER BY started_unix DESC LIMIT %s OFFSET %s",
             [*args, limit, offset],
         ).fetchall()
 
@@ -275,13 +314,14 @@ class PostgresStore:
         return row
 
     def segments(self, session_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            'SELECT segment, speaker_id, speaker_name, start, "end", start_unix, end_unix, '
-            "text, words, language, engine, latency FROM segments WHERE session_id = %s "
-            "ORDER BY start, id",
-            (session_id,),
+        rows = self._run(corrections.SEGMENTS_OF_SESSION, (session_id,))
+        return [corrections.presented(row) for row in rows.fetchall()]
+
+    def corrections(self, session_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._run(
+            corrections.CORRECTIONS_OF_SESSION, (session_id,)
         ).fetchall()
-        return [row | {"words": json.loads(row["words"])} for row in rows]
+        return rows
 
     def speech(self, session_id: str) -> list[SpeechSpan]:
         rows = self._db.execute(
@@ -305,11 +345,14 @@ class PostgresStore:
             return []
         room_clause = "AND s.room = %(room)s" if room is not None else ""
         return self._db.execute(
-            "WITH q AS (SELECT plainto_tsquery('livecaptions', %(terms)s) AS query) "
+            "WITH q AS (SELECT plainto_tsquery('livecaptions', %(terms)s) AS query), "
+            "g AS (SELECT session_id, segment, start, start_unix, search, "
+            "coalesce(corrected_text, text) AS text, "
+            "coalesce(corrected_speaker, speaker_name) AS speaker_name FROM segments) "
             "SELECT g.session_id, s.room, g.segment, g.speaker_name, g.start, g.start_unix, "
             "g.text, ts_headline('livecaptions', g.text, q.query, "
             "'StartSel=[, StopSel=], MaxWords=12, MinWords=4, HighlightAll=false') AS snippet "
-            "FROM q, segments g JOIN sessions s ON s.id = g.session_id "
+            "FROM q, g JOIN sessions s ON s.id = g.session_id "
             f"WHERE g.search @@ q.query {room_clause} ORDER BY g.start_unix DESC LIMIT %(limit)s",
             {"terms": terms, "room": room, "limit": limit},
         ).fetchall()

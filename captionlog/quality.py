@@ -5,6 +5,13 @@
   per second, at most 2 lines of 42 characters.
 - Gaps: stretches where some participant's track carried speech but no caption covers it.
 - Captions participants flagged as wrong.
+- Accuracy from reviewers' work: the word error rate of the automatic captions against the text
+  reviewers corrected or confirmed (over those segments only, per session and per speaker), and
+  the list of corrections.
+- Uncertain words: those the engine gave a confidence below `LOW_CONFIDENCE`.
+
+Human captioners' lines count for coverage, reading speed and lines; latency and accuracy are the
+automatic captions' (a line's latency from the captioner's keypress is not known to the server).
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from typing import Any
 import numpy as np
 
 from captioner.lines import fits
+from protocol.captions import LOW_CONFIDENCE
 
+from .accuracy import word_errors
+from .corrections import reviewed
 from .exports import MIN_CUE_SECONDS
 from .records import SpeechSpan
 
@@ -90,18 +100,71 @@ def gaps(
     ]
 
 
+def _speaker(segment: dict[str, Any]) -> str:
+    return segment.get("speaker_name") or "(unknown)"
+
+
+def _accuracy_of(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """WER of the captioned text against the reviewed text, summed over `segments`."""
+    errors = words = 0
+    for segment in segments:
+        wrong, count = word_errors(segment["text"], segment["original_text"])
+        errors, words = errors + wrong, words + count
+    # A reference of no words (every caption corrected to nothing) has no rate.
+    wer = round(errors / words, 4) if words else (None if not errors else 1.0)
+    return {"reviewed": len(segments), "words": words, "errors": errors, "wer": wer}
+
+
+def accuracy(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The automatic captions' accuracy measured by reviewers: over the segments they corrected
+    or confirmed, how many word errors the live text had against theirs."""
+    automatic = [s for s in segments if s.get("source", "automatic") == "automatic"]
+    checked = [s for s in automatic if reviewed(s)]
+    speakers: dict[str, list[dict[str, Any]]] = {}
+    for segment in checked:
+        speakers.setdefault(_speaker(segment), []).append(segment)
+    return {
+        "segments": len(automatic),
+        "changed": sum(1 for s in checked if s["text"] != s["original_text"]),
+        "speaker_changed": sum(
+            1 for s in checked if s["speaker_name"] != s["original_speaker_name"]
+        ),
+        **_accuracy_of(checked),
+        "per_speaker": {name: _accuracy_of(group) for name, group in sorted(speakers.items())},
+    }
+
+
+def uncertain(segments: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Words the engine was unsure of, as captioned."""
+    scored = [w for s in segments for w in s.get("words", ()) if w.get("confidence") is not None]
+    low = [s for s in segments if any(_low(w) for w in s.get("words", ()))]
+    return {
+        "threshold": LOW_CONFIDENCE,
+        "words_scored": len(scored),
+        "words": sum(1 for w in scored if _low(w)),
+        "segments": len(low),
+    }
+
+
+def _low(word: dict[str, Any]) -> bool:
+    confidence = word.get("confidence")
+    return confidence is not None and confidence < LOW_CONFIDENCE
+
+
 def report(
     session: dict[str, Any],
     segments: Sequence[dict[str, Any]],
     speech: Sequence[SpeechSpan],
     flags: Sequence[dict[str, Any]],
+    corrections: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    timed = [s for s in segments if s.get("latency") is not None]
+    human = [s for s in segments if s.get("source") == "human"]
+    timed = [s for s in segments if s.get("latency") is not None and s.get("source") != "human"]
     points = [[round(s["start"], 2), round(s["latency"], 3)] for s in timed]
     cps = [len(s["text"]) / _duration(s) for s in segments]
     speakers: dict[str, list[dict[str, Any]]] = {}
     for segment in segments:
-        speakers.setdefault(segment.get("speaker_name") or "(unknown)", []).append(segment)
+        speakers.setdefault(_speaker(segment), []).append(segment)
     wpm = _wpm(segments)
     found = gaps(speech, segments)
     speech_seconds = sum(s.end - s.start for s in merge(speech, SPEECH_JOIN_SECONDS))
@@ -125,4 +188,8 @@ def report(
         "gaps": found,
         "gap_seconds": round(sum(g["seconds"] for g in found), 1),
         "flags": list(flags),
+        "human": {"segments": len(human)},
+        "accuracy": accuracy(segments),
+        "corrections": list(corrections),
+        "uncertain": uncertain(segments),
     }

@@ -37,6 +37,15 @@ class Segment:
     language: str | None
     engine: str
     latency: float | None  # seconds from the end of its audio to its sending
+    source: str = "automatic"  # or "human": a captioner's line (protocol.human.CaptionSource)
+    captioner: str | None = None  # a human line's captioner, by name
+
+
+# The columns of `segments` that a Segment fills, in its fields' order.
+SEGMENT_FIELDS = (
+    'session_id, segment, speaker_id, speaker_name, start, "end", start_unix, end_unix, text, '
+    "words, language, engine, latency, source, captioner"
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ process or of the machine. Readers use their own connections and see committed d
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import time
@@ -16,8 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import corrections
+from .corrections import Correction, Result
 from .errors import LogError, NotFound
-from .records import Flag, Segment, Session, SpeechSpan, row
+from .records import SEGMENT_FIELDS, Flag, Segment, Session, SpeechSpan, row
 
 # Each entry upgrades the schema by one version; `PRAGMA user_version` says which apply.
 MIGRATIONS: tuple[str, ...] = (
@@ -102,8 +103,70 @@ MIGRATIONS: tuple[str, ...] = (
     END;
     INSERT INTO segments_fts (segments_fts) VALUES ('rebuild');
     """,
+    # 3: reviewers' corrections (captionlog/corrections.py) and human captioners' lines. A
+    # segment keeps its captioned text and speaker; a correction sets corrected_* and bumps rev;
+    # `corrections` keeps every attempt. Search reads the text as corrected, through a view.
+    """
+    ALTER TABLE segments ADD COLUMN source TEXT NOT NULL DEFAULT 'automatic';
+    ALTER TABLE segments ADD COLUMN captioner TEXT;
+    ALTER TABLE segments ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE segments ADD COLUMN corrected_text TEXT;
+    ALTER TABLE segments ADD COLUMN corrected_speaker TEXT;
+    CREATE TABLE corrections (
+        id INTEGER PRIMARY KEY,
+        segment_id INTEGER NOT NULL REFERENCES segments (id) ON DELETE CASCADE,
+        session_id TEXT NOT NULL,
+        segment TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'conflict')),
+        base_rev INTEGER NOT NULL,
+        rev INTEGER NOT NULL,
+        author TEXT NOT NULL,
+        corrected_unix REAL NOT NULL,
+        text_before TEXT NOT NULL,
+        text_after TEXT NOT NULL,
+        speaker_before TEXT,
+        speaker_after TEXT,
+        note TEXT NOT NULL
+    );
+    CREATE INDEX corrections_by_session ON corrections (session_id, id);
+    CREATE INDEX corrections_by_segment ON corrections (segment_id);
+    DROP TRIGGER segments_fts_insert;
+    DROP TRIGGER segments_fts_delete;
+    DROP TABLE segments_fts;
+    CREATE VIEW segments_now AS SELECT id, coalesce(corrected_text, text) AS text,
+        coalesce(corrected_speaker, speaker_name) AS speaker_name FROM segments;
+    CREATE VIRTUAL TABLE segments_fts USING fts5 (
+        text, speaker_name, content='segments_now', content_rowid='id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER segments_fts_insert AFTER INSERT ON segments BEGIN
+        INSERT INTO segments_fts (rowid, text, speaker_name) VALUES (new.id,
+            coalesce(new.corrected_text, new.text),
+            coalesce(new.corrected_speaker, new.speaker_name));
+    END;
+    CREATE TRIGGER segments_fts_delete AFTER DELETE ON segments BEGIN
+        INSERT INTO segments_fts (segments_fts, rowid, text, speaker_name) VALUES ('delete', old.id,
+            coalesce(old.corrected_text, old.text),
+            coalesce(old.corrected_speaker, old.speaker_name));
+    END;
+    CREATE TRIGGER segments_fts_update AFTER UPDATE ON segments BEGIN
+        INSERT INTO segments_fts (segments_fts, rowid, text, speaker_name) VALUES ('delete', old.id,
+            coalesce(old.corrected_text, old.text),
+            coalesce(old.corrected_speaker, old.speaker_name));
+        INSERT INTO segments_fts (rowid, text, speaker_name) VALUES (new.id,
+            coalesce(new.corrected_text, new.text),
+            coalesce(new.corrected_speaker, new.speaker_name));
+    END;
+    INSERT INTO segments_fts (segments_fts) VALUES ('rebuild');
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# Sessions with their numbers of segments, of reviewed segments and of flags.
+SESSION_LIST = (
+    "SELECT s.*, (SELECT COUNT(*) FROM segments g WHERE g.session_id = s.id) AS segments, "
+    "(SELECT COUNT(*) FROM segments g WHERE g.session_id = s.id AND g.rev > 0) AS reviewed, "
+    "(SELECT COUNT(*) FROM flags f WHERE f.session_id = s.id) AS flags FROM sessions s"
+)
 SEARCH_TERM = re.compile(r"\w+", re.UNICODE)
 MAX_SEARCH_TERMS = 12
 
@@ -210,10 +273,11 @@ class CaptionStore:
         )
 
     def add_segment(self, segment: Segment) -> None:
+        # An update, not a replacement, of a segment logged again: its corrections stay.
         self._db.execute(
-            "INSERT OR REPLACE INTO segments (session_id, segment, speaker_id, speaker_name, "
-            'start, "end", start_unix, end_unix, text, words, language, engine, latency) '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO segments ({SEGMENT_FIELDS}) VALUES "
+            f"({', '.join('?' * len(row(segment)))}) ON CONFLICT (session_id, segment) DO UPDATE "
+            f"SET {', '.join(f'{c} = excluded.{c}' for c in SEGMENT_FIELDS.split(', ')[2:])}",
             row(segment),
         )
 
@@ -230,9 +294,15 @@ class CaptionStore:
             row(flag),
         )
 
+    def correct(self, correction: Correction) -> Result:
+        """Apply a reviewer's correction, or record it as a conflict; committed on return."""
+        with self.transaction() as db:
+            return corrections.apply(db.execute, correction)
+
     def delete_session(self, session_id: str) -> bool:
         with self.transaction() as db:
             # The FTS index is external content: deleting rows one by one keeps it in step.
+            # Their corrections go with them (ON DELETE CASCADE).
             db.execute("DELETE FROM segments WHERE session_id = ?", (session_id,))
             return db.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
 
@@ -273,9 +343,7 @@ class CaptionStore:
             args.append(until)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._db.execute(
-            "SELECT s.*, (SELECT COUNT(*) FROM segments g WHERE g.session_id = s.id) AS segments, "
-            "(SELECT COUNT(*) FROM flags f WHERE f.session_id = s.id) AS flags "
-            f"FROM sessions s {clause} ORDER BY started_unix DESC LIMIT ? OFFSET ?",
+            f"{SESSION_LIST} {clause} ORDER BY started_unix DESC LIMIT ? OFFSET ?",
             [*args, limit, offset],
         ).fetchall()
         return [dict(row) for row in rows]
@@ -287,13 +355,12 @@ class CaptionStore:
         return dict(row)
 
     def segments(self, session_id: str) -> list[dict[str, Any]]:
-        rows = self._db.execute(
-            'SELECT segment, speaker_id, speaker_name, start, "end", start_unix, end_unix, '
-            "text, words, language, engine, latency FROM segments WHERE session_id = ? "
-            "ORDER BY start, id",
-            (session_id,),
-        ).fetchall()
-        return [dict(row) | {"words": json.loads(row["words"])} for row in rows]
+        rows = self._db.execute(corrections.SEGMENTS_OF_SESSION, (session_id,)).fetchall()
+        return [corrections.presented(row) for row in rows]
+
+    def corrections(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(corrections.CORRECTIONS_OF_SESSION, (session_id,)).fetchall()
+        return [dict(row) for row in rows]
 
     def speech(self, session_id: str) -> list[SpeechSpan]:
         rows = self._db.execute(
@@ -321,8 +388,9 @@ class CaptionStore:
         if room is not None:
             args.append(room)
         rows = self._db.execute(
-            "SELECT g.session_id, s.room, g.segment, g.speaker_name, g.start, g.start_unix, "
-            "g.text, snippet(segments_fts, 0, '[', ']', '…', 12) AS snippet "
+            "SELECT g.session_id, s.room, g.segment, segments_fts.speaker_name, g.start, "
+            "g.start_unix, segments_fts.text, "
+            "snippet(segments_fts, 0, '[', ']', '…', 12) AS snippet "
             "FROM segments_fts JOIN segments g ON g.id = segments_fts.rowid "
             "JOIN sessions s ON s.id = g.session_id "
             f"WHERE segments_fts MATCH ? {room_clause} ORDER BY g.start_unix DESC LIMIT ?",

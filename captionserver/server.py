@@ -31,6 +31,7 @@ from captioner import engines
 from captioner.engine import Engine, Revision, StreamUpdate
 from captioner.errors import CapacityError
 from captioner.scheduler import CaptionScheduler
+from protocol import Word
 
 from .config import PATH, CaptionServerConfig
 from .progress import ProgressEngine
@@ -316,8 +317,8 @@ class AsrService:
             if stream is None or stream.gone:
                 continue
             stream.session.transcribed(
-                committed=tuple(_timed(w.text, w.start, w.end) for w in update.committed),
-                tentative=tuple(_timed(w.text, w.start, w.end) for w in update.tentative),
+                committed=tuple(_timed(w) for w in update.committed),
+                tentative=tuple(_timed(w) for w in update.tentative),
                 revision=_revise(update.revision),
                 end_of_utterance=update.end_of_utterance,
                 language=update.language,
@@ -332,12 +333,12 @@ def _revise(revision: Revision | None) -> Revise | None:
     limit = MAX_REVISED_WORDS  # a revision reaching back further is dropped, as a closed caption's
     if revision is None or revision.replaces > limit or len(revision.words) > limit:
         return None
-    return Revise(revision.replaces, tuple(_timed(w.text, w.start, w.end) for w in revision.words))
+    return Revise(revision.replaces, tuple(_timed(w) for w in revision.words))
 
 
-def _timed(text: str, start: float, end: float) -> TimedWord:
-    start = max(0.0, start)
-    return TimedWord(text, start, max(start, end))
+def _timed(word: Word) -> TimedWord:
+    start = max(0.0, word.start)
+    return TimedWord(word.text, start, max(start, word.end), word.confidence)
 
 
 def _response(status: HTTPStatus, body: bytes, kind: str) -> Response:

@@ -4,7 +4,6 @@ Known text at known times is what accuracy (WER) and speaker-attribution tests n
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +12,19 @@ from pathlib import Path
 
 import numpy as np
 
+from captionlog.accuracy import normalize_text, word_error_rate
+
 from .audio import RATE, load_audio
+
+__all__ = [
+    "SpeechToolMissing",
+    "Utterance",
+    "conversation",
+    "normalize_text",
+    "require_tools",
+    "synthesize",
+    "word_error_rate",
+]
 
 
 class SpeechToolMissing(RuntimeError):
@@ -68,25 +79,3 @@ def conversation(
         timetable.append(Utterance(speaker, text, position / RATE, (position + len(clip)) / RATE))
         position += len(clip) + round(gap * RATE)
     return tracks, timetable
-
-
-_NON_WORD = re.compile(r"[^\w' ]+|_")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "-": " "})
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, no punctuation, single spaces: the form WER is computed on. Letters of every
-    language count ("crêpes", "garçon"), and a typographic apostrophe is the plain one."""
-    return " ".join(_NON_WORD.sub(" ", text.lower().translate(_APOSTROPHES)).split())
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """Levenshtein distance over words / reference length (after `normalize_text`)."""
-    ref, hyp = normalize_text(reference).split(), normalize_text(hypothesis).split()
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1] / max(1, len(ref))

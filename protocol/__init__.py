@@ -15,6 +15,7 @@ from .captions import (
     parse_client_channel_message,
 )
 from .errors import ErrorCode, ProtocolError
+from .human import CaptionChoice, CaptionSource, CaptionSources, HumanMode, HumanStatus
 from .session import CloseCode, ServerSession, SessionState
 from .signaling import (
     PROTOCOL_VERSION,
@@ -38,12 +39,17 @@ __all__ = [
     "PROTOCOL_VERSION",
     "Answer",
     "Caption",
+    "CaptionChoice",
+    "CaptionSource",
+    "CaptionSources",
     "ChannelMessage",
     "ClientMessage",
     "CloseCode",
     "ErrorCode",
     "ErrorMessage",
     "Flag",
+    "HumanMode",
+    "HumanStatus",
     "Join",
     "Joined",
     "Leave",

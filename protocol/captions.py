@@ -9,10 +9,22 @@ from typing import Any, ClassVar
 
 from .errors import ErrorCode, ProtocolError
 from .fields import Fields, MessageClass, as_object
+from .human import (
+    MAX_CAPTIONER_NAME,
+    CaptionSource,
+    CaptionSources,
+    HumanStatus,
+    check_source,
+    enum_field,
+)
 from .signaling import LANGUAGE_PATTERN, PROTOCOL_VERSION, ROOM_PATTERN, decode_frame
 
 # Word times come from models with 10-20 ms resolution; allow rounding at the segment's edges.
 TIME_TOLERANCE = 0.005
+# A word whose confidence is below this is likely misheard: the page may underline it, the review
+# page highlights it, the quality report counts it. Whisper's word probabilities of misheard
+# words sit mostly below it (its streaming policy already waits on words under 0.45).
+LOW_CONFIDENCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -20,18 +32,36 @@ class Word:
     text: str
     start: float
     end: float
+    # The engine's confidence in the word, 0-1 (Whisper's word probability); None: not known.
+    confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.end < self.start:
             raise ProtocolError(ErrorCode.BAD_REQUEST, f"word {self.text!r} ends before it starts")
+        if self.confidence is not None and not 0.0 <= self.confidence <= 1.0:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"word {self.text!r}: confidence must be from 0 to 1"
+            )
+
+    @property
+    def uncertain(self) -> bool:
+        return self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "start": round(self.start, 3), "end": round(self.end, 3)}
+        body: dict[str, Any] = {
+            "text": self.text,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+        }
+        if self.confidence is not None:
+            body["confidence"] = round(self.confidence, 3)
+        return body
 
     @classmethod
     def from_json(cls, value: Any) -> Word:
         f = as_object(value, Caption.TYPE, "word")
-        return cls(f.string("text"), f.number("start"), f.number("end"))
+        confidence = f.number("confidence") if f.has("confidence") else None
+        return cls(f.string("text"), f.number("start"), f.number("end"), confidence)
 
 
 @dataclass(frozen=True)
@@ -59,6 +89,9 @@ class Caption:
     words: tuple[Word, ...] | None
     language: str | None
     emitted_at: float = 0.0
+    # The human-captioner extension (protocol/human.py): who wrote the text.
+    source: CaptionSource = CaptionSource.AUTOMATIC
+    captioner: str | None = None  # a human caption's captioner, as the room shows them
 
     def __post_init__(self) -> None:
         def fail(message: str) -> ProtocolError:
@@ -73,6 +106,11 @@ class Caption:
         for word in self.words or ():
             if word.start < self.start - TIME_TOLERANCE or word.end > self.end + TIME_TOLERANCE:
                 raise fail(f"word {word.text!r} lies outside the caption's [start, end]")
+        check_source(self.source, self.captioner, self.TYPE)
+
+    @property
+    def human(self) -> bool:
+        return self.source is CaptionSource.HUMAN
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -90,6 +128,10 @@ class Caption:
             body["words"] = [w.to_json() for w in self.words]
         body["language"] = self.language
         body["emitted_at"] = self.emitted_at
+        if self.human:  # automatic captions stay exactly as PROTOCOL.md shows them
+            body["source"] = self.source.value
+            if self.captioner is not None:
+                body["captioner"] = self.captioner
         return body
 
     @classmethod
@@ -118,6 +160,12 @@ class Caption:
             words=words,
             language=f.optional_string("language", pattern=LANGUAGE_PATTERN),
             emitted_at=f.number("emitted_at"),
+            source=(
+                enum_field(f, "source", CaptionSource)
+                if f.has("source")
+                else CaptionSource.AUTOMATIC
+            ),
+            captioner=f.optional_string("captioner", min_len=1, max_len=MAX_CAPTIONER_NAME),
         )
 
 
@@ -133,9 +181,17 @@ class Status:
     subtitles: bool
     engine: str
     state: StatusState
+    human: HumanStatus | None = None  # the human-captioner extension
 
     def to_json(self) -> dict[str, Any]:
-        return {"subtitles": self.subtitles, "engine": self.engine, "state": self.state.value}
+        body: dict[str, Any] = {
+            "subtitles": self.subtitles,
+            "engine": self.engine,
+            "state": self.state.value,
+        }
+        if self.human is not None:
+            body["human"] = self.human.to_json()
+        return body
 
     @classmethod
     def from_fields(cls, f: Fields) -> Status:
@@ -144,7 +200,13 @@ class Status:
             status_state = StatusState(state)
         except ValueError:
             raise f.fail(f"unknown status state {state!r}") from None
-        return cls(f.boolean("subtitles"), f.string("engine"), status_state)
+        human = f.object("human") if f.has("human") else None
+        return cls(
+            f.boolean("subtitles"),
+            f.string("engine"),
+            status_state,
+            HumanStatus.from_fields(as_object(human, cls.TYPE, "human")) if human else None,
+        )
 
 
 ChannelMessage = Caption | Status
@@ -186,21 +248,26 @@ class Flag:
 
 MAX_SEGMENT_ID = 200
 MAX_FLAG_REASON = 500
-CLIENT_CHANNEL_MESSAGES: dict[str, MessageClass[Flag]] = {Flag.TYPE: Flag}
+ClientChannelMessage = Flag | CaptionSources
+CLIENT_CHANNEL_MESSAGES: dict[str, MessageClass[ClientChannelMessage]] = {
+    Flag.TYPE: Flag,
+    CaptionSources.TYPE: CaptionSources,
+}
 
 
-def parse_client_channel_message(data: str | bytes) -> Flag:
+def parse_client_channel_message(data: str | bytes) -> ClientChannelMessage:
     """Parse one message a participant sent on the `captions` channel; raises ProtocolError."""
     message_type, fields = decode_frame(data)
     message_class = CLIENT_CHANNEL_MESSAGES.get(message_type)
     if message_class is None:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST,
-            f"unknown channel message {message_type!r}; clients may send: flag",
+            f"unknown channel message {message_type!r}; clients may send: "
+            + ", ".join(CLIENT_CHANNEL_MESSAGES),
             message_type,
         )
     return message_class.from_fields(fields)
 
 
-def serialize_channel_message(message: ChannelMessage | Flag) -> str:
+def serialize_channel_message(message: ChannelMessage | ClientChannelMessage) -> str:
     return json.dumps({"type": message.TYPE, **message.to_json()}, ensure_ascii=False)

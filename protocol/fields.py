@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, Protocol, TypeVar
 
 from .errors import ErrorCode, ProtocolError
-from .text import is_valid_unicode
+from .text import check_json_depth, is_valid_unicode
 
 _MISSING = object()
 
@@ -120,3 +122,27 @@ def as_object(value: Any, ref: str | None, what: str) -> Fields:
     if not isinstance(value, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"{what} must be a JSON object", ref)
     return Fields(value, ref)
+
+
+def json_body(body: bytes, names: Sequence[str]) -> Fields:
+    """An HTTP request's JSON body: a UTF-8 object holding only the fields `names`, not nested
+    deeper than `MAX_JSON_DEPTH`; `bad-request` saying what is wrong else."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "the body is not UTF-8") from None
+    check_json_depth(text)
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"the body is not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"the body must be a JSON object with {', '.join(names)}"
+        )
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"unknown field {unknown[0][:40]!r}; expected {', '.join(names)}"
+        )
+    return Fields(value, None)

@@ -9,6 +9,7 @@ recursion per level in every parser and serializer after ours. Both are refused 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import ErrorCode, ProtocolError
 
@@ -63,3 +64,29 @@ def check_json_depth(text: str, ref: str | None = None) -> None:
         raise ProtocolError(
             ErrorCode.BAD_REQUEST, f"JSON nests deeper than {MAX_JSON_DEPTH} levels", ref
         )
+
+
+_WHITESPACE_RUN = re.compile(r"\s+")
+_LINE_SPACE_RUN = re.compile(r"[^\S\n]+")
+
+
+def clean_text(value: str, what: str, *, max_chars: int, multiline: bool = False) -> str:
+    """Text a person typed (a correction, a captioner's line, a note), as it is kept: proper
+    Unicode, no control character, runs of white space as one space (line breaks kept where
+    `multiline`), trimmed, at most `max_chars` characters. `bad-request` naming `what` else."""
+    if len(value) > 4 * max_chars:  # bound the work before looking at every character
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{what} is longer than {max_chars} characters")
+    check_unicode(value, what)
+    if multiline:
+        value = "\n".join(_LINE_SPACE_RUN.sub(" ", line).strip() for line in value.splitlines())
+        value = value.strip("\n")
+    else:
+        value = _WHITESPACE_RUN.sub(" ", value).strip()
+    control = next((c for c in value if c != "\n" and unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST, f"{what} holds a control character (U+{ord(control):04X})"
+        )
+    if len(value) > max_chars:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"{what} is longer than {max_chars} characters")
+    return value

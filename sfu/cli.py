@@ -277,6 +277,12 @@ def add_access_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VALUE",
         help="signed-in people whose --oidc-groups-claim holds VALUE get the review grant",
     )
+    parser.add_argument(
+        "--oidc-captioner-group",
+        metavar="VALUE",
+        help="signed-in people whose --oidc-groups-claim holds VALUE may caption rooms as human "
+        "captioners (the caption grant)",
+    )
     parser.add_argument("--oidc-groups-claim", default="groups", help="default %(default)s")
     parser.add_argument(
         "--public-url",
@@ -304,6 +310,7 @@ def access_from_args(args: argparse.Namespace) -> AccessConfig | None:
             client_secret=args.oidc_client_secret,
             reviewer_claim=args.oidc_groups_claim,
             reviewer_value=args.oidc_reviewer_group,
+            captioner_value=args.oidc_captioner_group,
         )
     return AccessConfig(
         keys=keys,

@@ -41,9 +41,12 @@ from sfu.rooms.participant import Participant
 from sfu.rooms.recorder import CaptionRecorder
 from sfu.rooms.room import Room
 from sfu.web.auth import AuthEndpoints
+from sfu.web.bodies import BodyReadingConnection
+from sfu.web.captioner import LINE_RATE
 from sfu.web.http import make_process_request
+from sfu.web.review import CORRECTION_RATE
 from sfu.web.signaling import SignalingConnection
-from sfu.web.throttle import JoinThrottle
+from sfu.web.throttle import JoinThrottle, RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +114,8 @@ class CaptionServer:
                 max_ttl=config.access.max_ttl,
             )
         self.join_throttle = JoinThrottle(config.join_throttle)
+        self.correction_limits = RateLimiter(CORRECTION_RATE)  # per reviewer
+        self.line_limits = RateLimiter(LINE_RATE)  # human captioners' lines, per room
         self._releasing: asyncio.Future[bool] | None = None
         self.cluster: ClusterNode | None = None
         if config.cluster is not None:
@@ -135,6 +140,7 @@ class CaptionServer:
             self.config.host,
             self.config.port,
             process_request=make_process_request(self),
+            create_connection=BodyReadingConnection,  # reads API request bodies (PATCH, POST)
             max_size=HARD_FRAME_LIMIT,
             close_timeout=CLOSE_TIMEOUT,
             server_header="livecaptions",

@@ -109,7 +109,6 @@ class WhisperStream:
         self._utterance_open = False  # speech heard since everything was last committed
         self._last_speech_end = start
         self._ended = False
-        self._probability: dict[int, float] = {}  # id(word) -> the model's probability, last decode
 
     @property
     def end(self) -> float:
@@ -168,16 +167,14 @@ class WhisperStream:
     def _to_room_time(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> list[Word]:
         length = len(request.audio) / SAMPLE_RATE
         words = []
-        self._probability = {}
         for w in decoded:
             text = w.text.strip()
             if not text:
                 continue
             start = request.start + min(max(w.start, 0.0), length)
             end = request.start + min(max(w.end, w.start, 0.0), length)
-            word = Word(text, round(start, 3), round(max(end, start), 3))
-            self._probability[id(word)] = w.probability
-            words.append(word)
+            confidence = round(min(max(w.probability, 0.0), 1.0), 3)  # the model's probability
+            words.append(Word(text, round(start, 3), round(max(end, start), 3), confidence))
         return words
 
     def _settled(self, words: Sequence[Word]) -> int | None:
@@ -189,7 +186,8 @@ class WhisperStream:
 
     def _unsure(self, word: Word) -> bool:
         recent = self.end - word.end < self.policy.patience
-        return recent and self._probability.get(id(word), 1.0) < self.policy.min_probability
+        confidence = 1.0 if word.confidence is None else word.confidence
+        return recent and confidence < self.policy.min_probability
 
     def _overlaps_speech(self, word: Word) -> bool:
         slack = self.policy.gate.hangover_seconds

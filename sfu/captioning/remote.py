@@ -427,4 +427,4 @@ def revised(
 
 
 def _room_word(word: TimedWord, origin: float) -> Word:
-    return Word(word.text, origin + word.start_time, origin + word.stop_time)
+    return Word(word.text, origin + word.start_time, origin + word.stop_time, word.confidence)

@@ -25,7 +25,10 @@ from access.grants import DEFAULT_GRANTS, Grant
 from captioner.engine import SAMPLE_RATE
 from protocol import (
     Caption,
+    CaptionChoice,
+    CaptionSources,
     Flag,
+    HumanStatus,
     ParticipantInfo,
     ServerMessage,
     ServerOffer,
@@ -116,6 +119,12 @@ class ParticipantRoom(Protocol):
 
     def flag(self, participant: Participant, segment: str, reason: str) -> None:
         """`participant` flagged the final caption `segment` for reviewers."""
+
+    def choose_captions(self, participant: Participant, choice: CaptionChoice) -> None:
+        """`participant` chose which captions it sees (human, automatic, both)."""
+
+    def human_status(self, participant_id: str) -> HumanStatus | None:
+        """The human-captioner part of the participant's `status`."""
 
 
 class Participant:
@@ -322,11 +331,16 @@ class Participant:
             channel.on("open", self.send_status)
 
     def _on_channel_message(self, message: str | bytes) -> None:
-        """`flag` (a v1 extension) is the one message a participant may send on the channel; an
-        invalid one is answered with an `error` on the signaling socket, like any bad frame.
-        Nothing may escape to aiortc: an exception in its event handler kills the transport."""
+        """`flag` and `caption-sources` (v1 extensions) are what a participant may send on the
+        channel; an invalid one is answered with an `error` on the signaling socket, like any bad
+        frame. Nothing may escape to aiortc: an exception in its event handler kills the
+        transport."""
         try:
-            self._take_flag(message)
+            parsed = parse_client_channel_message(message)
+            if isinstance(parsed, CaptionSources):
+                self.room.choose_captions(self, parsed.show)
+            else:
+                self._take_flag(parsed)
         except ProtocolError as exc:
             self.signaling.reject(exc)
         except Exception:
@@ -337,8 +351,7 @@ class Participant:
                 )
             )
 
-    def _take_flag(self, message: str | bytes) -> None:
-        flag = parse_client_channel_message(message)
+    def _take_flag(self, flag: Flag) -> None:
         if Grant.FLAG not in self.grants:
             raise ProtocolError(ErrorCode.FORBIDDEN, "your token does not grant 'flag'", Flag.TYPE)
         segment = flag.segment or self.last_final
@@ -366,7 +379,8 @@ class Participant:
         self.send_status()
 
     def send_status(self) -> None:
-        self._send_channel(Status(self.subtitles, self.room.engine_name, self.room.state))
+        human = self.room.human_status(self.id)
+        self._send_channel(Status(self.subtitles, self.room.engine_name, self.room.state, human))
 
     def send_caption(self, caption: Caption) -> bool:
         if not self.subtitles:

@@ -34,7 +34,8 @@ class CaptionRecorder:
         self.log.session_ended(room.session_id, time.time())
 
     def caption(self, room: Room, caption: Caption, latency: float) -> None:
-        """Final captions with text are the log; partial ones and withdrawals are not."""
+        """Final captions with text are the log, a human captioner's lines marked as theirs;
+        partial ones and withdrawals are not."""
         if not caption.final or not caption.text:
             return
         speaker = caption.speaker
@@ -53,6 +54,8 @@ class CaptionRecorder:
                 language=caption.language,
                 engine=room.engine_name,
                 latency=round(max(0.0, latency), 4),
+                source=caption.source.value,
+                captioner=caption.captioner,
             )
         )
 

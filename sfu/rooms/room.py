@@ -12,11 +12,21 @@ import numpy as np
 
 from captioner.assembler import SpeakerLookup
 from captioner.engine import SAMPLE_RATE, StreamUpdate
-from protocol import Caption, ParticipantJoined, ParticipantLeft, Speaker, StatusState
+from protocol import (
+    Caption,
+    CaptionChoice,
+    HumanMode,
+    HumanStatus,
+    ParticipantJoined,
+    ParticipantLeft,
+    Speaker,
+    StatusState,
+)
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
 from sfu.media.tap import TrackTimeline, VoiceActivity
 from sfu.rooms.graph import ForwardingGraph
+from sfu.rooms.human import Accepted, HumanCaptions, Line
 from sfu.rooms.language import room_language
 from sfu.rooms.participant import Participant
 
@@ -94,6 +104,7 @@ class Room:
         self._activity = VoiceActivity()
         self._timelines: dict[str, TrackTimeline] = {}
         self._health = _HealthWatch()
+        self.human = HumanCaptions(name, stream_id)  # a human captioner's lines, who sees what
         self._closed = False
         # Every stream until its last step ran; in per-speaker mode, one per participant.
         self._streams: dict[str, CaptionStream] = {}
@@ -129,6 +140,7 @@ class Room:
             return
         self._timelines.pop(participant.id, None)
         self._activity.remove(participant.id)
+        self.human.forget(participant.id)
         stream = self._speaker_streams.pop(participant.id, None)
         try:
             if stream is not None:
@@ -229,6 +241,8 @@ class Room:
                     stream.admit(now)
                 self._update_state()
                 self._report_speech(now - SPEECH_SETTLE_SECONDS)
+                if self.human.changed(now):  # a captioner fell idle: automatic captions back
+                    self._send_statuses()
             await asyncio.sleep(PUMP_SECONDS)
 
     def _update_state(self) -> None:
@@ -238,8 +252,11 @@ class Room:
         if state is not self.state:
             logger.warning("room %s: captioning is %s", self.name, state.value)
             self.state = state
-            for participant in self.participants.values():
-                participant.send_status()
+            self._send_statuses()
+
+    def _send_statuses(self) -> None:
+        for participant in self.participants.values():
+            participant.send_status()
 
     @property
     def late_audio_seconds(self) -> float:
@@ -273,9 +290,36 @@ class Room:
                 self._events.on_done(self)
 
     def deliver(self, caption: Caption) -> None:
+        """To every participant who sees captions of its source now; to the log in any case."""
+        now = self.now()
         for participant in self.participants.values():
-            participant.send_caption(caption)
+            if self.human.shows(participant.id, caption, now):
+                participant.send_caption(caption)
         self._events.on_caption(self, caption)
+
+    # --- human captions (sfu/rooms/human.py) ---------------------------------------------------
+
+    def human_line(self, identity: str, name: str, line: Line) -> Accepted:
+        """A captioner's line, shown to the room; see HumanCaptions.take for its errors."""
+        now = self.now()
+        accepted, captions = self.human.take(identity, name, line, self.language, now)
+        for caption in captions:
+            self.deliver(caption)
+        if self.human.changed(now):
+            self._send_statuses()
+        return accepted
+
+    def set_human_mode(self, mode: HumanMode) -> None:
+        if mode is not self.human.mode:
+            self.human.mode = mode
+            self._send_statuses()
+
+    def choose_captions(self, participant: Participant, choice: CaptionChoice) -> None:
+        self.human.choose(participant.id, choice)
+        participant.send_status()
+
+    def human_status(self, participant_id: str) -> HumanStatus | None:
+        return self.human.status(participant_id, self.now())
 
     def flag(self, participant: Participant, segment: str, reason: str) -> None:
         self._events.on_flag(self, participant, segment, reason)

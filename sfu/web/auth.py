@@ -4,6 +4,9 @@ backend.
     GET  /auth/config               {"sign_in": bool}: whether the page offers "Sign in"
     GET  /auth/login?for=review     the same, for the caption log: a reviewer comes back to
                                     /review/ with their token in an HttpOnly cookie
+    GET  /auth/login?room=R&for=caption
+                                    the same, for a human captioner: a member of the
+                                    captioners' group comes back to /captioner/?room=R#token=…
     GET  /auth/login?room=R         302 to the identity provider (state, nonce, PKCE); the
                                     state also goes in an HttpOnly cookie, so that a callback
                                     only completes in the browser that started it
@@ -29,14 +32,14 @@ from urllib.parse import parse_qs, quote, urlsplit
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from access import DEFAULT_GRANTS, Grant, RoomClaims, TokenIssuer
-from access.cli import duration, invitation
+from access import CAPTIONER_GRANTS, DEFAULT_GRANTS, Grant, RoomClaims, TokenIssuer
+from access.cli import CAPTIONER_PAGE, duration, invitation
 from access.errors import AccessConfigError, SignInFailed
 from access.grants import parse_grants
 from access.oidc import OidcClient, SignedIn
 from access.rooms import RoomPolicy
 from protocol.signaling import ROOM_PATTERN
-from sfu.web.responses import json_response
+from sfu.web.responses import error, json_response, not_allowed
 
 LOGIN_COOKIE = "livecaptions_login"
 # A signed-in reviewer's token, sent by the browser with every /review/ and /api/ request and
@@ -48,10 +51,6 @@ MAX_QUERY = 2048
 
 class BadParameters(Exception):
     """A query string the endpoint cannot take; the message says which parameter."""
-
-
-def error(status: HTTPStatus, code: str, message: str) -> Response:
-    return json_response(status, {"error": code, "message": message})
 
 
 def redirect(location: str, cookie: str | None = None) -> Response:
@@ -125,13 +124,17 @@ class AuthEndpoints:
 
     async def handle(self, request: Request) -> Response:
         url = urlsplit(request.path)
-        route = {
+        routes = {
             ("GET", "/auth/config"): self._config,
             ("GET", "/auth/login"): self._login,
             ("GET", "/auth/callback"): self._callback,
             ("POST", "/auth/token"): self._mint,
-        }.get((request.method, url.path))
+        }
+        route = routes.get((request.method, url.path))
         if route is None:
+            allowed = [method for method, path in routes if path == url.path]
+            if allowed:
+                return not_allowed(request.method, allowed)
             return error(HTTPStatus.NOT_FOUND, "not-found", f"no {request.method} {url.path}")
         try:
             return await route(request.headers, url.query)
@@ -145,14 +148,17 @@ class AuthEndpoints:
         if self.oidc is None:
             return error(HTTPStatus.NOT_FOUND, "not-found", "single sign-on is not configured")
         values = parameters(query, {"room", "for"})
-        if values.get("for") == ["review"] and "room" not in values:
+        purpose = values.get("for", ["join"])[0]
+        if purpose == "review" and "room" not in values:
             room = REVIEW_LOGIN
+        elif purpose == "caption":
+            room = room_of(values)
         elif "for" in values:
-            raise BadParameters("for must be 'review', without room")
+            raise BadParameters("for must be 'review' (without room) or 'caption' (with room)")
         else:
             room = room_of(values)
         try:
-            location = await self.oidc.begin(room, self.callback_url, self._clock())
+            location = await self.oidc.begin(room, self.callback_url, self._clock(), purpose)
         except SignInFailed as exc:
             return error(HTTPStatus.BAD_GATEWAY, "unavailable", str(exc))
         state = parse_qs(urlsplit(location).query)["state"][0]
@@ -186,7 +192,17 @@ class AuthEndpoints:
                 login.room,
                 f"You are signed in as {person.identity}, who is not invited to room {login.room}.",
             )
-        grants = DEFAULT_GRANTS | {Grant.REVIEW} if person.reviewer else DEFAULT_GRANTS
+        page, grants = "/", set(DEFAULT_GRANTS)
+        if login.purpose == "caption":
+            if not person.captioner:
+                return self._back(
+                    login.room,
+                    f"You are signed in as {person.identity}, who is not a captioner.",
+                    CAPTIONER_PAGE,
+                )
+            page, grants = CAPTIONER_PAGE, set(CAPTIONER_GRANTS)
+        grants |= {Grant.REVIEW} if person.reviewer else set()
+        grants |= {Grant.CAPTION} if person.captioner else set()
         claims = RoomClaims(
             identity=person.identity,
             name=person.name,
@@ -197,7 +213,7 @@ class AuthEndpoints:
         )
         token = self.issuer.mint(claims)
         expired = f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
-        return redirect(f"/?room={login.room}#token={quote(token)}", expired)
+        return redirect(f"{page}?room={login.room}#token={quote(token)}", expired)
 
     def _reviewer(self, person: SignedIn, now: float) -> Response:
         assert self.oidc is not None
@@ -223,9 +239,9 @@ class AuthEndpoints:
         )
         return reply
 
-    def _back(self, room: str | None, sentence: str) -> Response:
+    def _back(self, room: str | None, sentence: str, page: str = "/") -> Response:
         """Back to the page, which shows the sentence (a fragment, like the token)."""
-        page = f"/?room={room}" if room else "/"
+        page = f"{page}?room={room}" if room else page
         expired = f"{LOGIN_COOKIE}=; Path=/auth/; HttpOnly; SameSite=Lax; Max-Age=0"
         return redirect(f"{page}#signin-error={quote(sentence)}", expired)
 

@@ -1,8 +1,9 @@
-"""The HTTP surface on the signaling port: the participant page, /healthz, /metrics, and the
-reviewer surface (`review.py`).
+"""The HTTP surface on the signaling port: the participant page, /healthz, /metrics, the reviewer
+surface (`review.py`) and the human captioner's (`captioner.py`).
 
 websockets calls `process_request` for every HTTP request before its handshake; answering with a
-Response serves plain HTTP, answering None lets `/ws` upgrade.
+Response serves plain HTTP, answering None lets `/ws` upgrade. A request's body was read before
+(`bodies.py`). A method a path does not serve is answered 405 with `Allow`.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from sfu.metrics import ServerMetrics
-from sfu.web import review
+from sfu.web import captioner, review
 from sfu.web.auth import AuthEndpoints
-from sfu.web.responses import json_response, response, static_file
+from sfu.web.bodies import body_of
+from sfu.web.responses import json_response, not_allowed, response, static_file
 
 
-class HttpHost(review.ReviewHost, Protocol):
+class HttpHost(review.ReviewHost, captioner.CaptionerHost, Protocol):
     """What the HTTP routes need of the server that serves them."""
 
     auth: AuthEndpoints | None
@@ -35,10 +37,15 @@ def make_process_request(
 ) -> Callable[[ServerConnection, Request], Awaitable[Response | None]]:
     async def process_request(connection: ServerConnection, request: Request) -> Response | None:
         path = urlsplit(request.path).path
+        body = body_of(connection)
         if path == "/ws":
+            if body.body is not None or body.error is not None:
+                return json_response(HTTPStatus.BAD_REQUEST, {"error": "a handshake has no body"})
             return None
+        if captioner.is_captioner_path(path):
+            return await captioner.handle(server, request, body)
         if review.is_review_path(path):
-            return await review.handle(server, request)
+            return await review.handle(server, request, body)
         if path.startswith("/auth/"):
             if server.auth is not None:
                 return await server.auth.handle(request)
@@ -46,7 +53,7 @@ def make_process_request(
                 return json_response(HTTPStatus.OK, {"sign_in": False})
             return json_response(HTTPStatus.NOT_FOUND, {"error": "not found", "path": "/auth/"})
         if request.method != "GET":
-            return json_response(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "method not allowed"})
+            return not_allowed(request.method, ["GET"])
         if path == "/":
             return static_file("index.html")
         if path.startswith("/static/"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from http import HTTPStatus
 from importlib import resources
 
@@ -33,6 +34,36 @@ def response(status: HTTPStatus, body: bytes, content_type: str) -> Response:
 
 def json_response(status: HTTPStatus, value: object) -> Response:
     return response(status, json.dumps(value).encode(), "application/json")
+
+
+def error(status: HTTPStatus, code: str, message: str, **headers: str) -> Response:
+    """The APIs' refusal: `{"error": CODE, "message": SENTENCE}`, with extra headers
+    (`Retry_After=` gives `Retry-After`)."""
+    reply = json_response(status, {"error": code, "message": message})
+    for name, value in headers.items():
+        reply.headers[name.replace("_", "-")] = value
+    return reply
+
+
+def rate_limited(message: str, wait: float) -> Response:
+    """429: `message` and when to retry (RFC 6585 section 4)."""
+    return error(
+        HTTPStatus.TOO_MANY_REQUESTS,
+        "rate-limited",
+        f"{message}; retry in {wait:.1f} s",
+        Retry_After=str(max(1, round(wait))),
+    )
+
+
+def not_allowed(method: str, allowed: Iterable[str]) -> Response:
+    """405, with the methods the path serves in `Allow` (RFC 9110 section 15.5.6)."""
+    methods = ", ".join(allowed)
+    return error(
+        HTTPStatus.METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        f"{method} is not allowed here; use {methods}",
+        Allow=methods,
+    )
 
 
 def static_file(name: str) -> Response:

@@ -1,4 +1,5 @@
-"""Back-off on failed joins, per source address: guessing the participant token costs time.
+"""Back-off on failed joins, per source address: guessing the participant token costs time; and
+rate limits per key for people's text (corrections, captioners' lines).
 
 Sans-I/O: the caller passes the time in. An address gets `free_failures` unauthorized joins; each
 further one blocks its joins for twice as long as the previous (from `base_seconds`, up to
@@ -57,3 +58,40 @@ class JoinThrottle:
 
     def __len__(self) -> int:
         return len(self._failures)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RateConfig:
+    rate: float  # requests per second, sustained
+    burst: float  # requests at once
+    max_keys: int = 10_000
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    last: float
+
+
+class RateLimiter:
+    """Token buckets per key (a reviewer's identity, a room), sans-I/O: `take` says whether a
+    request may go now. The table is bounded: beyond `max_keys`, the least recently used key is
+    forgotten (it starts again with a full bucket)."""
+
+    def __init__(self, config: RateConfig) -> None:
+        self.config = config
+        self._buckets: dict[str, _Bucket] = {}  # in order of last use
+
+    def take(self, key: str, now: float) -> float:
+        """0 when the request may go (it is counted); else the seconds until one may."""
+        bucket = self._buckets.pop(key, None) or _Bucket(self.config.burst, now)
+        elapsed = max(0.0, now - bucket.last)
+        bucket.tokens = min(self.config.burst, bucket.tokens + elapsed * self.config.rate)
+        bucket.last = now
+        self._buckets[key] = bucket
+        while len(self._buckets) > self.config.max_keys:
+            del self._buckets[next(iter(self._buckets))]
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.config.rate

@@ -33,6 +33,19 @@ def test_token_prints_a_token_and_an_invitation_that_verify(
     assert parse_qs(url.query) == {"room": ["standup"], "token": [token]}
 
 
+def test_a_captioners_token_links_to_the_captioner_page(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["--room", "board", "--identity", "cy", "--captioner", "--token-secret", SECRET]
+    assert token_main(argv) == 0
+    token, link = capsys.readouterr().out.split()
+    claims = TokenVerifier(KeyRing.from_secret(SECRET)).verify(token, time.time())
+    assert claims.grants == {Grant.JOIN, Grant.CAPTIONS, Grant.CAPTION}
+    assert urlsplit(link).path == "/captioner/"
+    assert token_main([*argv, "--grant", "join"]) == 2
+    assert "--captioner sets the grants" in capsys.readouterr().err
+
+
 def test_token_grants_patterns_and_refusals(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--room", "*", "--identity", "rita", "--grant", "review", "--token-secret", SECRET]
     assert token_main(argv) == 0

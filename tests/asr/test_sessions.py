@@ -142,3 +142,26 @@ def test_a_revision_first_ends_the_word_waiting_for_its_end() -> None:
 def test_bad_revisions_are_refused(fields: dict[str, object], says: str) -> None:
     with pytest.raises(AsrProtocolError, match=says):
         decode_server(msgpack.packb({"type": "Revise", **fields}))
+
+
+def test_word_confidence_crosses_to_clients_of_the_extension_only() -> None:
+    for asked in (False, True):
+        server, client = AsrServerSession(ServerOptions(extensions=asked)), AsrClientSession()
+        server.admitted()
+        server.receive(client.audio(np.zeros(FRAME_SAMPLES, np.float32)))
+        # Times and confidences exact in float32, as the messages carry them.
+        sure, unsure = TimedWord("so", 0.0, 0.0625, 0.5), TimedWord("asked", 0.0625, 0.125, 0.25)
+        server.transcribed(committed=(sure,), tentative=(unsure,), audio_end=0.08)
+        frames = server.data_to_send()
+        word = next(m for m in map(msgpack.unpackb, frames) if m["type"] == "Word")
+        assert ("confidence" in word) is asked
+        events = [e for frame in frames for e in client.receive(frame)]
+        final = next(e for e in events if isinstance(e, FinalWord))
+        assert final.word.confidence == (0.5 if asked else None)
+        if asked:
+            [tentative] = [e for e in events if type(e).__name__ == "Tentative"]
+            assert tentative.words == (unsure,)
+    with pytest.raises(AsrProtocolError, match="from 0 to 1"):
+        decode_server(
+            msgpack.packb({"type": "Word", "text": "x", "start_time": 0, "confidence": 2})
+        )

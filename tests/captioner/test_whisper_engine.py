@@ -66,6 +66,10 @@ def test_streams_real_speech(engine: WhisperEngine) -> None:
     updates = stream_through(engine, {"jfk": jfk()})["jfk"]
     times = [w.start for u in updates for w in u.committed]
     assert times == sorted(times)
+    # Every word carries Whisper's probability for it, partial (tentative) words too.
+    words = [w for u in updates for w in (*u.committed, *u.tentative)]
+    assert all(w.confidence is not None and 0.0 <= w.confidence <= 1.0 for w in words)
+    assert len({w.confidence for w in words}) > 1
     assert updates[-1].end_of_utterance
     # As accurate as the same model over the whole recording at once (issue 12): before
     # revisions, streaming committed "asked not what you are can do" (13.6 %) and kept it.

@@ -98,7 +98,8 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
     stream.append(audio(0.32, []))
     third = stream.plan()
     assert third is not None and third.final  # the pause settles it
-    assert [w.text for w in stream.apply(third, hear(third, 0.3)).committed] == ["again."]
+    committed = stream.apply(third, hear(third, 0.3)).committed
+    assert [(w.text, w.confidence) for w in committed] == [("again.", 0.3)]  # carried to captions
 
 
 def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:

@@ -8,6 +8,7 @@ import pytest
 import webvtt
 
 from captionlog.cli import main
+from captionlog.corrections import Correction, Edit
 from captionlog.store import CaptionStore
 
 
@@ -47,6 +48,14 @@ def test_export_to_a_file(
     assert len(webvtt.from_buffer(io.StringIO(out_file.read_text()))) == 4
     code, out = run(store, capsys, "export", "aaaaaaaa", "--format", "srt")
     assert code == 0 and out.startswith("1\n00:00:01,000 --> ")
+    edit = Edit("The budget was approved.", 0)
+    store.correct(Correction("a" * 32, "room#1-1", edit, "rita", 1_790_000_100.0))
+    _, corrected = run(store, capsys, "export", "aaaaaaaa", "--format", "txt")
+    _, original = run(store, capsys, "export", "aaaaaaaa", "--format", "txt", "--original")
+    assert "The budget was approved." in corrected and "next year" not in corrected
+    assert "The budget for next year is approved." in original
+    _, report = run(store, capsys, "quality", "aaaaaaaa")
+    assert json.loads(report)["corrections"][0]["author"] == "rita"
 
 
 def test_clear_errors(store: CaptionStore, capsys: pytest.CaptureFixture[str]) -> None:

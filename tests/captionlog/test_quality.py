@@ -1,5 +1,6 @@
 """The quality report: latency, reading speed, gaps in captioned speech, flags."""
 
+from captionlog.accuracy import reference_per_caption, word_errors
 from captionlog.quality import gaps, report
 from captionlog.records import SpeechSpan
 from captionlog.store import CaptionStore
@@ -27,3 +28,27 @@ def test_gaps_ignore_short_uncovered_speech_and_join_close_spans() -> None:
     # Covered to 2.5 s; 2.6-5.0 joins into one uncovered stretch of 2.4 s.
     assert gaps(speech, segments) == [{"start": 2.6, "end": 5.0, "seconds": 2.4}]
     assert gaps([SpeechSpan(10.0, 11.0)], segments) == []  # 1 s: too short to report
+
+
+def test_a_reference_transcript_is_split_into_one_correction_per_caption() -> None:
+    reference = "And so, my fellow Americans: ask not what your country can do for you."
+    captions = ["And so my fellow", "Americans, asked not what you are", "can do for you."]
+    shares = reference_per_caption(reference, captions)
+    assert shares == [
+        "And so, my fellow",
+        "Americans: ask not what your country",
+        "can do for you.",
+    ]
+    # As many errors, caption by caption, as over the whole text.
+    errors = sum(word_errors(ref, hyp)[0] for ref, hyp in zip(shares, captions, strict=True))
+    assert errors == word_errors(reference, " ".join(captions))[0] == 3
+    # A word misheard goes to its caption, a word missed to the caption before, and a caption
+    # of nothing said gets nothing.
+    assert reference_per_caption("one two three", ["one", "uh", "three"]) == ["one", "two", "three"]
+    assert reference_per_caption("one two three", ["one", "three"]) == ["one two", "three"]
+    assert reference_per_caption("one three", ["one", "noise noise", "three"]) == [
+        "one",
+        "",
+        "three",
+    ]
+    assert reference_per_caption("", ["a"]) == [""] and reference_per_caption("a", []) == []

@@ -24,13 +24,21 @@ async def server() -> AsyncIterator[CaptionServer]:
 
 
 async def http_request(
-    port: int, method: str, path: str, headers: dict[str, str] | None = None
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """One plain HTTP/1.1 request on loopback: (status, lower-cased headers, body)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    headers = dict(headers or {})
+    if body is not None:
+        headers.setdefault("Content-Length", str(len(body)))
+    extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     writer.write(
         f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode()
+        + (body or b"")
     )
     await writer.drain()
     raw = await reader.read()

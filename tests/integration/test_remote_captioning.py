@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import pytest
 import pytest_asyncio
 
-from captioner.engine import AudioChunk, Revision, StreamUpdate
+from captioner.engine import AudioChunk, Engine, Revision, StreamUpdate
 from captionserver.config import CaptionServerConfig
 from captionserver.server import AsrService
 from client import CaptionClient, WavTrack, load_audio
@@ -25,6 +25,7 @@ from sfu.server import CaptionServer
 
 from ..conftest import DATA
 from .conftest import client
+from .scripted import SENTENCE, ScriptedEngine
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -184,16 +185,18 @@ class RevisingEngine:
         return StreamUpdate(chunk.stream_id, words("can.", 1.1), end_of_utterance=True)
 
 
-async def test_a_revised_word_reaches_the_room_before_its_final_caption() -> None:
+async def first_final_through(engine: Engine, room: str) -> CaptionClient:
+    """Ada speaks JFK into `room` of an SFU whose caption server runs `engine` (one slot); Carol,
+    once she got a final caption."""
     service = AsrService(
         CaptionServerConfig(port=0, api_keys=frozenset({KEY}), max_streams=1),
-        engine_factory=lambda config: RevisingEngine(),
+        engine_factory=lambda config: engine,
     )
     await service.start()
     try:
         async with sfu(service.url) as server:
-            ada = client(server, "revised", "Ada", audio=WavTrack(load_audio(DATA / "jfk.flac")))
-            carol = client(server, "revised", "Carol")
+            ada = client(server, room, "Ada", audio=WavTrack(load_audio(DATA / "jfk.flac")))
+            carol = client(server, room, "Carol")
             await ada.join()
             await carol.join()
             try:
@@ -203,6 +206,21 @@ async def test_a_revised_word_reaches_the_room_before_its_final_caption() -> Non
                 await carol.leave()
     finally:
         await service.stop()
+    return carol
+
+
+async def test_a_revised_word_reaches_the_room_before_its_final_caption() -> None:
+    carol = await first_final_through(RevisingEngine(), "revised")
     shown = [r.caption.text for r in carol.captions]
     assert "so asked not what" in shown  # committed, shown, then corrected in place
     assert [c.text for c in carol.finals()] == ["so ask not what you can."]
+
+
+async def test_word_confidence_crosses_the_caption_server_to_the_room() -> None:
+    """The engine's confidence in each word reaches participants through a caption server, on
+    partial and final captions alike (our extension of the ASR protocol carries it)."""
+    carol = await first_final_through(ScriptedEngine(period=1.5), "sure")
+    final = carol.finals()[0]
+    assert [(w.text, w.confidence) for w in final.words or ()] == list(SENTENCE)
+    partial = next(r.caption for r in carol.captions if not r.caption.final)
+    assert [w.confidence for w in partial.words or ()] == [c for _, c in SENTENCE[:2]]

@@ -4,7 +4,7 @@
 A person signs in through the provider's own authorization page, comes back with a room token,
 and joins a trusted room under the name the provider gave; a person who did not sign in is
 refused the same room, and a signed-in person not listed for a restricted room is told so. The
-provider's group claim makes the signed-in person a reviewer."""
+provider's group claim makes the signed-in person a reviewer, or a human captioner."""
 
 import json
 import socket
@@ -27,6 +27,7 @@ from .conftest import http_request
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 ADA = User(sub="ada@example.org", claims={"name": "Ada Lovelace", "groups": ["reviewers"]})
+CY = User(sub="cy@example.org", claims={"name": "Cy Typist", "groups": ["captioners"]})
 
 
 def free_port() -> int:
@@ -38,7 +39,7 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def provider() -> Iterator[str]:
     with run_server_in_thread(
-        require_client_registration=True, require_nonce=True, user_claims=[ADA]
+        require_client_registration=True, require_nonce=True, user_claims=[ADA, CY]
     ) as server:
         yield f"http://localhost:{server.server_port}"
 
@@ -61,6 +62,7 @@ async def server(
         client_secret=registered["client_secret"],
         reviewer_claim="groups",
         reviewer_value="reviewers",
+        captioner_value="captioners",
     )
     rooms = RoomPolicy(
         RoomAccess.PUBLIC,
@@ -169,3 +171,49 @@ async def test_a_callback_not_started_in_this_browser_is_refused(server: Caption
     # Same state, no cookie: another browser (login CSRF) gets nothing.
     status, _, body = await http_request(server.port, "GET", f"/auth/callback?code=x&state={state}")
     assert status == 400 and b"not started here" in body
+
+
+async def test_a_member_of_the_captioners_group_signs_in_to_caption_a_room(
+    server: CaptionServer,
+) -> None:
+    from playwright.async_api import async_playwright
+
+    base = f"http://127.0.0.1:{server.port}"
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=require_chromium(), args=chromium_args(None)
+        )
+        try:
+            listener = await MeetingPage.open(await browser.new_context(), base)
+            await listener.join("open-room", "Dan", listen_only=True)  # a public room
+            await listener.wait_in_room()
+            page = await (await browser.new_context()).new_page()
+            await page.goto(f"{base}/captioner/?room=open-room")
+            await page.click("#sign-in", timeout=TIMEOUT_MS)
+            await page.click(f"button[value='{CY.sub}']", timeout=TIMEOUT_MS)
+            await page.wait_for_selector("#signed-in", timeout=TIMEOUT_MS)
+            back = page.url
+            name = await page.input_value("#name")
+            await page.click("#join")
+            await page.wait_for_function(
+                "document.getElementById('mode-instead').checked", timeout=TIMEOUT_MS
+            )
+            await page.fill("#line", "Signed in and captioning.")
+            await page.press("#line", "Enter")
+            await listener.page.wait_for_function(
+                "window.__captions.some((c) => c.source === 'human'"
+                " && c.text === 'Signed in and captioning.')",
+                timeout=TIMEOUT_MS,
+            )
+            # A reviewer who is no captioner is told so on the captioner page.
+            other = await (await browser.new_context()).new_page()
+            await other.goto(f"{base}/captioner/?room=open-room")
+            await other.click("#sign-in", timeout=TIMEOUT_MS)
+            await other.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+            await other.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+            refused = await other.inner_text("#signin-error")
+            await listener.leave()
+        finally:
+            await browser.close()
+    assert back == f"{base}/captioner/?room=open-room" and name == "Cy Typist"
+    assert refused == "You are signed in as ada@example.org, who is not a captioner."

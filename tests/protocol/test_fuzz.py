@@ -27,6 +27,7 @@ from websockets.datastructures import Headers
 
 from asr.errors import AsrProtocolError
 from asr.messages import decode_client, decode_server, encode
+from captionlog.corrections import MAX_TEXT, parse_edit
 from captionlog.errors import BadQuery
 from client.browsers import FIREFOX
 from protocol import ErrorCode, Join, Joined, ProtocolError, ServerSession
@@ -41,8 +42,10 @@ from protocol.text import is_valid_unicode
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
 from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.participant import Participant, client_sdp
-from sfu.web.review import BadCredential, Query, credential
-from sfu.web.throttle import JoinThrottle, ThrottleConfig
+from sfu.web.bodies import MAX_BODY, BodySplitter
+from sfu.web.captioner import MAX_LINE, MAX_SEQ, BadLine, parse_line
+from sfu.web.review import BadCredential, Query, credential, segment_of
+from sfu.web.throttle import JoinThrottle, RateConfig, RateLimiter, ThrottleConfig
 
 
 def fuzz(cases: int) -> settings:
@@ -73,6 +76,7 @@ VALID: dict[str, dict[str, Any]] = {
     "subtitles": {"enabled": False},
     "leave": {},
     "flag": {"segment": "R#1-0", "reason": "wrong"},
+    "caption-sources": {"show": "human"},
     "caption": {
         "v": 1,
         "room": "R",
@@ -83,11 +87,18 @@ VALID: dict[str, dict[str, Any]] = {
         "start": 1.0,
         "end": 2.0,
         "text": "hello",
-        "words": [{"text": "hello", "start": 1.0, "end": 2.0}],
+        "words": [{"text": "hello", "start": 1.0, "end": 2.0, "confidence": 0.4}],
         "language": "en",
         "emitted_at": 1.0,
+        "source": "human",
+        "captioner": "Cy",
     },
-    "status": {"subtitles": True, "engine": "whisper", "state": "ok"},
+    "status": {
+        "subtitles": True,
+        "engine": "whisper",
+        "state": "ok",
+        "human": {"mode": "instead", "active": True, "show": "room"},
+    },
     "joined": {
         "participant": "p-1",
         "room": "R",
@@ -565,3 +576,139 @@ def test_join_throttle(cases: Counter[str], events: list[tuple[str, bool, float]
         else:
             throttle.failed(address, now)
         assert len(throttle) <= config.max_addresses
+
+
+# --- people's text: corrections and captioners' lines ------------------------------------------
+
+PEOPLE_VALID = {
+    "edit": {"text": "The budget was approved.", "rev": 0, "speaker": "Ada", "note": "tense"},
+    "line": {"seq": 4, "text": "Good morning.", "language": "fr-CA"},
+}
+PEOPLE_VALUES = st.one_of(
+    JSON, TEXT, st.integers(-1, 2**60), st.sampled_from([2**53, 2**31, "x" * 501, " \t\n"])
+)
+
+
+@st.composite
+def people_bodies(draw: st.DrawFn) -> bytes:
+    """A correction's or a line's body as a client may send it: mutated JSON, or any bytes."""
+    if not draw(st.integers(0, 5)):
+        return draw(st.binary(max_size=64))
+    body = mutated(draw, PEOPLE_VALID, TEXT, PEOPLE_VALUES)
+    body.pop("type", None)
+    text = json.dumps(body, ensure_ascii=draw(st.booleans()))
+    return text.encode("utf-8", "surrogatepass")
+
+
+def clean(text: str, limit: int) -> bool:
+    """Text as it is kept: proper Unicode, no control character, trimmed, within `limit`."""
+    return (
+        encodable(text)
+        and len(text) <= limit
+        and text == text.strip()
+        and not any(c < " " or "\x7f" <= c <= "\x9f" for c in text)
+    )
+
+
+@fuzz(1000)
+@given(body=people_bodies())
+@example(body=b'{"text": "\\ud800", "rev": 0}')
+@example(body=b'{"text": "a\\u0085b", "rev": 0}')
+def test_correction_bodies(cases: Counter[str], body: bytes) -> None:
+    cases["http-corrections"] += 1
+    try:
+        edit = parse_edit(body)
+    except BadQuery as error:
+        assert encodable(str(error))
+        return
+    assert clean(edit.text, MAX_TEXT) and 0 <= edit.rev < 2**31
+    assert edit.speaker is None or (edit.speaker and clean(edit.speaker, 64))
+    assert encodable(edit.note)
+
+
+@fuzz(1000)
+@given(
+    body=people_bodies(),
+    content_type=st.sampled_from(["application/json", "text/plain; charset=utf-8", "", "x/y"]),
+    query=st.dictionaries(st.sampled_from(["seq", "lang", "token"]), TEXT, max_size=3),
+)
+@example(body=b"hello", content_type="text/plain", query={"seq": "\u00b2"})
+def test_captioner_lines(
+    cases: Counter[str], body: bytes, content_type: str, query: dict[str, str]
+) -> None:
+    cases["http-captioner"] += 1
+    try:
+        line = parse_line(body, content_type, query)
+    except BadLine as error:
+        assert encodable(str(error))
+        return
+    assert clean(line.text, MAX_LINE) and line.text and 0 <= line.seq <= MAX_SEQ
+    assert line.language is None or line.language.isascii()
+
+
+@fuzz(1500)
+@given(raw=st.text(ANY_CHAR, max_size=40) | st.sampled_from(["%ED%A0%80", "%FF", "a%23b"]))
+def test_segment_ids_in_paths(cases: Counter[str], raw: str) -> None:
+    cases["http-segment"] += 1
+    try:
+        segment = segment_of(raw)
+    except BadQuery as error:
+        assert encodable(str(error))
+        return
+    assert encodable(segment) and 1 <= len(segment) <= 200
+
+
+REQUEST_HEADS = st.sampled_from(
+    [
+        b"PATCH /api/x HTTP/1.1\r\nContent-Length: %d\r\n\r\n",
+        b"POST /a HTTP/1.1\r\ncontent-length:%d\r\nExpect: 100-continue\r\n\r\n",
+        b"GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+        b"PUT /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nContent-Length: -4\r\n\r\n",
+    ]
+)
+
+
+@fuzz(1500)
+@given(
+    head=REQUEST_HEADS,
+    body=st.binary(max_size=300),
+    cuts=st.lists(st.integers(0, 400), max_size=6),
+    noise=st.binary(max_size=64),
+)
+def test_request_bodies_whatever_their_framing_and_packets(
+    cases: Counter[str], head: bytes, body: bytes, cuts: list[int], noise: bytes
+) -> None:
+    """However the bytes arrive, the splitter keeps exactly the announced body (or refuses it),
+    and websockets gets a head without framing headers, or everything untouched."""
+    cases["http-bodies"] += 1
+    raw = (head.replace(b"%d", str(len(body)).encode()) if b"%d" in head else head) + body + noise
+    splitter = BodySplitter(max_body=200)
+    passed = b""
+    for start, end in zip([0, *sorted(cuts)], [*sorted(cuts), len(raw)], strict=True):
+        passed += splitter.feed(raw[start:end])
+    if b"%d" in head and 0 < len(body) <= 200:  # Content-Length: 0 is for websockets to read
+        assert splitter.body == body and splitter.error is None
+        assert passed.endswith(b"\r\n\r\n") and b"ength" not in passed
+    elif splitter.error is not None:
+        assert splitter.body is None and b"ength" not in passed
+    else:
+        assert passed == raw and len(raw) <= len(head) + MAX_BODY + 64
+
+
+@fuzz(500)
+@given(events=st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 3)), max_size=60))
+def test_rate_limits(cases: Counter[str], events: list[tuple[str, float]]) -> None:
+    """No key gets more than its burst plus its rate over any run; waits are short."""
+    cases["rate-limits"] += 1
+    config = RateConfig(rate=2.0, burst=5.0, max_keys=3)
+    limiter = RateLimiter(config)
+    now, allowed = 0.0, Counter[str]()
+    for key, delta in events:
+        now += delta
+        wait = limiter.take(key, now)
+        assert 0.0 <= wait <= 1.0 / config.rate
+        allowed[key] += wait == 0.0
+    for count in allowed.values():
+        assert count <= config.burst + config.rate * now + 1e-9

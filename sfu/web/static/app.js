@@ -11,6 +11,8 @@ import { applySettings, loadSettings, saveSettings } from "./settings.js";
 import { Transcript } from "./transcript.js";
 import { FlagDialog } from "./flag.js";
 import { missingFeatures, supportSentence } from "./support.js";
+import { HumanCaptions, isHuman } from "./human.js";
+import { renderCaptionText } from "./uncertain.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -34,10 +36,16 @@ const roster = new Roster({ list: $("participants"), events: $("events") });
 const view = new CaptionView({
   area: $("caption-area"), lines: $("captions"), live: $("captions-live"),
   labelOf: (speaker) => roster.label(speaker), onPick: (segment) => pickOnScreen(segment),
+  renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
 });
 const transcript = new Transcript({
   list: $("transcript"), search: $("transcript-search"), count: $("transcript-count"),
   onFlag: (entry) => flagDialog.open(entry, transcript.recent(meeting.session, 5)),
+});
+const human = new HumanCaptions({
+  notice: $("human-captioner"), select: $("caption-sources"), field: $("caption-sources-field"),
+  choice: settings.captionSources, onChoice: (choice) => changeSetting("captionSources", choice),
+  send: (message) => meeting.connection?.sendChannel(message) ?? false,
 });
 const flagDialog = new FlagDialog({
   dialog: $("flag-dialog"), choices: $("flag-choices"), reason: $("flag-reason"), result: $("flag-result"),
@@ -91,7 +99,11 @@ function onError(message) {
 
 function onChannelMessage(message, session) {
   if (message.type === "caption" && isCaption(message)) onCaption(message, session);
-  else if (message.type === "status") showEngineState(message);
+  else if (message.type === "status") {
+    showEngineState(message);
+    human.onStatus(message);
+    emit("status", message);
+  }
 }
 
 function onCaption(caption, session) {
@@ -100,7 +112,7 @@ function onCaption(caption, session) {
   view.show(caption);
   if (caption.speaker) roster.speaking(caption.speaker.id);
   if (caption.final && caption.text) {
-    const label = caption.speaker ? roster.label(caption.speaker) : "";
+    const label = isHuman(caption) ? "Captioner" : caption.speaker ? roster.label(caption.speaker) : "";
     transcript.add(caption, meeting.clockOrigin, session, label);
   }
   emit("caption", { caption, receivedAt, clockOrigin: meeting.clockOrigin });
@@ -219,6 +231,7 @@ function endMeeting() {
   $("remote-audio").replaceChildren();
   view.clear();
   roster.clear();
+  human.reset();
   flagDialog.close();
   setJoined(false);
 }
@@ -340,6 +353,7 @@ function prefill() {
   $("caption-size").value = settings.size;
   $("caption-colors").value = settings.colors;
   $("caption-position").value = settings.position;
+  $("underline-uncertain").checked = settings.underlineUncertain;
   applySettings($("caption-area"), settings);
   if (room && token) {
     showNotice(`You are invited to room ${$("room").value}: enter your name and select Join.`);
@@ -357,6 +371,7 @@ $("language").addEventListener("change", (event) => changeSetting("language", ev
 $("caption-size").addEventListener("change", (event) => changeSetting("size", event.target.value));
 $("caption-colors").addEventListener("change", (event) => changeSetting("colors", event.target.value));
 $("caption-position").addEventListener("change", (event) => changeSetting("position", event.target.value));
+$("underline-uncertain").addEventListener("change", (event) => changeSetting("underlineUncertain", event.target.checked));
 $("download-text").addEventListener("click", () => transcript.downloadText(meeting.room || "meeting"));
 $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
 document.addEventListener("keydown", onKey);

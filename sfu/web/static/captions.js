@@ -31,14 +31,18 @@ export class SegmentBook {
   }
 }
 
+const HUMAN_LABEL = "Captioner";  // a human captioner's line (docs/protocol-notes.md)
+
 export class CaptionView {
-  /** `labelOf(speaker)`: the name shown for a speaker (tells two people of one name apart). */
-  constructor({ area, lines, live, labelOf, onPick }) {
+  /** `labelOf(speaker)`: the name shown for a speaker (tells two people of one name apart);
+   *  `renderText(element, caption)`: puts a caption's text in its element (uncertain.js). */
+  constructor({ area, lines, live, labelOf, onPick, renderText = (e, c) => { e.textContent = c.text; } }) {
     this.area = area;
     this.lines = lines;
     this.live = live;
     this.labelOf = labelOf;
     this.onPick = onPick;
+    this.renderText = renderText;
     this.elements = new Map();  // segment id -> element
   }
 
@@ -51,7 +55,8 @@ export class CaptionView {
     element.dataset.final = String(caption.final);
     element.dataset.speaker = caption.speaker?.name ?? "";
     element.dataset.speakerId = caption.speaker?.id ?? "";
-    element.querySelector(".text").textContent = caption.text;
+    element.dataset.source = caption.source === "human" ? "human" : "automatic";
+    this.renderText(element.querySelector(".text"), caption);
     this.#labelSpeakers();
     if (caption.final) this.#announce(caption);
   }
@@ -88,14 +93,17 @@ export class CaptionView {
     this.#labelSpeakers();
   }
 
-  /** The speaker's name only where the speaker changes, as in subtitles. */
+  /** The speaker's name only where the speaker changes, as in subtitles; a human captioner's
+   *  lines say so. */
   #labelSpeakers() {
     let previous = null;
     for (const element of this.elements.values()) {
-      const id = element.dataset.speakerId;
+      const human = element.dataset.source === "human";
+      const id = human ? "\u0000human" : element.dataset.speakerId;
       const label = element.querySelector(".speaker");
-      const changed = id !== previous && element.dataset.speaker !== "";
-      label.textContent = changed ? `${this.labelOf({ id, name: element.dataset.speaker })}:` : "";
+      const changed = id !== previous && (human || element.dataset.speaker !== "");
+      const name = human ? HUMAN_LABEL : this.labelOf({ id, name: element.dataset.speaker });
+      label.textContent = changed ? `${name}:` : "";
       label.hidden = !changed;
       previous = id;
     }
@@ -103,7 +111,8 @@ export class CaptionView {
 
   #announce(caption) {
     const line = document.createElement("p");
-    const who = caption.speaker ? `${this.labelOf(caption.speaker)}: ` : "";
+    const who = caption.source === "human" ? `${HUMAN_LABEL}: `
+      : caption.speaker ? `${this.labelOf(caption.speaker)}: ` : "";
     line.textContent = `${who}${caption.text}`;
     this.live.append(line);
     while (this.live.children.length > LIVE_KEPT) this.live.firstElementChild.remove();

@@ -6,10 +6,12 @@ export const CHOICES = Object.freeze({
   size: ["s", "m", "l", "xl"],
   colors: ["white-box", "yellow-black", "white-black", "black-white"],
   position: ["bottom", "top"],
+  captionSources: ["room", "human", "automatic", "both"],
 });
 
 export const DEFAULTS = Object.freeze({
   size: "m", colors: "white-box", position: "bottom", subtitles: true, language: "",
+  captionSources: "room", underlineUncertain: false,
 });
 
 /** The stored settings, each value checked: a stale or hand-edited entry falls back to its default. */
@@ -21,6 +23,7 @@ export function loadSettings(storage = window.localStorage) {
     if (allowed.includes(stored[key])) settings[key] = stored[key];
   }
   if (typeof stored.subtitles === "boolean") settings.subtitles = stored.subtitles;
+  if (typeof stored.underlineUncertain === "boolean") settings.underlineUncertain = stored.underlineUncertain;
   if (typeof stored.language === "string" && /^[A-Za-z]{0,8}(-[A-Za-z0-9]{1,8})*$/.test(stored.language)) {
     settings.language = stored.language;
   }

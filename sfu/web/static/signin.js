@@ -9,7 +9,7 @@
 
 const $ = (id) => document.getElementById(id);
 
-function tokenClaims(token) {
+export function tokenClaims(token) {
   // Display only: the server checks the signature. base64url → JSON.
   try {
     const body = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
@@ -47,11 +47,17 @@ function offerSignIn(area) {
   button.id = "sign-in";
   button.type = "button";
   button.textContent = "Sign in";
+  // The captioner page signs in for captioning (`data-for="caption"` on the area).
+  const purpose = area.dataset.for ? `&for=${encodeURIComponent(area.dataset.for)}` : "";
   button.addEventListener("click", () => {
     const room = $("room").value.trim();
     if (!$("room").reportValidity()) return;
-    location.assign(`/auth/login?room=${encodeURIComponent(room)}`);
+    location.assign(`/auth/login?room=${encodeURIComponent(room)}${purpose}`);
   });
+  if (purpose) {
+    area.replaceChildren(button);
+    return;
+  }
   const review = document.createElement("a");
   review.id = "sign-in-review";
   review.href = "/auth/login?for=review";
