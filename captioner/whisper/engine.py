@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import av
 import numpy as np
 
-from captioner.engine import SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
+from captioner.engine import (
+    SAMPLE_RATE,
+    AudioChunk,
+    EngineStats,
+    StreamUpdate,
+    default_cpu_threads,
+)
 from captioner.errors import ModelChecksumError, ModelNotFoundError, StreamError
 from captioner.whisper.config import MODELS, PINNED_MODEL_SHA256, WhisperConfig
 from captioner.whisper.model import assemble_base_model, default_cache_dir
@@ -150,7 +156,7 @@ class _Model:
             str(model_dir),
             device="cpu",
             compute_type=config.compute_type,
-            cpu_threads=config.cpu_threads,
+            cpu_threads=config.cpu_threads or default_cpu_threads(),
         )
         self.languages = tuple(self.whisper.supported_languages)
         self._tokenizers: dict[str, Tokenizer] = {}
@@ -248,20 +254,26 @@ class WhisperEngine:
     # --- one step --------------------------------------------------------------------------------
 
     def step(self, chunks: Sequence[AudioChunk]) -> list[StreamUpdate]:
-        for chunk in chunks:
-            slot = self._slots.get(chunk.stream_id)
-            if slot is None:
-                raise StreamError(f"stream {chunk.stream_id!r} is not open")
-            slot.stream.append(slot.resample(chunk.pcm), end_of_stream=chunk.end_of_stream)
-        planned = [
-            (stream_id, slot, request)
-            for stream_id, slot in self._slots.items()
-            if (request := slot.stream.plan()) is not None
-        ]
+        timed = self.stats.timed
+        with timed("audio"):  # resampling and the speech gate
+            for chunk in chunks:
+                slot = self._slots.get(chunk.stream_id)
+                if slot is None:
+                    raise StreamError(f"stream {chunk.stream_id!r} is not open")
+                slot.stream.append(slot.resample(chunk.pcm), end_of_stream=chunk.end_of_stream)
+        with timed("policy"):
+            planned = self._within_budget(
+                [
+                    (stream_id, slot, request)
+                    for stream_id, slot in self._slots.items()
+                    if (request := slot.stream.plan()) is not None
+                ]
+            )
         decoded = self._decode_slots([(slot, request) for _, slot, request in planned])
         updates = []
         for (stream_id, slot, request), words in zip(planned, decoded, strict=True):
-            result = slot.stream.apply(request, words)
+            with timed("policy"):
+                result = slot.stream.apply(request, words)
             updates.append(
                 StreamUpdate(
                     stream_id,
@@ -275,6 +287,25 @@ class WhisperEngine:
             )
         self.stats.steps += 1
         return updates
+
+    def _within_budget(
+        self, planned: list[tuple[str, _Slot, DecodeRequest]]
+    ) -> list[tuple[str, _Slot, DecodeRequest]]:
+        """The decodes of this step: finals first (a pause waits for them), then the streams
+        decoded longest ago, up to `step_budget` seconds of encoder windows. Past capacity a
+        step stays short, a stream left out keeps its audio and goes first next time: each
+        stream's decodes grow further apart, all alike, and none is starved."""
+        budget = self.config.step_budget
+        planned.sort(key=lambda p: (not p[2].final, p[1].stream.decoded_until))
+        chosen: list[tuple[str, _Slot, DecodeRequest]] = []
+        spent = 0.0
+        for item in planned:
+            window = window_frames(len(item[2].audio)) / FRAMES_PER_SECOND
+            if chosen and spent + window > budget and not item[1].stream.ended:
+                continue  # (a stream's last decode cannot wait: it closes after this step)
+            chosen.append(item)
+            spent += window
+        return chosen
 
     def decode(
         self, requests: Sequence[DecodeRequest], language: str | None = "en"
@@ -311,12 +342,18 @@ class WhisperEngine:
         self, batch: Sequence[tuple[_Slot, DecodeRequest, list[int]]], frames: int
     ) -> list[list[DecodedWord]]:
         model = batch[0][0].model
+        timed = self.stats.timed
         requests = [request for _, request, _ in batch]
-        features, frame_counts = self._features(model, [r.audio for r in requests], frames)
-        encoded = model.whisper.encode(features)
+        with timed("features"):
+            features, frame_counts = self._features(model, [r.audio for r in requests], frames)
+        with timed("encode"):
+            encoded = model.whisper.encode(features)
         # Until a guess is sure, every decode votes again (the first guess sets `language`).
         if model.multilingual and any(_guessing(slot) for slot, _, _ in batch):
-            self._detect(model, self._english, [slot for slot, _, _ in batch], requests, encoded)
+            with timed("detect"):
+                self._detect(
+                    model, self._english, [slot for slot, _, _ in batch], requests, encoded
+                )
         tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
         prompts = [
             [*context, *tok.sot_sequence, tok.no_timestamps]
@@ -324,23 +361,26 @@ class WhisperEngine:
         ]
         seconds = frames / FRAMES_PER_SECOND
         max_length = min(MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * seconds))
-        results = model.whisper.model.generate(
-            encoded,
-            prompts,
-            beam_size=1,
-            max_length=max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=model.suppressed,
-        )
+        with timed("generate"):
+            results = model.whisper.model.generate(
+                encoded,
+                prompts,
+                beam_size=1,
+                max_length=max_length,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=model.suppressed,
+            )
         tokens = [self._accept(r, tok) for r, tok in zip(results, tokenizers, strict=True)]
         words: list[list[DecodedWord]] = []
         # Alignment takes one tokenizer for the batch; it only decodes text tokens, which do not
         # depend on the language token, so the first one serves every row.
-        alignments = model.whisper.find_alignment(tokenizers[0], tokens, encoded, frame_counts)
-        for t, alignment in zip(tokens, alignments, strict=True):
-            words.append(self._words(alignment) if t else [])
+        with timed("align"):
+            alignments = model.whisper.find_alignment(tokenizers[0], tokens, encoded, frame_counts)
+        with timed("words"):
+            for t, alignment in zip(tokens, alignments, strict=True):
+                words.append(self._words(alignment) if t else [])
         return words
 
     @staticmethod

@@ -59,10 +59,15 @@ class StreamPolicy:
     # heard "for good orth evil" after a cut that the whole buffer decoded as "for good or for
     # evil").
     cut_context: float = 2.0
-    hard_trim_after: float = 20.0  # past this, cut at the last committed word
-    max_buffer: float = 25.0  # past this, commit everything (Whisper's window is 30 s)
+    hard_trim_after: float = 14.0  # past this, cut at the last committed word (bounds the window)
+    max_buffer: float = 16.0  # past this, commit everything: an overloaded engine decodes long
+    # windows slowly, and slower steps grow the buffers further; this bounds the loop
     preroll: float = 0.3  # audio kept before speech starts
     end_of_turn: float = 1.5  # silence after which the buffer's audio no longer helps as context
+    # At a pause everything heard is final: cut the buffer after its last word, so that the next
+    # utterance's decodes do not encode and re-read the last one (the committed text stays as
+    # the prompt). False: keep it until `end_of_turn` or `trim_after`.
+    cut_at_pause: bool = True
     tail: float = 0.3  # silence kept after the last speech in a decoded window (Whisper invents
     # words over longer trailing silence)
     prompt_chars: int = 200
@@ -75,6 +80,7 @@ class DecodeRequest:
     start: float  # room time of audio[0]
     prompt: str
     final: bool  # commit every word of the result
+    heard_until: float = 0.0  # room time: the end of the buffer when it was planned
 
 
 @dataclass(frozen=True)
@@ -138,14 +144,27 @@ class WhisperStream:
         if not final and (
             self.end - self._decoded_until < self.policy.min_new_audio
             or self.end - self._start < self.policy.min_audio
+            # Nothing but silence since the last decode: it would read the same words again.
+            or self._last_speech_end <= self._decoded_until
         ):
             return None
-        self._decoded_until = self.end
         until = min(self.end, self._last_speech_end + self.policy.tail)
         audio = self._audio[: max(0, round((until - self._start) * SAMPLE_RATE))]
-        return DecodeRequest(audio, self._start, self._context[-self.policy.prompt_chars :], final)
+        prompt = self._context[-self.policy.prompt_chars :]
+        return DecodeRequest(audio, self._start, prompt, final, heard_until=self.end)
+
+    @property
+    def ended(self) -> bool:
+        """Its last audio has come."""
+        return self._ended
+
+    @property
+    def decoded_until(self) -> float:
+        """Room time up to which the buffer has been decoded: how long this stream has waited."""
+        return self._decoded_until
 
     def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
+        self._decoded_until = max(self._decoded_until, request.heard_until)
         heard = cut_repetition(self._to_room_time(request, decoded))
         if compression_ratio(" ".join(w.text for w in heard)) > COMPRESSION_RATIO_THRESHOLD:
             heard = []  # a loop that cut_repetition could not isolate
@@ -201,8 +220,11 @@ class WhisperStream:
         if final and self.end - self._last_speech_end >= self.policy.end_of_turn:
             self._drop_silence()
             return
-        length = self.end - self._start
         done = self._agreement.committed
+        if final and self.policy.cut_at_pause and done:
+            self._cut(min(self.end, done[-1].end + self.policy.cut_margin))
+            return
+        length = self.end - self._start
         if length < self.policy.trim_after or not done:
             return
         # Cut a little after the sentence's last word (alignment often ends a word early, and a

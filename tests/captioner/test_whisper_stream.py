@@ -90,15 +90,28 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
     first = stream.plan()
     assert first is not None and not first.final
     assert stream.apply(first, hear(first, 0.3)).committed == ()
-    stream.append(audio(0.32, []))
+    stream.append(audio(0.32, [(0.0, 0.32)]))  # more speech: another decode
     second = stream.plan()
+    assert second is not None
     update = stream.apply(second, hear(second, 0.3))
     assert [w.text for w in update.committed] == ["Try"]  # agreed, sure
     assert [w.text for w in update.tentative] == ["again."]  # agreed, unsure, recent
-    stream.append(audio(0.32, []))
+    stream.append(audio(1.0, []))
     third = stream.plan()
     assert third is not None and third.final  # the pause settles it
     assert [w.text for w in stream.apply(third, hear(third, 0.3)).committed] == ["again."]
+
+
+def test_silence_since_the_last_decode_is_not_decoded_again() -> None:
+    stream = WhisperStream(0.0, StreamPolicy(pause_seconds=1.0))
+    stream.append(audio(1.6, [(0.5, 1.3)]))
+    first = stream.plan()
+    assert first is not None
+    stream.apply(first, decode(first))
+    stream.append(audio(0.32, []))  # speech (with the gate's hangover) ended before it
+    assert stream.plan() is None
+    stream.append(audio(0.32, [(0.1, 0.3)]))
+    assert stream.plan() is not None
 
 
 def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:
