@@ -18,9 +18,7 @@ from access.config import AccessConfig, OidcConfig
 from access.errors import AccessConfigError
 from access.keys import KeyRing
 from access.rooms import RoomAccess, RoomPolicy
-from captioner.engines import ENGINES
-from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import add_model_arguments, whisper_config
+from captioner.engines import EngineArgumentError, add_engine_arguments, engine_choice
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
 from sfu.captioning.stream import CaptionMode
@@ -104,24 +102,6 @@ def parse_args(
     )
     parser.add_argument("--max-participants", type=int, default=16, help="per room")
     parser.add_argument(
-        "--engine",
-        default="whisper",
-        choices=ENGINES,
-        help="whisper: the embedded CPU engine (default); kyutai: Kyutai STT through moshi",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        help="kyutai: a checkpoint directory, or a Hugging Face repo id already in the local "
-        "cache (e.g. kyutai/stt-1b-en_fr); nothing is downloaded",
-    )
-    parser.add_argument("--device", default="cpu", help="kyutai: cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--slots",
-        type=int,
-        default=16,
-        help="kyutai: streams served at once (the batch size); more get status 'unavailable'",
-    )
-    parser.add_argument(
         "--caption-mode",
         choices=[m.value for m in CaptionMode],
         default=CaptionMode.MIXED.value,
@@ -134,21 +114,7 @@ def parse_args(
         metavar="ROOM",
         help="a room captioned per speaker whatever --caption-mode says (repeatable)",
     )
-    add_model_arguments(parser)
-    parser.add_argument(
-        "--model-dir",
-        type=Path,
-        help="another CTranslate2 Whisper model directory, instead of --model",
-    )
-    parser.add_argument(
-        "--model-sha256",
-        default=None,
-        help="expected sha256 of --model-dir's model.bin (default: not checked); the models "
-        "named by --model are always checked against their pinned checksums",
-    )
-    parser.add_argument(
-        "--cpu-threads", type=int, default=2, help="engine threads on a CPU (both engines)"
-    )
+    add_engine_arguments(parser, progress=True)
     parser.add_argument(
         "--log-db",
         type=log_target,
@@ -222,12 +188,10 @@ def parse_args(
         )
     except SecretError as exc:
         parser.error(str(exc))
-    if args.engine == "kyutai" and not args.checkpoint:
-        parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
-    if args.model_sha256 is not None and args.model_dir is None:
-        parser.error("--model-sha256 checks --model-dir; --model's models have pinned checksums")
-    if args.slots < 1:
-        parser.error("--slots must be at least 1")
+    try:
+        args.engine_choice = engine_choice(args)
+    except EngineArgumentError as exc:
+        parser.error(str(exc))
     if args.retention_days is not None and args.retention_days <= 0:
         parser.error("--retention-days must be positive")
     if args.reviewer_token is not None and args.reviewer_token == args.participant_token:
@@ -337,7 +301,6 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_hosts = tuple(args.ice_hosts)
     else:
         ice_hosts = (LOOPBACK,) if args.host == LOOPBACK else ()
-    sha256 = None if args.model_sha256 in (None, "none") else args.model_sha256
     return ServerConfig(
         host=args.host,
         port=args.port,
@@ -347,14 +310,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access=access_from_args(args),
         metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
-        engine=args.engine,
-        whisper=whisper_config(args, sha256=sha256),
-        kyutai=KyutaiConfig(
-            checkpoint=args.checkpoint,
-            device=args.device,
-            slots=args.slots,
-            cpu_threads=args.cpu_threads,
-        ),
+        engine=args.engine_choice.name,
+        whisper=args.engine_choice.whisper,
+        kyutai=args.engine_choice.kyutai,
         caption_mode=CaptionMode(args.caption_mode),
         per_speaker_rooms=frozenset(args.per_speaker_room),
         captioners=tuple(args.captioner),
