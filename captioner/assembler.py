@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from captioner.engine import Revision, StreamUpdate
 from captioner.lines import fits
+from captioner.word_times import in_time_order
 from protocol import Caption, Speaker, Word
 
 SENTENCE_END = (".", "?", "!")
@@ -127,8 +128,10 @@ class CaptionAssembler:
         segment.rev += 1
         text = text_of(words)
         segment.shown = text
+        # Words from different decodes (a revision's and later ones) may overlap in time: every
+        # caption carries them in time order (PROTOCOL.md), whatever their source.
+        words = list(in_time_order(words))
         # A segment whose tentative words all vanished closes empty, over the span it showed.
-        # (Words from different decodes, a revision's and later ones, may overlap in time.)
         start = min((w.start for w in words), default=segment.span[0])
         end = max((w.end for w in words), default=segment.span[1])
         segment.span = (start, end)

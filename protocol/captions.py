@@ -70,9 +70,13 @@ class Caption:
             raise fail("caption ends before it starts")
         if self.final and self.words is None:
             raise fail("a final caption must carry its words")
+        previous: Word | None = None
         for word in self.words or ():
             if word.start < self.start - TIME_TOLERANCE or word.end > self.end + TIME_TOLERANCE:
                 raise fail(f"word {word.text!r} lies outside the caption's [start, end]")
+            if previous is not None and word.start < previous.start:
+                raise fail(f"word {word.text!r} starts before the word before it")
+            previous = word
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {

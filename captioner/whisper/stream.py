@@ -25,6 +25,7 @@ from captioner.whisper.agreement import (
     cut_repetition,
     ends_sentence,
 )
+from captioner.word_times import in_time_order
 from protocol import Word
 
 SAMPLE_RATE = 16_000  # Whisper's rate
@@ -186,18 +187,19 @@ class WhisperStream:
 
     def _to_room_time(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> list[Word]:
         length = len(request.audio) / SAMPLE_RATE
-        words = []
-        self._probability = {}
-        for w in decoded:
-            text = w.text.strip()
-            if not text:
-                continue
-            start = request.start + min(max(w.start, 0.0), length)
-            end = request.start + min(max(w.end, w.start, 0.0), length)
-            word = Word(text, round(start, 3), round(max(end, start), 3))
-            self._probability[id(word)] = w.probability
-            words.append(word)
-        return words
+        heard = [w for w in decoded if w.text.strip()]
+        words = in_time_order(
+            [
+                Word(
+                    w.text.strip(),
+                    round(request.start + min(max(w.start, 0.0), length), 3),
+                    round(request.start + min(max(w.end, w.start, 0.0), length), 3),
+                )
+                for w in heard
+            ]
+        )
+        self._probability = {id(word): w.probability for word, w in zip(words, heard, strict=True)}
+        return list(words)
 
     def _settled(self, words: Sequence[Word]) -> int | None:
         """How many leading words are old enough to commit on agreement alone."""
