@@ -84,6 +84,8 @@ class EngineStats:
     # Seconds spent in each phase of its steps since it started (an engine names its own
     # phases, e.g. encode, generate, align): where a step's time goes (docs/engine.md).
     phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Audio dropped undecoded because it waited too long past capacity (a bounded delay).
+    dropped_seconds: float = 0.0
 
     @contextmanager
     def timed(self, phase: str) -> Iterator[None]:

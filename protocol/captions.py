@@ -137,9 +137,13 @@ class Status:
     subtitles: bool
     engine: str
     state: StatusState
+    # A v1 extension (docs/protocol-notes.md): how far behind speech the room's captions are,
+    # in seconds, while the caption service is overloaded and `state` is degraded; else absent.
+    delay: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"subtitles": self.subtitles, "engine": self.engine, "state": self.state.value}
+        body = {"subtitles": self.subtitles, "engine": self.engine, "state": self.state.value}
+        return body | ({"delay": round(self.delay, 1)} if self.delay is not None else {})
 
     @classmethod
     def from_fields(cls, f: Fields) -> Status:
@@ -148,7 +152,10 @@ class Status:
             status_state = StatusState(state)
         except ValueError:
             raise f.fail(f"unknown status state {state!r}") from None
-        return cls(f.boolean("subtitles"), f.string("engine"), status_state)
+        delay = f.number("delay") if f.has("delay") else None
+        if delay is not None and delay < 0:
+            raise f.fail("delay must be >= 0")
+        return cls(f.boolean("subtitles"), f.string("engine"), status_state, delay)
 
 
 ChannelMessage = Caption | Status

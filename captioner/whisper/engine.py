@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -99,6 +99,11 @@ def check_model_dir(model_dir: Path, sha256: str | None) -> None:
             f"{model_dir / 'model.bin'} has sha256 {digest.hexdigest()}, expected {sha256}: "
             "the model file is not the pinned one"
         )
+
+
+# A language detector: the likeliest languages of each window of an encoded batch, with their
+# probabilities, one list per row. The model's own by default; tests script one.
+LanguageDetector = Callable[[Any], list[list[tuple[str, float]]]]
 
 
 class _Generation(Protocol):
@@ -209,7 +214,9 @@ class WhisperEngine:
 
     capacity = None  # streams are decoded in batches as they come; the cost grows with them
 
-    def __init__(self, config: WhisperConfig | None = None) -> None:
+    def __init__(
+        self, config: WhisperConfig | None = None, *, detector: LanguageDetector | None = None
+    ) -> None:
         self.config = config or WhisperConfig()
         config = self.config
         if config.model_dir is not None:
@@ -222,6 +229,7 @@ class WhisperEngine:
         english = config.english_model
         if english is not None and english != config.model and config.model_dir is None:
             self._english = _Model(english, resolve_model(english, config.cache_dir), config)
+        self._detector = detector or main.detect
         self.name = "whisper-" + "+".join(dict.fromkeys([main.name, self._english.name]))
         self.languages = main.languages
         self._slots: dict[str, _Slot] = {}
@@ -269,9 +277,13 @@ class WhisperEngine:
                     if (request := slot.stream.plan()) is not None
                 ]
             )
+            self.stats.dropped_seconds += sum(s.stream.take_dropped() for s in self._slots.values())
         decoded = self._decode_slots([(slot, request) for _, slot, request in planned])
         updates = []
         for (stream_id, slot, request), words in zip(planned, decoded, strict=True):
+            if words is None:  # its language is not settled: its audio waits, nothing is shown
+                slot.stream.postpone(request)
+                continue
             with timed("policy"):
                 result = slot.stream.apply(request, words)
             updates.append(
@@ -316,9 +328,12 @@ class WhisperEngine:
             _Slot(WhisperStream(r.start, self.config.policy), _Resampler(), model, language)
             for r in requests
         ]
-        return self._decode_slots(list(zip(slots, requests, strict=True)))
+        decoded = self._decode_slots(list(zip(slots, requests, strict=True)))
+        return [words or [] for words in decoded]
 
-    def _decode_slots(self, work: Sequence[tuple[_Slot, DecodeRequest]]) -> list[list[DecodedWord]]:
+    def _decode_slots(
+        self, work: Sequence[tuple[_Slot, DecodeRequest]]
+    ) -> list[list[DecodedWord] | None]:
         """Batched decodes: encode, (detect,) greedy generate, align. Words per request, in order.
 
         Requests are batched by model, window length and prompt length. Padding a window to a
@@ -326,7 +341,7 @@ class WhisperEngine:
         alone (and would pay for encoding silence); and CTranslate2 needs <|startoftranscript|>
         at the same position in every prompt of a batch (the language token is always one token,
         so the language does not split a batch)."""
-        results: list[list[DecodedWord]] = [[] for _ in work]
+        results: list[list[DecodedWord] | None] = [[] for _ in work]
         groups: dict[tuple[str, int, int], list[int]] = {}
         contexts = [self._context(slot.model, request.prompt) for slot, request in work]
         for i, (slot, request) in enumerate(work):
@@ -340,7 +355,9 @@ class WhisperEngine:
 
     def _decode_batch(
         self, batch: Sequence[tuple[_Slot, DecodeRequest, list[int]]], frames: int
-    ) -> list[list[DecodedWord]]:
+    ) -> list[list[DecodedWord] | None]:
+        """Each request's words; None for a request whose stream's language is not settled
+        yet: its words are not decoded in a language detection has not settled on."""
         model = batch[0][0].model
         timed = self.stats.timed
         requests = [request for _, request, _ in batch]
@@ -352,8 +369,14 @@ class WhisperEngine:
         if model.multilingual and any(_guessing(slot) for slot, _, _ in batch):
             with timed("detect"):
                 self._detect(
-                    model, self._english, [slot for slot, _, _ in batch], requests, encoded
+                    self._detector(encoded),
+                    self._english,
+                    [slot for slot, _, _ in batch],
+                    requests,
                 )
+        waiting = [_guessing(slot) and not request.final for slot, request, _ in batch]
+        if all(waiting):
+            return [None for _ in batch]  # detection only: no text in an unsettled language
         tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
         prompts = [
             [*context, *tok.sot_sequence, tok.no_timestamps]
@@ -381,18 +404,20 @@ class WhisperEngine:
         with timed("words"):
             for t, alignment in zip(tokens, alignments, strict=True):
                 words.append(self._words(alignment) if t else [])
-        return words
+        return [None if wait else w for w, wait in zip(words, waiting, strict=True)]
 
     @staticmethod
     def _detect(
-        model: _Model,
+        detected: list[list[tuple[str, float]]],
         english: _Model,
         slots: Sequence[_Slot],
         requests: Sequence[DecodeRequest],
-        encoded: object,
     ) -> None:
-        """Guess the language of streams that have none; keep it once sure on enough audio."""
-        for slot, request, guesses in zip(slots, requests, model.detect(encoded), strict=True):
+        """Guess the language of streams that have none; keep it once sure on enough audio.
+
+        A stream's words wait until its guess is sure; at a pause (or the stream's end) before
+        that, the utterance is all there is to go on, and the leader is used for it."""
+        for slot, request, guesses in zip(slots, requests, detected, strict=True):
             if not _guessing(slot):
                 continue
             for language, probability in guesses:

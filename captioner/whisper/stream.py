@@ -72,6 +72,10 @@ class StreamPolicy:
     tail: float = 0.3  # silence kept after the last speech in a decoded window (Whisper invents
     # words over longer trailing silence)
     prompt_chars: int = 200
+    # Past capacity a stream's decodes come further apart (the engine's step budget): audio that
+    # has waited this long for its first decode is dropped, and counted, so that captions stay
+    # at most this far behind speech however many rooms speak.
+    max_delay: float = 10.0
     gate: GateConfig = field(default_factory=GateConfig)
 
 
@@ -116,6 +120,7 @@ class WhisperStream:
         self._utterance_open = False  # speech heard since everything was last committed
         self._last_speech_end = start
         self._ended = False
+        self._dropped = 0.0  # seconds dropped undecoded, not yet counted by the engine
         self._probability: dict[int, float] = {}  # id(word) -> the model's probability, last decode
 
     @property
@@ -136,6 +141,7 @@ class WhisperStream:
     # --- one step: plan, (the engine decodes), apply ---------------------------------------------
 
     def plan(self) -> DecodeRequest | None:
+        self._drop_late()
         if not self._utterance_open:
             if self.end - self._last_speech_end >= self.policy.end_of_turn:
                 self._drop_silence()
@@ -154,6 +160,20 @@ class WhisperStream:
         prompt = self._context[-self.policy.prompt_chars :]
         return DecodeRequest(audio, self._start, prompt, final, heard_until=self.end)
 
+    def take_dropped(self) -> float:
+        """Seconds of audio dropped undecoded (too late) since the last call."""
+        dropped, self._dropped = self._dropped, 0.0
+        return dropped
+
+    def _drop_late(self) -> None:
+        oldest = max(self._start, self._decoded_until)
+        cut = self.end - self.policy.max_delay
+        if self._ended or cut <= oldest:
+            return
+        self._cut(cut)
+        self._dropped += max(0.0, self._start - oldest)
+        self._decoded_until = max(self._decoded_until, self._start)
+
     @property
     def ended(self) -> bool:
         """Its last audio has come."""
@@ -163,6 +183,11 @@ class WhisperStream:
     def decoded_until(self) -> float:
         """Room time up to which the buffer has been decoded: how long this stream has waited."""
         return self._decoded_until
+
+    def postpone(self, request: DecodeRequest) -> None:
+        """The engine did not decode `request` (its language is not settled): its audio stays
+        in the buffer for a later decode, which waits for new audio as after any decode."""
+        self._decoded_until = max(self._decoded_until, request.heard_until)
 
     def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
         self._decoded_until = max(self._decoded_until, request.heard_until)

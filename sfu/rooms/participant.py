@@ -108,6 +108,7 @@ class ParticipantRoom(Protocol):
     name: str
     engine_name: str
     state: StatusState
+    caption_delay: float | None  # seconds behind speech while captions are delayed
 
     @property
     def participants(self) -> Mapping[str, Participant]: ...
@@ -367,7 +368,8 @@ class Participant:
         self.send_status()
 
     def send_status(self) -> None:
-        self._send_channel(Status(self.subtitles, self.room.engine_name, self.room.state))
+        room = self.room
+        self._send_channel(Status(self.subtitles, room.engine_name, room.state, room.caption_delay))
 
     def send_caption(self, caption: Caption) -> bool:
         if not self.subtitles:
