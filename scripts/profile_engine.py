@@ -46,10 +46,15 @@ class Observed:
     warmup: float
     latencies: dict[str, list[float]] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
+    # First words shown (tentative or committed): how long after their end, and in what language.
+    first_shown: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
     def deliver(self, updates: list[StreamUpdate], closed: list[str]) -> None:
         now = time.monotonic() - self.origin
         for update in updates:
+            words = update.committed or update.tentative
+            if words and update.stream_id not in self.first_shown:
+                self.first_shown[update.stream_id] = (now - words[-1].end, update.language)
             for caption in self.assemblers[update.stream_id].feed(update):
                 if caption.final and caption.text and caption.end >= self.warmup:
                     self.latencies.setdefault(update.stream_id, []).append(now - caption.end)
@@ -114,6 +119,7 @@ def run(
         "worst_stream_p95": round(max(per_stream_p95), 2) if per_stream_p95 else None,
         "finals": len(latencies),
         "dropped_seconds": round(sum(stats.dropped_seconds.values()), 1),
+        "first_shown": [(round(t, 2), lang) for t, lang in observed.first_shown.values()],
         "sample_text": " ".join(observed.texts.get(ids[0], [])[:4]),
     }
 
