@@ -199,6 +199,7 @@ class _Slot:
     # are often shorter than DETECT_MIN_SECONDS (it drops committed audio), their union is not.
     heard_from: float | None = None
     heard_until: float = 0.0
+    decoded_at_step: int = -1  # the engine step that last decoded it: who waited longest
 
 
 def _guessing(slot: _Slot) -> bool:
@@ -308,7 +309,8 @@ class WhisperEngine:
         step stays short, a stream left out keeps its audio and goes first next time: each
         stream's decodes grow further apart, all alike, and none is starved."""
         budget = self.config.step_budget
-        planned.sort(key=lambda p: (not p[2].final, p[1].stream.decoded_until))
+        # Steps are the one clock every stream shares (each room's clock starts with the room).
+        planned.sort(key=lambda p: (not p[2].final, p[1].decoded_at_step))
         chosen: list[tuple[str, _Slot, DecodeRequest]] = []
         spent = 0.0
         for item in planned:
@@ -316,6 +318,7 @@ class WhisperEngine:
             if chosen and spent + window > budget and not item[1].stream.ended:
                 continue  # (a stream's last decode cannot wait: it closes after this step)
             chosen.append(item)
+            item[1].decoded_at_step = self.stats.steps
             spent += window
         return chosen
 

@@ -179,11 +179,6 @@ class WhisperStream:
         """Its last audio has come."""
         return self._ended
 
-    @property
-    def decoded_until(self) -> float:
-        """Room time up to which the buffer has been decoded: how long this stream has waited."""
-        return self._decoded_until
-
     def postpone(self, request: DecodeRequest) -> None:
         """The engine did not decode `request` (its language is not settled): its audio stays
         in the buffer for a later decode, which waits for new audio as after any decode."""

@@ -144,3 +144,25 @@ def test_no_word_is_shown_in_a_language_detection_has_not_settled_on() -> None:
     assert shown and {u.language for u in shown} == {"en"}
     assert word_error_rate(JFK, final_text(updates)) <= 0.1  # from the first word on
     assert final_text(updates).startswith("And so my fellow")
+
+
+def test_past_the_step_budget_streams_take_turns_whatever_their_room_clocks() -> None:
+    """A budget of one decode per step: two speaking streams are decoded in turn, even when one
+    room's clock is far ahead of the other's (rooms start their clocks when they open)."""
+    engine = WhisperEngine(WhisperConfig(model="tiny.en", step_budget=1.0))
+    speech = jfk()[: SAMPLE_RATE * 6]
+    size = round(0.32 * SAMPLE_RATE)
+    starts = {"old-room": 100.0, "new-room": 0.0}
+    for stream_id, start in starts.items():
+        engine.open_stream(stream_id, start)
+    decoded: list[list[str]] = []
+    for i in range(0, len(speech), size):
+        chunks = [
+            AudioChunk(s, start + i / SAMPLE_RATE, speech[i : i + size])
+            for s, start in starts.items()
+        ]
+        decoded.append([u.stream_id for u in engine.step(chunks)])
+    busy = [ids for ids in decoded if ids]
+    assert all(len(ids) == 1 for ids in busy)  # one decode per step: the budget holds
+    counts = [sum(ids == [s] for ids in busy) for s in starts]
+    assert abs(counts[0] - counts[1]) <= 1 and min(counts) >= 3, decoded  # in turn, none starved
