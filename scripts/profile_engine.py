@@ -133,12 +133,14 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=3.0, help="silence after each play")
     parser.add_argument("--language", default="en", help="a code, or 'detect'")
     parser.add_argument("--threads", type=int, help="engine threads (default: half the CPUs)")
+    parser.add_argument("--budget", type=float, help="seconds of windows a step decodes at most")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     speech = load_audio(args.clip, SAMPLE_RATE)
     pcm = np.concatenate([speech, np.zeros(round(args.gap * SAMPLE_RATE), np.float32)])
     pcm = np.concatenate([pcm, pcm[:FRAME]])
-    engine = WhisperEngine(WhisperConfig(cpu_threads=args.threads))
+    budget = {"step_budget": args.budget} if args.budget else {}
+    engine = WhisperEngine(WhisperConfig(cpu_threads=args.threads, **budget))
     language = None if args.language == "detect" else args.language
     results = []
     for n in (int(x) for x in args.streams.split(",")):
