@@ -218,8 +218,26 @@ class WhisperStream:
                 for w in heard
             ]
         )
+        if words:
+            words = (self._at_onset(words[0]), *words[1:])
         self._probability = {id(word): w.probability for word, w in zip(words, heard, strict=True)}
         return list(words)
+
+    def _at_onset(self, word: Word) -> Word:
+        """The decode's first word, moved to the start of its speech. Alignment stretches a
+        window's first word back over the silence before it: at a turn change, into the previous
+        speaker's last syllables, where it was attributed to them (issue 20, item 6). A word
+        whose span holds a speech onset (speech after at least the gate's hangover of silence)
+        starts there."""
+        first = max(1, int((word.start - self._start) * SAMPLE_RATE) // self._frame + 1)
+        last = min(len(self._speech), int((word.end - self._start) * SAMPLE_RATE) // self._frame)
+        onset = next(
+            (i for i in range(first, last) if self._speech[i] and not self._speech[i - 1]), None
+        )
+        if onset is None:
+            return word
+        start = round(self._start + onset * self._frame / SAMPLE_RATE, 3)
+        return Word(word.text, min(start, word.end), word.end)
 
     def _settled(self, words: Sequence[Word]) -> int | None:
         """How many leading words are old enough to commit on agreement alone."""

@@ -182,3 +182,15 @@ def test_a_committed_guess_is_revised_once_two_decodes_hear_it_better() -> None:
             transcript += [w.text for w in update.revision.words]
         transcript += [w.text for w in update.committed]
     assert transcript == [text for text, _, _ in spoken]
+
+
+def test_a_windows_first_word_starts_where_its_speech_does() -> None:
+    """Alignment stretched the first word of a turn back over the silence before it, into the
+    previous speaker's last syllables (issue 20, item 6): it starts at its speech's onset."""
+    stream = WhisperStream(0.0, StreamPolicy(pause_seconds=2.0))
+    stream.append(audio(3.0, [(0.0, 0.4), (1.2, 1.8)]))  # the last speaker's tail, then "Ever"
+    request = stream.plan()
+    assert request is not None
+    update = stream.apply(request, [DecodedWord("Ever", 0.1, 1.7), DecodedWord("tried.", 1.7, 1.8)])
+    ever = [*update.committed, *update.tentative][0]
+    assert ever.text == "Ever" and abs(ever.start - 1.2) < 0.03 and ever.end == 1.7
