@@ -46,7 +46,8 @@ class Observed:
     warmup: float
     latencies: dict[str, list[float]] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
-    # First words shown (tentative or committed): how long after their end, and in what language.
+    # First words shown (tentative or committed): how long after the first of them began to be
+    # spoken, and in what language.
     first_shown: dict[str, tuple[float, str | None]] = field(default_factory=dict)
 
     def deliver(self, updates: list[StreamUpdate], closed: list[str]) -> None:
@@ -54,7 +55,7 @@ class Observed:
         for update in updates:
             words = update.committed or update.tentative
             if words and update.stream_id not in self.first_shown:
-                self.first_shown[update.stream_id] = (now - words[-1].end, update.language)
+                self.first_shown[update.stream_id] = (now - words[0].start, update.language)
             for caption in self.assemblers[update.stream_id].feed(update):
                 if caption.final and caption.text and caption.end >= self.warmup:
                     self.latencies.setdefault(update.stream_id, []).append(now - caption.end)
