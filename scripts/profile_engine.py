@@ -71,7 +71,7 @@ def run(
     warmup: float,
 ) -> dict[str, object]:
     loop = len(pcm) - FRAME  # the last frame repeats the first: a frame may straddle the end
-    ids = [f"n{streams}-s{i}" for i in range(streams)]
+    ids = [f"run{engine.stats.steps}-s{i}" for i in range(streams)]  # new ids each run
     observed = Observed(
         time.monotonic(), {s: CaptionAssembler("p", s, lambda a, b: None) for s in ids}, warmup
     )
