@@ -73,7 +73,9 @@ class CaptionAssembler:
             if changed or not fits(f"{text_of(segment.words)} {word.text}"):
                 self._close(language, out)
         segment = self._open(speaker)
-        if segment.speaker is None:
+        # A segment opened for tentative words took the speaker of their span, which at a turn
+        # change may still hold the last speaker's words: its first committed word decides.
+        if segment.speaker is None or (not segment.words and speaker is not None):
             segment.speaker = speaker
         segment.words.append(word)
         if word.text.endswith(SENTENCE_END):
