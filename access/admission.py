@@ -34,7 +34,8 @@ class Gatekeeper:
             if rule.access is RoomAccess.PUBLIC:
                 return Admission(name=name, grants=DEFAULT_GRANTS)
             raise InvalidToken(
-                f"room {room!r} is {rule.access.value}: sign in or use an invitation"
+                f"room {room!r} is {(rule.access or self.policy.default).value}: sign in or use "
+                "an invitation"
             )
         claims = self.verifier.verify(token, now)
         if not claims.opens(room):

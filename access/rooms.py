@@ -6,13 +6,21 @@
 - restricted: only the identities listed for the room, with a valid token naming one of them.
 
 Rules come from a TOML file (`--rooms FILE`); the first rule whose `name` (a room name or a
-pattern with `*`) matches a room decides, the `default` level otherwise:
+pattern with `*`) matches a room and sets `access` decides, the `default` level otherwise. A rule
+may also set the language the room is captioned in when none of its participants chose one
+(`language`, a code the engine knows; the first matching rule that sets one decides), and a rule
+may set only that:
 
     default = "trusted"
 
     [[room]]
     name = "town-hall"
     access = "public"
+    language = "fr"
+
+    [[room]]
+    name = "london-*"
+    language = "en"
 
     [[room]]
     name = "board-*"
@@ -22,6 +30,7 @@ pattern with `*`) matches a room decides, the `default` level otherwise:
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +39,8 @@ from typing import Any
 
 from .errors import AccessConfigError
 from .tokens import ROOM_PATTERN, room_matches
+
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")  # a BCP 47 tag's usual shape
 
 
 class RoomAccess(StrEnum):
@@ -41,8 +52,9 @@ class RoomAccess(StrEnum):
 @dataclass(frozen=True)
 class RoomRule:
     name: str  # a room name or a pattern with `*`
-    access: RoomAccess
+    access: RoomAccess | None  # None: the rule sets only a language
     identities: frozenset[str] = frozenset()
+    language: str | None = None  # captioned in it unless its participants choose one
 
     def __post_init__(self) -> None:
         if not ROOM_PATTERN.fullmatch(self.name):
@@ -51,6 +63,10 @@ class RoomRule:
             )
         if self.identities and self.access is not RoomAccess.RESTRICTED:
             raise AccessConfigError(f"room rule {self.name!r}: identities need 'restricted'")
+        if self.language is not None and not LANGUAGE.fullmatch(self.language):
+            raise AccessConfigError(
+                f"room rule {self.name!r}: language {self.language[:20]!r} is not a language code"
+            )
 
     def admits(self, identity: str | None) -> bool:
         """Whether a person (None: not signed in, no token) may be in a room of this rule."""
@@ -65,12 +81,29 @@ class RoomRule:
 class RoomPolicy:
     default: RoomAccess = RoomAccess.TRUSTED
     rules: tuple[RoomRule, ...] = ()
+    explicit_default: bool = False  # the file said `default`
 
     def rule_for(self, room: str) -> RoomRule:
         for rule in self.rules:
-            if room_matches(rule.name, room):
+            if rule.access is not None and room_matches(rule.name, room):
                 return rule
         return RoomRule(room, self.default)
+
+    def language_for(self, room: str) -> str | None:
+        """The room's default language: the first matching rule's that sets one."""
+        for rule in self.rules:
+            if rule.language is not None and room_matches(rule.name, room):
+                return rule.language
+        return None
+
+    @property
+    def languages(self) -> frozenset[str]:
+        return frozenset(r.language for r in self.rules if r.language is not None)
+
+    @property
+    def sets_access(self) -> bool:
+        """False for a file that only sets languages: it turns no access control on."""
+        return self.explicit_default or any(r.access is not None for r in self.rules)
 
     @classmethod
     def from_toml(cls, text: str, default: RoomAccess | None = None) -> RoomPolicy:
@@ -85,7 +118,8 @@ class RoomPolicy:
         rooms = document.get("room", [])
         if not isinstance(rooms, list):
             raise AccessConfigError("room rules: `room` must be an array of tables ([[room]])")
-        return cls(level, tuple(_rule(entry, i) for i, entry in enumerate(rooms, 1)))
+        rules = tuple(_rule(entry, i) for i, entry in enumerate(rooms, 1))
+        return cls(level, rules, explicit_default="default" in document or default is not None)
 
     @classmethod
     def from_file(cls, path: Path, default: RoomAccess | None = None) -> RoomPolicy:
@@ -105,11 +139,17 @@ def _access(value: Any, where: str) -> RoomAccess:
 
 def _rule(entry: Any, index: int) -> RoomRule:
     where = f"room rule {index}"
-    if not isinstance(entry, dict) or set(entry) - {"name", "access", "identities"}:
-        raise AccessConfigError(f"{where}: expected keys name, access, identities")
+    if not isinstance(entry, dict) or set(entry) - {"name", "access", "identities", "language"}:
+        raise AccessConfigError(f"{where}: expected keys name, access, identities, language")
     name, identities = entry.get("name"), entry.get("identities", [])
+    language = entry.get("language")
     if not isinstance(name, str):
         raise AccessConfigError(f"{where}: `name` must be a string")
     if not isinstance(identities, list) or not all(isinstance(i, str) for i in identities):
         raise AccessConfigError(f"{where}: `identities` must be a list of strings")
-    return RoomRule(name, _access(entry.get("access"), where), frozenset(identities))
+    if language is not None and not isinstance(language, str):
+        raise AccessConfigError(f'{where}: `language` must be a string such as "fr"')
+    if "access" not in entry and language is None:
+        raise AccessConfigError(f"{where}: a rule sets `access`, `language`, or both")
+    access = _access(entry["access"], where) if "access" in entry else None
+    return RoomRule(name, access, frozenset(identities), language.lower() if language else None)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from captioner.engine import Revision, StreamUpdate
 from captioner.lines import fits
+from captioner.word_times import in_time_order
 from protocol import Caption, Speaker, Word
 
 SENTENCE_END = (".", "?", "!")
@@ -72,7 +73,9 @@ class CaptionAssembler:
             if changed or not fits(f"{text_of(segment.words)} {word.text}"):
                 self._close(language, out)
         segment = self._open(speaker)
-        if segment.speaker is None:
+        # A segment opened for tentative words took the speaker of their span, which at a turn
+        # change may still hold the last speaker's words: its first committed word decides.
+        if segment.speaker is None or (not segment.words and speaker is not None):
             segment.speaker = speaker
         segment.words.append(word)
         if word.text.endswith(SENTENCE_END):
@@ -127,8 +130,10 @@ class CaptionAssembler:
         segment.rev += 1
         text = text_of(words)
         segment.shown = text
+        # Words from different decodes (a revision's and later ones) may overlap in time: every
+        # caption carries them in time order (PROTOCOL.md), whatever their source.
+        words = list(in_time_order(words))
         # A segment whose tentative words all vanished closes empty, over the span it showed.
-        # (Words from different decodes, a revision's and later ones, may overlap in time.)
         start = min((w.start for w in words), default=segment.span[0])
         end = max((w.end for w in words), default=segment.span[1])
         segment.span = (start, end)

@@ -9,8 +9,11 @@ better once it has heard what follows it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -19,6 +22,14 @@ from protocol import Word
 
 SAMPLE_RATE = 24_000  # the pipeline's rate: what the room tap produces and every engine accepts
 FRAME_SECONDS = 0.08  # 80 ms frames, the Kyutai/Mimi frame size
+
+
+def default_cpu_threads() -> int:
+    """An engine's threads when the operator did not say: half the CPUs this process may use.
+    The other half is the SFU's (Opus decoding, forwarding, the event loop): on this project's
+    2-core machines two engine threads took the CPU the media path needed, and one thread
+    decoded the same audio faster (docs/engine.md)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,23 @@ class StreamUpdate:
 
 @dataclass
 class EngineStats:
-    steps: int = 0  # step time, queues and drops are measured by the scheduler
+    """What an engine counts itself (step time, queues and drops are the scheduler's)."""
+
+    steps: int = 0
+    # Seconds spent in each phase of its steps since it started (an engine names its own
+    # phases, e.g. encode, generate, align): where a step's time goes (docs/engine.md).
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    # Audio dropped undecoded because it waited too long past capacity (a bounded delay).
+    dropped_seconds: float = 0.0
+
+    @contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + elapsed
 
 
 class Engine(Protocol):

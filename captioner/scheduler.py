@@ -60,6 +60,9 @@ class SchedulerStats:
     lag_seconds: dict[str, float] = field(default_factory=dict)  # oldest pending audio's age
     realtime_factor: float = 0.0  # step time / audio time over the recent steps (< 1: keeps up)
     capacity: int | None = None  # streams the engine can serve at once; None: no fixed limit
+    late_dropped_seconds: float = (
+        0.0  # audio the engine dropped undecoded, too late (past capacity)
+    )
 
 
 class CaptionScheduler:
@@ -255,4 +258,7 @@ class CaptionScheduler:
                 },
                 realtime_factor=sum(self._step_seconds) / audio if audio else 0.0,
                 capacity=self.capacity,
+                late_dropped_seconds=getattr(
+                    getattr(self.engine, "stats", None), "dropped_seconds", 0.0
+                ),
             )

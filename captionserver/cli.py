@@ -10,9 +10,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from captioner.engines import ENGINES
-from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import PINNED_MODEL_SHA256, add_model_arguments, whisper_config
+from captioner.engines import EngineArgumentError, add_engine_arguments, engine_choice
 
 from .config import LOOPBACK, PATH, CaptionServerConfig
 from .server import AsrService
@@ -29,16 +27,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--host", default=LOOPBACK, help="address to listen on (default %(default)s)"
     )
     parser.add_argument("--port", type=int, default=8090, help="port (default %(default)s)")
-    parser.add_argument("--engine", default="whisper", choices=ENGINES)
-    parser.add_argument("--checkpoint", help="kyutai: a checkpoint directory or cached repo id")
-    parser.add_argument("--device", default="cpu", help="kyutai: cpu, cuda or cuda:N")
-    parser.add_argument("--slots", type=int, default=16, help="kyutai: streams per batch")
-    add_model_arguments(parser)
-    parser.add_argument("--model-dir", type=Path, help="whisper: a CTranslate2 model directory")
-    parser.add_argument(
-        "--model-sha256", help="whisper: expected sha256 of model.bin; 'none' to skip the check"
-    )
-    parser.add_argument("--cpu-threads", type=int, default=2, help="engine threads on a CPU")
+    add_engine_arguments(parser, progress=False)
     parser.add_argument(
         "--max-streams",
         type=int,
@@ -50,10 +39,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key-file", type=Path, help="a file of accepted keys, one per line")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    if args.engine == "kyutai" and not args.checkpoint:
-        parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
-    if args.slots < 1 or (args.max_streams is not None and args.max_streams < 1):
-        parser.error("--slots and --max-streams must be at least 1")
+    if args.max_streams is not None and args.max_streams < 1:
+        parser.error("--max-streams must be at least 1")
+    try:
+        args.engine_choice = engine_choice(args)
+    except EngineArgumentError as exc:
+        parser.error(str(exc))
     return args
 
 
@@ -66,22 +57,12 @@ def api_keys(args: argparse.Namespace, environ: dict[str, str]) -> frozenset[str
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> CaptionServerConfig:
-    if args.model_sha256 == "none":
-        sha256 = None
-    else:
-        sha256 = args.model_sha256 or (None if args.model_dir else PINNED_MODEL_SHA256)
     return CaptionServerConfig(
         host=args.host,
         port=args.port,
-        engine=args.engine,
-        whisper=whisper_config(args, sha256=sha256),
-        kyutai=KyutaiConfig(
-            checkpoint=args.checkpoint,
-            device=args.device,
-            slots=args.slots,
-            cpu_threads=args.cpu_threads,
-            progress=False,
-        ),
+        engine=args.engine_choice.name,
+        whisper=args.engine_choice.whisper,
+        kyutai=args.engine_choice.kyutai,
         api_keys=api_keys(args, environ),
         max_streams=args.max_streams,
     )

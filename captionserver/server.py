@@ -30,7 +30,7 @@ from asr.server import NO_FREE_CHANNELS, AsrServerSession, ServerOptions
 from captioner import engines
 from captioner.engine import Engine, Revision, StreamUpdate
 from captioner.errors import CapacityError
-from captioner.scheduler import CaptionScheduler
+from captioner.service import CaptionService
 from protocol import Word
 
 from .config import PATH, CaptionServerConfig
@@ -79,22 +79,20 @@ class AsrService:
         self.config = config
         self._engine_factory = engine_factory
         self._engine: ProgressEngine | None = None
-        self._scheduler: CaptionScheduler | None = None
+        self._service = CaptionService(self._load_engine, config.scheduler)
         self._server: Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._streams: dict[str, _Stream] = {}
         self._ids = itertools.count(1)
         self.counters = _Counters()
 
     # --- life ------------------------------------------------------------------------------------
 
+    def _load_engine(self) -> Engine:
+        self._engine = ProgressEngine(self._engine_factory(self.config))
+        return self._engine
+
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        # Loading a model takes a while: off the loop, like every piece of model work.
-        engine = await asyncio.to_thread(self._engine_factory, self.config)
-        self._engine = ProgressEngine(engine)
-        self._scheduler = CaptionScheduler(self._engine, self._deliver, self.config.scheduler)
-        self._scheduler.start()
+        await self._service.start()
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -111,8 +109,7 @@ class AsrService:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        if self._scheduler is not None:
-            await asyncio.to_thread(self._scheduler.stop)
+        await self._service.stop()
 
     @property
     def port(self) -> int:
@@ -161,7 +158,7 @@ class AsrService:
         )
 
     def health(self) -> dict[str, object]:
-        running = self._scheduler is not None and self._scheduler.running
+        running = self._service.running
         capacity = self.capacity
         return {
             "status": "ok" if running else "unavailable",
@@ -173,7 +170,7 @@ class AsrService:
         }
 
     def render_metrics(self) -> str:
-        stats = self._scheduler.stats() if self._scheduler is not None else None
+        stats = self._service.stats()
         steps = sorted(stats.step_seconds) if stats else []
         busy = self._engine.busy_seconds if self._engine is not None else 0.0
         lines = [
@@ -214,7 +211,7 @@ class AsrService:
     # --- one stream ------------------------------------------------------------------------------
 
     async def _handle(self, websocket: ServerConnection) -> None:
-        assert websocket.request is not None and self._scheduler is not None
+        assert websocket.request is not None
         query = parse_qs(urlsplit(websocket.request.path).query)
         wants = query.get(EXTENSION_QUERY, ["0"])[-1] in ("1", "true")
         options = ServerOptions(extensions=wants, max_frame_bytes=self.config.max_frame_bytes)
@@ -229,7 +226,7 @@ class AsrService:
         finally:
             stream.gone = True
             if stream_id in self._streams:
-                self._scheduler.close_stream(stream_id)
+                self._service.close_stream(stream_id)
             try:
                 stream.outbox.put_nowait(None)  # the writer sends what is queued, then ends
             except asyncio.QueueFull:
@@ -245,17 +242,16 @@ class AsrService:
     def _set_language(self, stream_id: str, language: str) -> None:
         """Our extension's `language` (docs/asr-protocol-notes.md): a code the engine lists is
         used for the stream; anything else leaves the engine to detect it."""
-        assert self._scheduler is not None and self._engine is not None
+        assert self._engine is not None
         if language in self._engine.languages:
-            self._scheduler.set_language(stream_id, language)
+            self._service.set_language(stream_id, language)
 
     def _admit(self, stream_id: str, stream: _Stream) -> bool:
-        assert self._scheduler is not None
         capacity = self.capacity
         full = capacity is not None and len(self._streams) >= capacity
         if not full:
             try:
-                self._scheduler.open_stream(stream_id, 0.0)
+                self._service.open_stream(stream_id, 0.0, _StreamSink(self, stream_id))
             except CapacityError:
                 full = True
         if full:
@@ -269,7 +265,6 @@ class AsrService:
         return not full
 
     async def _read(self, websocket: ServerConnection, stream_id: str, stream: _Stream) -> None:
-        assert self._scheduler is not None
         session = stream.session
         while not session.close_requested and not stream.overflowed:
             try:
@@ -279,7 +274,7 @@ class AsrService:
             if isinstance(frame, str):
                 continue  # ASR-PROTOCOL.md: text frames are ignored
             for audio in session.receive(frame):
-                self._scheduler.push(stream_id, audio.start, audio.pcm)
+                self._service.push(stream_id, audio.start, audio.pcm)
             if session.error is not None:
                 self.counters.protocol_errors += 1
                 logger.info("stream %s: %s", stream_id, session.error)
@@ -305,28 +300,38 @@ class AsrService:
                 return
             stream.outbox.put_nowait(frame)
 
-    # --- results from the inference thread -------------------------------------------------------
+    # --- results, on the loop (captioner.service) ------------------------------------------------
 
-    def _deliver(self, updates: list[StreamUpdate], closed: list[str]) -> None:
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._on_updates, updates, closed)
+    def transcribed(self, stream_id: str, update: StreamUpdate) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None or stream.gone:
+            return
+        stream.session.transcribed(
+            committed=tuple(_timed(w) for w in update.committed),
+            tentative=tuple(_timed(w) for w in update.tentative),
+            revision=_revise(update.revision),
+            end_of_utterance=update.end_of_utterance,
+            language=update.language,
+            audio_end=update.audio_end,
+        )
+        self._flush(stream)
 
-    def _on_updates(self, updates: list[StreamUpdate], closed: list[str]) -> None:
-        for update in updates:
-            stream = self._streams.get(update.stream_id)
-            if stream is None or stream.gone:
-                continue
-            stream.session.transcribed(
-                committed=tuple(_timed(w) for w in update.committed),
-                tentative=tuple(_timed(w) for w in update.tentative),
-                revision=_revise(update.revision),
-                end_of_utterance=update.end_of_utterance,
-                language=update.language,
-                audio_end=update.audio_end,
-            )
-            self._flush(stream)
-        for stream_id in closed:
-            self._streams.pop(stream_id, None)
+    def finished(self, stream_id: str) -> None:
+        self._streams.pop(stream_id, None)
+
+
+class _StreamSink:
+    """One connection's stream, as the caption service delivers to it."""
+
+    def __init__(self, service: AsrService, stream_id: str) -> None:
+        self._service = service
+        self._stream_id = stream_id
+
+    def on_update(self, update: StreamUpdate) -> None:
+        self._service.transcribed(self._stream_id, update)
+
+    def on_finished(self) -> None:
+        self._service.finished(self._stream_id)
 
 
 def _revise(revision: Revision | None) -> Revise | None:

@@ -58,6 +58,26 @@ def per_node(events: list[Event]) -> dict[str, dict[str, Any]]:
     return report
 
 
+def per_room(events: list[Event]) -> dict[str, Any]:
+    """Final-caption latency room by room, and how far apart the rooms are: past capacity every
+    room should be late alike (none starved); `p95_spread` is the worst room's p95 over the
+    best's."""
+    rooms: dict[str, list[float]] = {}
+    for e in events:
+        room = (e.get("detail") or {}).get("room")
+        if e["kind"] == "caption_latency" and not e["error"] and room:
+            rooms.setdefault(room, []).append(e["value"])
+    report = {room: percentiles(values) for room, values in sorted(rooms.items())}
+    p95s = [r["p95"] for r in report.values() if r["p95"] is not None]
+    return {
+        "count": len(report),
+        "p95_best": min(p95s) if p95s else None,
+        "p95_worst": max(p95s) if p95s else None,
+        "p95_spread": round(max(p95s) / min(p95s), 2) if p95s and min(p95s) > 0 else None,
+        "latency": report,
+    }
+
+
 def summarize(
     events: list[Event], samples: list[Sample], *, users: int, seconds: float
 ) -> dict[str, Any]:
@@ -82,6 +102,7 @@ def summarize(
             "turns": len(wer),
         },
         "failures": failures,
+        "rooms": per_room(events),
         "server": {
             "cpu_percent_median": round(float(np.median(cpu)), 1) if cpu else None,
             "cpu_percent_max": round(max(cpu), 1) if cpu else None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -39,6 +40,12 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of the child processes waited for so far (locust, once it has exited)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def cpus(pin: bool, server: bool) -> list[int] | None:
@@ -204,7 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             threading.Thread(
                 target=sample, args=(pid, node, samples[node], metrics[node], stop), daemon=True
             ).start()
+        clients_before, wall_before = children_cpu_seconds(), time.monotonic()
         result = run_locust(args, url, events_file, client_cpus)
+        clients_cpu = children_cpu_seconds() - clients_before
+        clients_wall = time.monotonic() - wall_before
         stop.set()
         for node in urls:
             name = "metrics.txt" if len(urls) == 1 else f"metrics-{urls.index(node)}.txt"
@@ -219,6 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     everything = [s for node in urls for s in samples[node]]
     summary = summarize(events, everything, users=args.users, seconds=args.duration)
     summary["locust_exit_code"] = result.returncode
+    # The load clients' own CPU (locust and its aiortc participants): on the server's cores
+    # unless --pin, it is CPU the server did not have.
+    summary["clients_cpu_percent_mean"] = round(100 * clients_cpu / clients_wall, 1)
     if len(urls) > 1:
         summary["nodes"] = per_node(events)
         for node, report in summary["nodes"].items():

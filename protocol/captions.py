@@ -103,9 +103,13 @@ class Caption:
             raise fail("caption ends before it starts")
         if self.final and self.words is None:
             raise fail("a final caption must carry its words")
+        previous: Word | None = None
         for word in self.words or ():
             if word.start < self.start - TIME_TOLERANCE or word.end > self.end + TIME_TOLERANCE:
                 raise fail(f"word {word.text!r} lies outside the caption's [start, end]")
+            if previous is not None and word.start < previous.start:
+                raise fail(f"word {word.text!r} starts before the word before it")
+            previous = word
         check_source(self.source, self.captioner, self.TYPE)
 
     @property
@@ -182,6 +186,9 @@ class Status:
     engine: str
     state: StatusState
     human: HumanStatus | None = None  # the human-captioner extension
+    # A v1 extension (docs/protocol-notes.md): how far behind speech the room's captions are,
+    # in seconds, while the caption service is overloaded and `state` is degraded; else absent.
+    delay: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -191,6 +198,8 @@ class Status:
         }
         if self.human is not None:
             body["human"] = self.human.to_json()
+        if self.delay is not None:
+            body["delay"] = round(self.delay, 1)
         return body
 
     @classmethod
@@ -201,11 +210,15 @@ class Status:
         except ValueError:
             raise f.fail(f"unknown status state {state!r}") from None
         human = f.object("human") if f.has("human") else None
+        delay = f.number("delay") if f.has("delay") else None
+        if delay is not None and delay < 0:
+            raise f.fail("delay must be >= 0")
         return cls(
             f.boolean("subtitles"),
             f.string("engine"),
             status_state,
             HumanStatus.from_fields(as_object(human, cls.TYPE, "human")) if human else None,
+            delay,
         )
 
 

@@ -17,15 +17,14 @@ from access.cli import add_key_arguments, key_ring
 from access.config import AccessConfig, OidcConfig
 from access.errors import AccessConfigError
 from access.keys import KeyRing
-from access.rooms import RoomAccess, RoomPolicy
-from captioner.engines import ENGINES
-from captioner.kyutai.config import KyutaiConfig
-from captioner.whisper.config import add_model_arguments, whisper_config
+from access.rooms import LANGUAGE, RoomAccess, RoomPolicy
+from captioner.engines import EngineArgumentError, add_engine_arguments, engine_choice
 from captionlog.backends import log_target
 from captionlog.log import LogConfig
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster import ClusterConfig, ClusterError
 from sfu.config import LOOPBACK, ServerConfig
+from sfu.rooms.language import LanguageDefaults, UnsupportedLanguage, primary
 from sfu.server import CaptionServer
 
 logger = logging.getLogger(__name__)
@@ -104,24 +103,6 @@ def parse_args(
     )
     parser.add_argument("--max-participants", type=int, default=16, help="per room")
     parser.add_argument(
-        "--engine",
-        default="whisper",
-        choices=ENGINES,
-        help="whisper: the embedded CPU engine (default); kyutai: Kyutai STT through moshi",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        help="kyutai: a checkpoint directory, or a Hugging Face repo id already in the local "
-        "cache (e.g. kyutai/stt-1b-en_fr); nothing is downloaded",
-    )
-    parser.add_argument("--device", default="cpu", help="kyutai: cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--slots",
-        type=int,
-        default=16,
-        help="kyutai: streams served at once (the batch size); more get status 'unavailable'",
-    )
-    parser.add_argument(
         "--caption-mode",
         choices=[m.value for m in CaptionMode],
         default=CaptionMode.MIXED.value,
@@ -134,20 +115,12 @@ def parse_args(
         metavar="ROOM",
         help="a room captioned per speaker whatever --caption-mode says (repeatable)",
     )
-    add_model_arguments(parser)
+    add_engine_arguments(parser, progress=True)
     parser.add_argument(
-        "--model-dir",
-        type=Path,
-        help="another CTranslate2 Whisper model directory, instead of --model",
-    )
-    parser.add_argument(
-        "--model-sha256",
-        default=None,
-        help="expected sha256 of --model-dir's model.bin (default: not checked); the models "
-        "named by --model are always checked against their pinned checksums",
-    )
-    parser.add_argument(
-        "--cpu-threads", type=int, default=2, help="engine threads on a CPU (both engines)"
+        "--language",
+        metavar="CODE",
+        help="caption rooms whose participants chose no language in this one (e.g. fr) instead "
+        "of detecting it; a rooms-file rule's `language` comes first, participants' choices win",
     )
     parser.add_argument(
         "--log-db",
@@ -222,12 +195,10 @@ def parse_args(
         )
     except SecretError as exc:
         parser.error(str(exc))
-    if args.engine == "kyutai" and not args.checkpoint:
-        parser.error("--engine kyutai needs --checkpoint DIR_OR_REPO_ID")
-    if args.model_sha256 is not None and args.model_dir is None:
-        parser.error("--model-sha256 checks --model-dir; --model's models have pinned checksums")
-    if args.slots < 1:
-        parser.error("--slots must be at least 1")
+    try:
+        args.engine_choice = engine_choice(args)
+    except EngineArgumentError as exc:
+        parser.error(str(exc))
     if args.retention_days is not None and args.retention_days <= 0:
         parser.error("--retention-days must be positive")
     if args.reviewer_token is not None and args.reviewer_token == args.participant_token:
@@ -239,6 +210,8 @@ def parse_args(
         parser.error("--participant-token is the shared token of servers without room tokens")
     if args.redis is None and (args.node_id or args.advertise_url):
         parser.error("--node-id and --advertise-url need --redis")
+    if args.language is not None and not LANGUAGE.fullmatch(args.language):
+        parser.error(f"--language {args.language!r}: give a language code such as fr or en")
     if args.lease_ms < 1000:
         parser.error("--lease-ms must be at least 1000")
     return args
@@ -290,18 +263,24 @@ def add_access_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def access_from_args(args: argparse.Namespace) -> AccessConfig | None:
+def room_policy(args: argparse.Namespace) -> RoomPolicy | None:
+    """The rooms file (access levels and languages), read once; None without --rooms."""
+    default = RoomAccess(args.default_room_access) if args.default_room_access else None
+    return RoomPolicy.from_file(args.rooms, default) if args.rooms else None
+
+
+def access_from_args(
+    args: argparse.Namespace, policy: RoomPolicy | None = None
+) -> AccessConfig | None:
     keys = key_ring(args)
-    if keys is None and not args.oidc_issuer and not args.rooms and not args.mint_token:
-        return None  # old mode: open, or the shared --participant-token
+    sets_access = policy is not None and policy.sets_access
+    if keys is None and not args.oidc_issuer and not sets_access and not args.mint_token:
+        return None  # old mode: open, or the shared --participant-token (a rooms file that
+        # only sets languages turns no access control on)
     if keys is None and args.mint_token:
         raise AccessConfigError("--mint-token needs a key (--token-secret or --token-keys)")
     default = RoomAccess(args.default_room_access) if args.default_room_access else None
-    rooms = (
-        RoomPolicy.from_file(args.rooms, default)
-        if args.rooms
-        else RoomPolicy(default or RoomAccess.TRUSTED)
-    )
+    rooms = policy or RoomPolicy(default or RoomAccess.TRUSTED)
     oidc = None
     if args.oidc_issuer:
         oidc = OidcConfig(
@@ -344,25 +323,26 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         ice_hosts = tuple(args.ice_hosts)
     else:
         ice_hosts = (LOOPBACK,) if args.host == LOOPBACK else ()
-    sha256 = None if args.model_sha256 in (None, "none") else args.model_sha256
+    policy = room_policy(args)
+    rules = policy.rules if policy is not None else ()
+    languages = LanguageDefaults(
+        deployment=primary(args.language) if args.language else None,
+        rooms=tuple((r.name, primary(r.language)) for r in rules if r.language is not None),
+    )
     return ServerConfig(
         host=args.host,
         port=args.port,
         ice_hosts=ice_hosts,
         ice_servers=tuple(args.ice_server),
         participant_token=args.participant_token,
-        access=access_from_args(args),
+        access=access_from_args(args, policy),
         metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
-        engine=args.engine,
-        whisper=whisper_config(args, sha256=sha256),
-        kyutai=KyutaiConfig(
-            checkpoint=args.checkpoint,
-            device=args.device,
-            slots=args.slots,
-            cpu_threads=args.cpu_threads,
-        ),
+        engine=args.engine_choice.name,
+        whisper=args.engine_choice.whisper,
+        kyutai=args.engine_choice.kyutai,
         caption_mode=CaptionMode(args.caption_mode),
+        languages=languages,
         per_speaker_rooms=frozenset(args.per_speaker_room),
         captioners=tuple(args.captioner),
         captioner_key=args.captioner_key or None,
@@ -464,7 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from captioner.errors import CaptionerError
         from captionlog.errors import LogError
 
-        if isinstance(exc, CaptionerError | LogError | ClusterError | OSError | AccessConfigError):
+        known = CaptionerError | LogError | ClusterError | OSError | AccessConfigError
+        if isinstance(exc, known | UnsupportedLanguage):
             print(f"livecaptions: {exc}", file=sys.stderr)
             return 1
         raise

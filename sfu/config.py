@@ -12,6 +12,7 @@ from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster.config import ClusterConfig
+from sfu.rooms.language import LanguageDefaults
 from sfu.web.throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
@@ -35,6 +36,9 @@ class ServerConfig:
     whisper: WhisperConfig = field(default_factory=WhisperConfig)
     kyutai: KyutaiConfig = field(default_factory=KyutaiConfig)
     caption_mode: CaptionMode = CaptionMode.MIXED  # rooms' default
+    # Rooms whose participants chose no language are captioned in the operator's (the rooms
+    # file's rule for the room, else --language) rather than in a detected one.
+    languages: LanguageDefaults = field(default_factory=LanguageDefaults)
     per_speaker_rooms: frozenset[str] = frozenset()  # rooms captioned per speaker regardless
     log: LogConfig = field(default_factory=LogConfig)  # the caption log and reviewer access
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)

@@ -44,6 +44,8 @@ class _LiveCollector(Collector):
             sum(p.channel_backlog for p in room.participants.values()),
             room.late_audio_seconds,
             room.forwarded_packets_dropped,
+            room.caption_delay or 0.0,
+            1.0 if room.caption_delay is not None else 0.0,
         )
 
     def collect(self) -> Iterator[Metric]:
@@ -72,12 +74,26 @@ class _LiveCollector(Collector):
             "Streams of a room refused an engine slot (all taken), per room.",
             labels=["room"],
         )
+        delay = GaugeMetricFamily(
+            "livecaptions_room_caption_delay_seconds",
+            "How far behind speech a room's captions are while the engine is past its capacity "
+            "(median latency of its recent captions; 0 when not delayed), summed over rooms "
+            "without --metrics-room-labels.",
+            labels=["room"],
+        )
+        delayed = GaugeMetricFamily(
+            "livecaptions_rooms_captions_delayed",
+            "Rooms whose participants are told their captions are delayed.",
+            labels=["room"],
+        )
         families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (
             participants,
             waiting,
             backlog,
             late,
             forwarded_dropped,
+            delay,
+            delayed,
         )
         totals: dict[str, list[float]] = {}
         for room in rooms:
@@ -93,6 +109,8 @@ class _LiveCollector(Collector):
         yield late
         yield forwarded_dropped
         yield waiting
+        yield delay
+        yield delayed
         yield GaugeMetricFamily(
             "livecaptions_participants",
             "Participants connected.",
@@ -151,6 +169,12 @@ class _LiveCollector(Collector):
         yield queue
         yield dropped
         yield lag
+        yield CounterMetricFamily(
+            "livecaptions_engine_late_audio_dropped_seconds",
+            "Audio the engine dropped undecoded because it waited too long for a decode (past "
+            "capacity, so that captions stay a bounded time behind speech).",
+            value=stats.late_dropped_seconds,
+        )
         yield GaugeMetricFamily(
             "livecaptions_engine_realtime_factor",
             "Engine step time over the audio time it processed, recent steps (above 1: the "

@@ -135,6 +135,13 @@ class CaptionServer:
         if self.config.ice_hosts:
             restrict_host_addresses(self.config.ice_hosts)
         await self.captioning.start()
+        unsupported = self.config.languages.unsupported(self.captioning.languages)
+        if unsupported:
+            await self.captioning.stop()
+            raise UnsupportedLanguage(
+                f"the caption engine ({self.captioning.engine_name}) does not caption "
+                f"{', '.join(sorted(set(unsupported)))}: see --language and the rooms file"
+            )
         self._server = await serve(
             self._handle,
             self.config.host,
@@ -369,6 +376,7 @@ class CaptionServer:
             languages=self.captioning.languages,
             events=self,
             mode=self.config.caption_mode_of(name),
+            default_language=self.config.languages.for_room(name),
         )
         self.rooms[name] = room
         if self._recorder is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import av
 import numpy as np
 
-from captioner.engine import SAMPLE_RATE, AudioChunk, EngineStats, StreamUpdate
+from captioner.engine import (
+    SAMPLE_RATE,
+    AudioChunk,
+    EngineStats,
+    StreamUpdate,
+    default_cpu_threads,
+)
 from captioner.errors import ModelChecksumError, ModelNotFoundError, StreamError
 from captioner.whisper.config import MODELS, PINNED_MODEL_SHA256, WhisperConfig
 from captioner.whisper.model import assemble_base_model, default_cache_dir
@@ -95,6 +101,11 @@ def check_model_dir(model_dir: Path, sha256: str | None) -> None:
         )
 
 
+# A language detector: the likeliest languages of each window of an encoded batch, with their
+# probabilities, one list per row. The model's own by default; tests script one.
+LanguageDetector = Callable[[Any], list[list[tuple[str, float]]]]
+
+
 class _Generation(Protocol):
     """What we read of CTranslate2's WhisperGenerationResult (CTranslate2 ships no types)."""
 
@@ -150,7 +161,7 @@ class _Model:
             str(model_dir),
             device="cpu",
             compute_type=config.compute_type,
-            cpu_threads=config.cpu_threads,
+            cpu_threads=config.cpu_threads or default_cpu_threads(),
         )
         self.languages = tuple(self.whisper.supported_languages)
         self._tokenizers: dict[str, Tokenizer] = {}
@@ -188,6 +199,7 @@ class _Slot:
     # are often shorter than DETECT_MIN_SECONDS (it drops committed audio), their union is not.
     heard_from: float | None = None
     heard_until: float = 0.0
+    decoded_at_step: int = -1  # the engine step that last decoded it: who waited longest
 
 
 def _guessing(slot: _Slot) -> bool:
@@ -203,7 +215,9 @@ class WhisperEngine:
 
     capacity = None  # streams are decoded in batches as they come; the cost grows with them
 
-    def __init__(self, config: WhisperConfig | None = None) -> None:
+    def __init__(
+        self, config: WhisperConfig | None = None, *, detector: LanguageDetector | None = None
+    ) -> None:
         self.config = config or WhisperConfig()
         config = self.config
         if config.model_dir is not None:
@@ -216,6 +230,7 @@ class WhisperEngine:
         english = config.english_model
         if english is not None and english != config.model and config.model_dir is None:
             self._english = _Model(english, resolve_model(english, config.cache_dir), config)
+        self._detector = detector or main.detect
         self.name = "whisper-" + "+".join(dict.fromkeys([main.name, self._english.name]))
         self.languages = main.languages
         self._slots: dict[str, _Slot] = {}
@@ -248,20 +263,30 @@ class WhisperEngine:
     # --- one step --------------------------------------------------------------------------------
 
     def step(self, chunks: Sequence[AudioChunk]) -> list[StreamUpdate]:
-        for chunk in chunks:
-            slot = self._slots.get(chunk.stream_id)
-            if slot is None:
-                raise StreamError(f"stream {chunk.stream_id!r} is not open")
-            slot.stream.append(slot.resample(chunk.pcm), end_of_stream=chunk.end_of_stream)
-        planned = [
-            (stream_id, slot, request)
-            for stream_id, slot in self._slots.items()
-            if (request := slot.stream.plan()) is not None
-        ]
+        timed = self.stats.timed
+        with timed("audio"):  # resampling and the speech gate
+            for chunk in chunks:
+                slot = self._slots.get(chunk.stream_id)
+                if slot is None:
+                    raise StreamError(f"stream {chunk.stream_id!r} is not open")
+                slot.stream.append(slot.resample(chunk.pcm), end_of_stream=chunk.end_of_stream)
+        with timed("policy"):
+            planned = self._within_budget(
+                [
+                    (stream_id, slot, request)
+                    for stream_id, slot in self._slots.items()
+                    if (request := slot.stream.plan()) is not None
+                ]
+            )
+            self.stats.dropped_seconds += sum(s.stream.take_dropped() for s in self._slots.values())
         decoded = self._decode_slots([(slot, request) for _, slot, request in planned])
         updates = []
         for (stream_id, slot, request), words in zip(planned, decoded, strict=True):
-            result = slot.stream.apply(request, words)
+            if words is None:  # its language is not settled: its audio waits, nothing is shown
+                slot.stream.postpone(request)
+                continue
+            with timed("policy"):
+                result = slot.stream.apply(request, words)
             updates.append(
                 StreamUpdate(
                     stream_id,
@@ -276,6 +301,27 @@ class WhisperEngine:
         self.stats.steps += 1
         return updates
 
+    def _within_budget(
+        self, planned: list[tuple[str, _Slot, DecodeRequest]]
+    ) -> list[tuple[str, _Slot, DecodeRequest]]:
+        """The decodes of this step: finals first (a pause waits for them), then the streams
+        decoded longest ago, up to `step_budget` seconds of encoder windows. Past capacity a
+        step stays short, a stream left out keeps its audio and goes first next time: each
+        stream's decodes grow further apart, all alike, and none is starved."""
+        budget = self.config.step_budget
+        # Steps are the one clock every stream shares (each room's clock starts with the room).
+        planned.sort(key=lambda p: (not p[2].final, p[1].decoded_at_step))
+        chosen: list[tuple[str, _Slot, DecodeRequest]] = []
+        spent = 0.0
+        for item in planned:
+            window = window_frames(len(item[2].audio)) / FRAMES_PER_SECOND
+            if chosen and spent + window > budget and not item[1].stream.ended:
+                continue  # (a stream's last decode cannot wait: it closes after this step)
+            chosen.append(item)
+            item[1].decoded_at_step = self.stats.steps
+            spent += window
+        return chosen
+
     def decode(
         self, requests: Sequence[DecodeRequest], language: str | None = "en"
     ) -> list[list[DecodedWord]]:
@@ -285,9 +331,12 @@ class WhisperEngine:
             _Slot(WhisperStream(r.start, self.config.policy), _Resampler(), model, language)
             for r in requests
         ]
-        return self._decode_slots(list(zip(slots, requests, strict=True)))
+        decoded = self._decode_slots(list(zip(slots, requests, strict=True)))
+        return [words or [] for words in decoded]
 
-    def _decode_slots(self, work: Sequence[tuple[_Slot, DecodeRequest]]) -> list[list[DecodedWord]]:
+    def _decode_slots(
+        self, work: Sequence[tuple[_Slot, DecodeRequest]]
+    ) -> list[list[DecodedWord] | None]:
         """Batched decodes: encode, (detect,) greedy generate, align. Words per request, in order.
 
         Requests are batched by model, window length and prompt length. Padding a window to a
@@ -295,7 +344,7 @@ class WhisperEngine:
         alone (and would pay for encoding silence); and CTranslate2 needs <|startoftranscript|>
         at the same position in every prompt of a batch (the language token is always one token,
         so the language does not split a batch)."""
-        results: list[list[DecodedWord]] = [[] for _ in work]
+        results: list[list[DecodedWord] | None] = [[] for _ in work]
         groups: dict[tuple[str, int, int], list[int]] = {}
         contexts = [self._context(slot.model, request.prompt) for slot, request in work]
         for i, (slot, request) in enumerate(work):
@@ -309,14 +358,28 @@ class WhisperEngine:
 
     def _decode_batch(
         self, batch: Sequence[tuple[_Slot, DecodeRequest, list[int]]], frames: int
-    ) -> list[list[DecodedWord]]:
+    ) -> list[list[DecodedWord] | None]:
+        """Each request's words; None for a request whose stream's language is not settled
+        yet: its words are not decoded in a language detection has not settled on."""
         model = batch[0][0].model
+        timed = self.stats.timed
         requests = [request for _, request, _ in batch]
-        features, frame_counts = self._features(model, [r.audio for r in requests], frames)
-        encoded = model.whisper.encode(features)
+        with timed("features"):
+            features, frame_counts = self._features(model, [r.audio for r in requests], frames)
+        with timed("encode"):
+            encoded = model.whisper.encode(features)
         # Until a guess is sure, every decode votes again (the first guess sets `language`).
         if model.multilingual and any(_guessing(slot) for slot, _, _ in batch):
-            self._detect(model, self._english, [slot for slot, _, _ in batch], requests, encoded)
+            with timed("detect"):
+                self._detect(
+                    self._detector(encoded),
+                    self._english,
+                    [slot for slot, _, _ in batch],
+                    requests,
+                )
+        waiting = [_guessing(slot) and not request.final for slot, request, _ in batch]
+        if all(waiting):
+            return [None for _ in batch]  # detection only: no text in an unsettled language
         tokenizers = [model.tokenizer(slot.language or "en") for slot, _, _ in batch]
         prompts = [
             [*context, *tok.sot_sequence, tok.no_timestamps]
@@ -324,35 +387,40 @@ class WhisperEngine:
         ]
         seconds = frames / FRAMES_PER_SECOND
         max_length = min(MAX_TOKENS, max(len(p) for p in prompts) + 10 + math.ceil(8 * seconds))
-        results = model.whisper.model.generate(
-            encoded,
-            prompts,
-            beam_size=1,
-            max_length=max_length,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=model.suppressed,
-        )
+        with timed("generate"):
+            results = model.whisper.model.generate(
+                encoded,
+                prompts,
+                beam_size=1,
+                max_length=max_length,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=model.suppressed,
+            )
         tokens = [self._accept(r, tok) for r, tok in zip(results, tokenizers, strict=True)]
         words: list[list[DecodedWord]] = []
         # Alignment takes one tokenizer for the batch; it only decodes text tokens, which do not
         # depend on the language token, so the first one serves every row.
-        alignments = model.whisper.find_alignment(tokenizers[0], tokens, encoded, frame_counts)
-        for t, alignment in zip(tokens, alignments, strict=True):
-            words.append(self._words(alignment) if t else [])
-        return words
+        with timed("align"):
+            alignments = model.whisper.find_alignment(tokenizers[0], tokens, encoded, frame_counts)
+        with timed("words"):
+            for t, alignment in zip(tokens, alignments, strict=True):
+                words.append(self._words(alignment) if t else [])
+        return [None if wait else w for w, wait in zip(words, waiting, strict=True)]
 
     @staticmethod
     def _detect(
-        model: _Model,
+        detected: list[list[tuple[str, float]]],
         english: _Model,
         slots: Sequence[_Slot],
         requests: Sequence[DecodeRequest],
-        encoded: object,
     ) -> None:
-        """Guess the language of streams that have none; keep it once sure on enough audio."""
-        for slot, request, guesses in zip(slots, requests, model.detect(encoded), strict=True):
+        """Guess the language of streams that have none; keep it once sure on enough audio.
+
+        A stream's words wait until its guess is sure; at a pause (or the stream's end) before
+        that, the utterance is all there is to go on, and the leader is used for it."""
+        for slot, request, guesses in zip(slots, requests, detected, strict=True):
             if not _guessing(slot):
                 continue
             for language, probability in guesses:

@@ -13,7 +13,7 @@ dropped, so silence never becomes invented text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from captioner.whisper.agreement import (
     cut_repetition,
     ends_sentence,
 )
+from captioner.word_times import in_time_order
 from protocol import Word
 
 SAMPLE_RATE = 16_000  # Whisper's rate
@@ -59,13 +60,22 @@ class StreamPolicy:
     # heard "for good orth evil" after a cut that the whole buffer decoded as "for good or for
     # evil").
     cut_context: float = 2.0
-    hard_trim_after: float = 20.0  # past this, cut at the last committed word
-    max_buffer: float = 25.0  # past this, commit everything (Whisper's window is 30 s)
+    hard_trim_after: float = 14.0  # past this, cut at the last committed word (bounds the window)
+    max_buffer: float = 16.0  # past this, commit everything: an overloaded engine decodes long
+    # windows slowly, and slower steps grow the buffers further; this bounds the loop
     preroll: float = 0.3  # audio kept before speech starts
     end_of_turn: float = 1.5  # silence after which the buffer's audio no longer helps as context
+    # At a pause everything heard is final: cut the buffer after its last word, so that the next
+    # utterance's decodes do not encode and re-read the last one (the committed text stays as
+    # the prompt). False: keep it until `end_of_turn` or `trim_after`.
+    cut_at_pause: bool = True
     tail: float = 0.3  # silence kept after the last speech in a decoded window (Whisper invents
     # words over longer trailing silence)
     prompt_chars: int = 200
+    # Past capacity a stream's decodes come further apart (the engine's step budget): audio that
+    # has waited this long for its first decode is dropped, and counted, so that captions stay
+    # at most this far behind speech however many rooms speak.
+    max_delay: float = 10.0
     gate: GateConfig = field(default_factory=GateConfig)
 
 
@@ -75,6 +85,7 @@ class DecodeRequest:
     start: float  # room time of audio[0]
     prompt: str
     final: bool  # commit every word of the result
+    heard_until: float = 0.0  # room time: the end of the buffer when it was planned
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class WhisperStream:
         self._utterance_open = False  # speech heard since everything was last committed
         self._last_speech_end = start
         self._ended = False
+        self._dropped = 0.0  # seconds dropped undecoded, not yet counted by the engine
 
     @property
     def end(self) -> float:
@@ -128,6 +140,7 @@ class WhisperStream:
     # --- one step: plan, (the engine decodes), apply ---------------------------------------------
 
     def plan(self) -> DecodeRequest | None:
+        self._drop_late()
         if not self._utterance_open:
             if self.end - self._last_speech_end >= self.policy.end_of_turn:
                 self._drop_silence()
@@ -137,14 +150,41 @@ class WhisperStream:
         if not final and (
             self.end - self._decoded_until < self.policy.min_new_audio
             or self.end - self._start < self.policy.min_audio
+            # Nothing but silence since the last decode: it would read the same words again.
+            or self._last_speech_end <= self._decoded_until
         ):
             return None
-        self._decoded_until = self.end
         until = min(self.end, self._last_speech_end + self.policy.tail)
         audio = self._audio[: max(0, round((until - self._start) * SAMPLE_RATE))]
-        return DecodeRequest(audio, self._start, self._context[-self.policy.prompt_chars :], final)
+        prompt = self._context[-self.policy.prompt_chars :]
+        return DecodeRequest(audio, self._start, prompt, final, heard_until=self.end)
+
+    def take_dropped(self) -> float:
+        """Seconds of audio dropped undecoded (too late) since the last call."""
+        dropped, self._dropped = self._dropped, 0.0
+        return dropped
+
+    def _drop_late(self) -> None:
+        oldest = max(self._start, self._decoded_until)
+        cut = self.end - self.policy.max_delay
+        if self._ended or cut <= oldest:
+            return
+        self._cut(cut)
+        self._dropped += max(0.0, self._start - oldest)
+        self._decoded_until = max(self._decoded_until, self._start)
+
+    @property
+    def ended(self) -> bool:
+        """Its last audio has come."""
+        return self._ended
+
+    def postpone(self, request: DecodeRequest) -> None:
+        """The engine did not decode `request` (its language is not settled): its audio stays
+        in the buffer for a later decode, which waits for new audio as after any decode."""
+        self._decoded_until = max(self._decoded_until, request.heard_until)
 
     def apply(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> PolicyUpdate:
+        self._decoded_until = max(self._decoded_until, request.heard_until)
         heard = cut_repetition(self._to_room_time(request, decoded))
         if compression_ratio(" ".join(w.text for w in heard)) > COMPRESSION_RATIO_THRESHOLD:
             heard = []  # a loop that cut_repetition could not isolate
@@ -166,16 +206,37 @@ class WhisperStream:
 
     def _to_room_time(self, request: DecodeRequest, decoded: Sequence[DecodedWord]) -> list[Word]:
         length = len(request.audio) / SAMPLE_RATE
-        words = []
-        for w in decoded:
-            text = w.text.strip()
-            if not text:
-                continue
-            start = request.start + min(max(w.start, 0.0), length)
-            end = request.start + min(max(w.end, w.start, 0.0), length)
-            confidence = round(min(max(w.probability, 0.0), 1.0), 3)  # the model's probability
-            words.append(Word(text, round(start, 3), round(max(end, start), 3), confidence))
-        return words
+        heard = [w for w in decoded if w.text.strip()]
+        words = in_time_order(
+            [
+                Word(
+                    w.text.strip(),
+                    round(request.start + min(max(w.start, 0.0), length), 3),
+                    round(request.start + min(max(w.end, w.start, 0.0), length), 3),
+                    round(min(max(w.probability, 0.0), 1.0), 3),  # the model's probability
+                )
+                for w in heard
+            ]
+        )
+        if words:
+            words = (self._at_onset(words[0]), *words[1:])
+        return list(words)
+
+    def _at_onset(self, word: Word) -> Word:
+        """The decode's first word, moved to the start of its speech. Alignment stretches a
+        window's first word back over the silence before it: at a turn change, into the previous
+        speaker's last syllables, where it was attributed to them (issue 20, item 6). A word
+        whose span holds a speech onset (speech after at least the gate's hangover of silence)
+        starts there."""
+        first = max(1, int((word.start - self._start) * SAMPLE_RATE) // self._frame + 1)
+        last = min(len(self._speech), int((word.end - self._start) * SAMPLE_RATE) // self._frame)
+        onset = next(
+            (i for i in range(first, last) if self._speech[i] and not self._speech[i - 1]), None
+        )
+        if onset is None:
+            return word
+        start = round(self._start + onset * self._frame / SAMPLE_RATE, 3)
+        return replace(word, start=min(start, word.end))
 
     def _settled(self, words: Sequence[Word]) -> int | None:
         """How many leading words are old enough to commit on agreement alone."""
@@ -199,8 +260,11 @@ class WhisperStream:
         if final and self.end - self._last_speech_end >= self.policy.end_of_turn:
             self._drop_silence()
             return
-        length = self.end - self._start
         done = self._agreement.committed
+        if final and self.policy.cut_at_pause and done:
+            self._cut(min(self.end, done[-1].end + self.policy.cut_margin))
+            return
+        length = self.end - self._start
         if length < self.policy.trim_after or not done:
             return
         # Cut a little after the sentence's last word (alignment often ends a word early, and a

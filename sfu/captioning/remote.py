@@ -40,6 +40,7 @@ from asr.errors import AsrError
 from asr.messages import FRAME_SAMPLES, SAMPLE_RATE, Pause, Revise, Tentative, TimedWord
 from captioner.engine import Revision, StreamUpdate
 from captioner.scheduler import SchedulerStats
+from captioner.word_times import in_time_order
 from protocol import Word
 from sfu.captioning.port import CaptionSink
 
@@ -395,12 +396,14 @@ class RemoteStream:
                 w for w in connection.tentative if w.start >= end
             )
         if committed or revision is not None or tentative is not None or end_of_utterance:
+            if revision is not None:
+                revision = Revision(revision.replaces, in_time_order(revision.words))
             self._sink.on_update(
                 StreamUpdate(
                     self.stream_id,
                     revision=revision,
-                    committed=tuple(committed),
-                    tentative=tentative or (),
+                    committed=in_time_order(committed),  # the server's words, folded: in order
+                    tentative=in_time_order(tentative or ()),
                     end_of_utterance=end_of_utterance,
                     language=language,
                     audio_end=audio_end,

@@ -5,12 +5,19 @@ A participant's `join.language` is a BCP 47 tag; the engine works on its primary
 for; a tie goes to the language of whoever of them joined first. Nobody asked (or everyone who
 did has left): None, and the engine detects the language. Participants who did not say count for
 no language: a room of one "fr" and three silent choices is French.
+
+When nobody present chose, the operator's defaults apply before detection: the room's rule in the
+rooms file (`language` in a `[[room]]` rule), else the deployment's (`--language`). Participants'
+choices always win.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from access.tokens import room_matches
 
 
 class UnsupportedLanguage(ValueError):
@@ -43,3 +50,24 @@ def room_language(asked: Sequence[str | None]) -> str | None:
         return None
     most = max(votes.values())
     return next(language for language in asked if language is not None and votes[language] == most)
+
+
+@dataclass(frozen=True)
+class LanguageDefaults:
+    """The operator's languages for rooms whose participants chose none."""
+
+    deployment: str | None = None  # --language
+    rooms: tuple[tuple[str, str], ...] = ()  # (room name or pattern, language): the first match
+
+    def for_room(self, room: str) -> str | None:
+        for pattern, language in self.rooms:
+            if room_matches(pattern, room):
+                return language
+        return self.deployment
+
+    def unsupported(self, supported: Iterable[str]) -> list[str]:
+        """The configured languages the engine cannot caption."""
+        known = set(supported)
+        named = [self.deployment] if self.deployment else []
+        named += [language for _, language in self.rooms]
+        return [language for language in named if primary(language) not in known]

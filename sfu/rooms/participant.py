@@ -113,6 +113,7 @@ class ParticipantRoom(Protocol):
     engine_name: str
     state: StatusState
     forwarding: ForwardingGraph  # what this participant receives, and where its sources go
+    caption_delay: float | None  # seconds behind speech while captions are delayed
 
     def on_audio(self, participant_id: str, pcm: np.ndarray) -> None:
         """Decoded 24 kHz audio of `participant_id`, for the room's captions."""
@@ -379,8 +380,15 @@ class Participant:
         self.send_status()
 
     def send_status(self) -> None:
-        human = self.room.human_status(self.id)
-        self._send_channel(Status(self.subtitles, self.room.engine_name, self.room.state, human))
+        room = self.room
+        status = Status(
+            self.subtitles,
+            room.engine_name,
+            room.state,
+            room.human_status(self.id),
+            room.caption_delay,
+        )
+        self._send_channel(status)
 
     def send_caption(self, caption: Caption) -> bool:
         if not self.subtitles:

@@ -25,6 +25,7 @@ from protocol import (
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
 from sfu.media.tap import TrackTimeline, VoiceActivity
+from sfu.rooms.delay import CaptionDelay
 from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.human import Accepted, HumanCaptions, Line
 from sfu.rooms.language import room_language
@@ -54,13 +55,16 @@ class RoomEvents(Protocol):
 class _HealthWatch:
     """Captioning state of one room: unavailable when the captioner is not running or none of its
     streams has a slot, degraded while some wait for one or are being moved to another caption
-    server, while audio is being dropped or while steps fail, ok otherwise."""
+    server, while audio is being dropped, while steps fail or while its captions are delayed (the
+    engine is past its capacity), ok otherwise."""
 
     def __init__(self) -> None:
         self._dropped = 0.0
         self._failures = 0
 
-    def check(self, captioning: CaptioningPort, streams: list[CaptionStream]) -> StatusState:
+    def check(
+        self, captioning: CaptioningPort, streams: list[CaptionStream], delayed: bool = False
+    ) -> StatusState:
         if not captioning.running:
             return StatusState.UNAVAILABLE
         waiting = sum(1 for s in streams if not s.admitted)
@@ -71,7 +75,8 @@ class _HealthWatch:
         worse = dropped > self._dropped or stats.failures > self._failures
         self._dropped, self._failures = dropped, stats.failures
         moving = any(s.degraded for s in streams)
-        return StatusState.DEGRADED if worse or waiting or moving else StatusState.OK
+        degraded = worse or waiting or moving or delayed
+        return StatusState.DEGRADED if degraded else StatusState.OK
 
 
 class Room:
@@ -85,12 +90,15 @@ class Room:
         languages: tuple[str, ...],
         events: RoomEvents,
         mode: CaptionMode = CaptionMode.MIXED,
+        default_language: str | None = None,
     ) -> None:
         self.name = name
         self.stream_id = stream_id
         self.engine_name = engine_name
         self.languages = languages
-        self.language: str | None = None  # asked by its participants (room_language); None: detect
+        # The operator's language for it (rooms file, --language); None: detected.
+        self.default_language = default_language
+        self.language = default_language  # its participants' choice, else the default
         self.session_id = uuid.uuid4().hex  # the caption log's session: this room's life
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
@@ -104,6 +112,8 @@ class Room:
         self._activity = VoiceActivity()
         self._timelines: dict[str, TrackTimeline] = {}
         self._health = _HealthWatch()
+        self._delay = CaptionDelay()
+        self.caption_delay: float | None = None  # seconds behind speech, while delayed
         self.human = HumanCaptions(name, stream_id)  # a human captioner's lines, who sees what
         self._closed = False
         # Every stream until its last step ran; in per-speaker mode, one per participant.
@@ -156,7 +166,8 @@ class Room:
         """The room's language follows who is present (participants are kept in join order). In
         per-speaker mode a participant who chose a language is captioned in it, whatever the
         room's."""
-        self.language = room_language([p.language for p in self.participants.values()])
+        chosen = room_language([p.language for p in self.participants.values()])
+        self.language = chosen or self.default_language
         if self._mix is not None:
             self._mix.set_language(self.language)
         for participant_id, stream in self._speaker_streams.items():
@@ -246,12 +257,15 @@ class Room:
             await asyncio.sleep(PUMP_SECONDS)
 
     def _update_state(self) -> None:
-        self._set_state(self._health.check(self._captioning, self.live_streams))
+        delay = self._delay.check(self.now())
+        state = self._health.check(self._captioning, self.live_streams, delay is not None)
+        self._set_state(state, delay)
 
-    def _set_state(self, state: StatusState) -> None:
-        if state is not self.state:
-            logger.warning("room %s: captioning is %s", self.name, state.value)
-            self.state = state
+    def _set_state(self, state: StatusState, delay: float | None = None) -> None:
+        if state is not self.state or (delay is None) != (self.caption_delay is None):
+            if state is not self.state:
+                logger.warning("room %s: captioning is %s", self.name, state.value)
+            self.state, self.caption_delay = state, delay
             self._send_statuses()
 
     def _send_statuses(self) -> None:
@@ -269,7 +283,12 @@ class Room:
     # --- captions --------------------------------------------------------------------------------
 
     def speaker_at(self, start: float, end: float) -> Speaker | None:
-        participant_id = self._activity.dominant(start, end)
+        # Who spoke during the words themselves first: with the lookup's margin around them, the
+        # first word of a turn went to the previous speaker, whose last syllables are louder
+        # than a new speaker's first (issue 20, item 6). The margin is for words the alignment
+        # placed a little off any speech.
+        participant_id = self._activity.dominant(start, end, margin=0.0)
+        participant_id = participant_id or self._activity.dominant(start, end)
         if participant_id is None:
             return None
         return Speaker(participant_id, self._names.get(participant_id, participant_id))
@@ -290,8 +309,11 @@ class Room:
                 self._events.on_done(self)
 
     def deliver(self, caption: Caption) -> None:
-        """To every participant who sees captions of its source now; to the log in any case."""
+        """To every participant who sees captions of its source now; to the log in any case.
+        An automatic caption's lag behind speech is what the delay notice reports."""
         now = self.now()
+        if caption.text and not caption.human:
+            self._delay.observe(now, now - caption.end)
         for participant in self.participants.values():
             if self.human.shows(participant.id, caption, now):
                 participant.send_caption(caption)

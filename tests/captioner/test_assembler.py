@@ -121,3 +121,15 @@ def test_a_revised_segment_still_respects_the_line_rule() -> None:
     assert all(fits(c.text) for c in out)
     finals = " ".join(c.text for c in out if c.final)
     assert finals == f"{long} {longer} at noon"
+
+
+def test_a_turns_first_committed_word_names_the_segment_its_tentative_words_opened() -> None:
+    """Tentative words spanning the last speaker's end and the new one's start opened the segment
+    under the last speaker; the new speaker's first committed word must not be finalised under
+    that name (issue 20, item 6: "Thank" under Bob where Ada said "Thank you.")."""
+    a = assembler(lambda start, end: BOB if start < 1.0 else ADA)
+    shown = a.feed(StreamUpdate("s", (), (Word("and", 0.6, 0.9), Word("Thank", 1.0, 1.2))))
+    assert shown[-1].speaker == BOB  # the tentative span's dominant speaker, for now
+    out = a.feed(StreamUpdate("s", (Word("Thank", 1.0, 1.2), Word("you.", 1.2, 1.5)), ()))
+    [final] = [c for c in out if c.final]
+    assert (final.text, final.speaker) == ("Thank you.", ADA)

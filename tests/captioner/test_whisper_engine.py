@@ -118,3 +118,55 @@ def test_checksum_mismatch_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.bin").write_bytes(b"not the pinned model")
     with pytest.raises(ModelChecksumError, match="expected 1a5afae0"):
         WhisperEngine(WhisperConfig(model_dir=tmp_path, sha256=PINNED_MODEL_SHA256))
+
+
+class ScriptedDetector:
+    """A language detector that says what it is told: `script[i]` for its i-th call (the last
+    entry from then on), for every window of the batch."""
+
+    def __init__(self, script: list[list[tuple[str, float]]]) -> None:
+        self.script = script
+        self.calls = 0
+
+    def __call__(self, encoded: object) -> list[list[tuple[str, float]]]:
+        guesses = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        rows = getattr(encoded, "shape", [1])[0]
+        return [list(guesses) for _ in range(rows)]
+
+
+# First unsure Spanish (the flaky CI run's first captions), then sure English.
+WRONG_FIRST = [[("es", 0.6), ("en", 0.3)]] * 3 + [[("en", 0.95), ("es", 0.03)]]
+
+
+def test_no_word_is_shown_in_a_language_detection_has_not_settled_on() -> None:
+    detector = ScriptedDetector(WRONG_FIRST)
+    engine = WhisperEngine(WhisperConfig(), detector=detector)  # base, detecting; English on tiny
+    updates = stream_through(engine, {"jfk": jfk()})["jfk"]
+    assert detector.calls > 3  # it did guess Spanish first
+    shown = [u for u in updates if u.committed or u.tentative or u.revision]
+    assert shown and {u.language for u in shown} == {"en"}
+    assert word_error_rate(JFK, final_text(updates)) <= 0.1  # from the first word on
+    assert final_text(updates).startswith("And so my fellow")
+
+
+def test_past_the_step_budget_streams_take_turns_whatever_their_room_clocks() -> None:
+    """A budget of one decode per step: two speaking streams are decoded in turn, even when one
+    room's clock is far ahead of the other's (rooms start their clocks when they open)."""
+    engine = WhisperEngine(WhisperConfig(model="tiny.en", step_budget=1.0))
+    speech = jfk()[: SAMPLE_RATE * 6]
+    size = round(0.32 * SAMPLE_RATE)
+    starts = {"old-room": 100.0, "new-room": 0.0}
+    for stream_id, start in starts.items():
+        engine.open_stream(stream_id, start)
+    decoded: list[list[str]] = []
+    for i in range(0, len(speech), size):
+        chunks = [
+            AudioChunk(s, start + i / SAMPLE_RATE, speech[i : i + size])
+            for s, start in starts.items()
+        ]
+        decoded.append([u.stream_id for u in engine.step(chunks)])
+    busy = [ids for ids in decoded if ids]
+    assert all(len(ids) == 1 for ids in busy)  # one decode per step: the budget holds
+    counts = [sum(ids == [s] for ids in busy) for s in starts]
+    assert abs(counts[0] - counts[1]) <= 1 and min(counts) >= 3, decoded  # in turn, none starved

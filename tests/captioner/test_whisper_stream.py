@@ -90,16 +90,29 @@ def test_an_unsure_recent_word_waits_then_commits_once_settled() -> None:
     first = stream.plan()
     assert first is not None and not first.final
     assert stream.apply(first, hear(first, 0.3)).committed == ()
-    stream.append(audio(0.32, []))
+    stream.append(audio(0.32, [(0.0, 0.32)]))  # more speech: another decode
     second = stream.plan()
+    assert second is not None
     update = stream.apply(second, hear(second, 0.3))
     assert [w.text for w in update.committed] == ["Try"]  # agreed, sure
     assert [w.text for w in update.tentative] == ["again."]  # agreed, unsure, recent
-    stream.append(audio(0.32, []))
+    stream.append(audio(1.0, []))
     third = stream.plan()
     assert third is not None and third.final  # the pause settles it
     committed = stream.apply(third, hear(third, 0.3)).committed
     assert [(w.text, w.confidence) for w in committed] == [("again.", 0.3)]  # carried to captions
+
+
+def test_silence_since_the_last_decode_is_not_decoded_again() -> None:
+    stream = WhisperStream(0.0, StreamPolicy(pause_seconds=1.0))
+    stream.append(audio(1.6, [(0.5, 1.3)]))
+    first = stream.plan()
+    assert first is not None
+    stream.apply(first, decode(first))
+    stream.append(audio(0.32, []))  # speech (with the gate's hangover) ended before it
+    assert stream.plan() is None
+    stream.append(audio(0.32, [(0.1, 0.3)]))
+    assert stream.plan() is not None
 
 
 def test_the_prompt_is_forgotten_at_the_end_of_a_turn() -> None:
@@ -170,3 +183,15 @@ def test_a_committed_guess_is_revised_once_two_decodes_hear_it_better() -> None:
             transcript += [w.text for w in update.revision.words]
         transcript += [w.text for w in update.committed]
     assert transcript == [text for text, _, _ in spoken]
+
+
+def test_a_windows_first_word_starts_where_its_speech_does() -> None:
+    """Alignment stretched the first word of a turn back over the silence before it, into the
+    previous speaker's last syllables (issue 20, item 6): it starts at its speech's onset."""
+    stream = WhisperStream(0.0, StreamPolicy(pause_seconds=2.0))
+    stream.append(audio(3.0, [(0.0, 0.4), (1.2, 1.8)]))  # the last speaker's tail, then "Ever"
+    request = stream.plan()
+    assert request is not None
+    update = stream.apply(request, [DecodedWord("Ever", 0.1, 1.7), DecodedWord("tried.", 1.7, 1.8)])
+    ever = [*update.committed, *update.tentative][0]
+    assert ever.text == "Ever" and abs(ever.start - 1.2) < 0.03 and ever.end == 1.7

@@ -27,10 +27,13 @@ from websockets.datastructures import Headers
 
 from asr.errors import AsrProtocolError
 from asr.messages import decode_client, decode_server, encode
+from captioner.assembler import CaptionAssembler
+from captioner.engine import Revision, StreamUpdate
+from captioner.word_times import is_in_time_order
 from captionlog.corrections import MAX_TEXT, parse_edit
 from captionlog.errors import BadQuery
 from client.browsers import FIREFOX
-from protocol import ErrorCode, Join, Joined, ProtocolError, ServerSession
+from protocol import Caption, ErrorCode, Join, Joined, ProtocolError, ServerSession, Word
 from protocol.captions import (
     parse_channel_message,
     parse_client_channel_message,
@@ -219,6 +222,55 @@ def test_client_channel_messages(cases: Counter[str], data: str | bytes) -> None
 def test_caption_messages(cases: Counter[str], data: str | bytes) -> None:
     cases["channel-captions"] += 1
     parses_or_refuses(parse_channel_message, data, serialize_channel_message)
+
+
+# Words as engines give them: times anywhere, overlapping, out of order (alignment, revisions).
+ENGINE_WORD = st.builds(
+    lambda text, start, length: Word(text, start, start + length),
+    st.sampled_from(["ask", "not", "what", "you.", "Luna", "discovered"]),
+    st.floats(0, 30, allow_nan=False),
+    st.floats(0, 2, allow_nan=False),
+)
+ENGINE_WORDS = st.lists(ENGINE_WORD, max_size=6).map(tuple)
+UPDATES = st.lists(
+    st.builds(
+        lambda committed, tentative, pause, revise, revised: StreamUpdate(
+            "s",
+            committed,
+            tentative,
+            pause,
+            "en",
+            revision=Revision(revise, revised) if revise else None,
+        ),
+        ENGINE_WORDS,
+        ENGINE_WORDS,
+        st.booleans(),
+        st.integers(0, 3),
+        ENGINE_WORDS,
+    ),
+    max_size=8,
+)
+
+
+@fuzz(500)
+@given(updates=UPDATES)
+@example(
+    updates=[StreamUpdate("s", (Word("Luna", 25.90, 25.90), Word("discovered", 25.86, 26.26)))]
+)
+def test_captions_carry_words_a_client_can_trust(
+    cases: Counter[str], updates: list[StreamUpdate]
+) -> None:
+    """Whatever times the engine gives, every caption has its words in time order, each within
+    the caption and ending before the next starts, and a client parses it back unchanged."""
+    cases["caption-word-times"] += 1
+    assembler = CaptionAssembler("R", "s", lambda start, end: None)
+    captions = [c for u in updates for c in assembler.feed(u)] + assembler.close()
+    for caption in captions:
+        words = caption.words or ()
+        assert is_in_time_order(words)
+        assert all(w.start <= w.end for w in words)
+        parsed = parse_channel_message(serialize_channel_message(caption))
+        assert isinstance(parsed, Caption) and is_in_time_order(parsed.words or ())
 
 
 @fuzz(500)

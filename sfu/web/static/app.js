@@ -145,9 +145,14 @@ async function markRemoteSpeakers() {
 function showEngineState(status) {
   const notice = $("engine-state");
   notice.hidden = status.state === "ok";
+  // `delay` (docs/protocol-notes.md): captions are this many seconds behind speech.
+  const late = typeof status.delay === "number"
+    ? `Captions are delayed by about ${Math.max(1, Math.round(status.delay))} s: the caption service is overloaded.`
+    : "Captions are running late: the caption service is overloaded.";
   notice.textContent = status.state === "ok" ? "" : status.state === "degraded"
-    ? "Captions are running late: the caption service is overloaded."
+    ? late
     : "Captions are not available right now: the caption service is down. Audio still works.";
+  notice.dataset.delay = typeof status.delay === "number" ? String(status.delay) : "";
 }
 
 // --- joining and leaving ------------------------------------------------------------------------
