@@ -15,6 +15,7 @@ import { HumanCaptions, isHuman } from "./human.js";
 import { renderCaptionText } from "./uncertain.js";
 import { Tiles } from "./tiles.js";
 import { SyncMode } from "./sync.js";
+import { LocalVideo } from "./camera.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -41,6 +42,7 @@ const tiles = new Tiles({
 const roster = new Roster({
   list: $("participants"), events: $("events"), onChange: () => tiles.update(roster.snapshot()),
 });
+const local = new LocalVideo({ onChange: () => showLocalVideo() });
 const sync = new SyncMode({
   output: $("sync-state"), receivers: () => meeting.connection?.pc?.getReceivers() ?? [],
 });
@@ -91,6 +93,7 @@ function onJoined(joined, session) {
   sync.reset();
   roster.reset({ id: joined.participant, name: meeting.connection.join.name }, joined.participants);
   roster.announce(session === 1 ? `You joined room ${joined.room}` : `You are back in room ${joined.room}`);
+  showLocalVideo();
   transcript.startedAt(Date.now() / 1000);
   transcript.setSession(session);
   showLanguages(joined.languages);
@@ -182,6 +185,9 @@ async function join(event) {
   setJoined(true);
   hideError();
   const microphone = $("listen-only").checked ? null : await openMicrophone();
+  // The camera never holds up joining (a camera prompt may wait for an answer): its track joins
+  // the meeting when it comes.
+  if ($("camera").checked) openCamera();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
   if ($("language").value) fields.language = $("language").value;
@@ -243,12 +249,64 @@ function leave() {
   endMeeting();
 }
 
+async function openCamera() {
+  try {
+    await local.openCamera();
+    if (!$("camera").checked) local.setCameraOn(false);  // turned off while the camera opened
+  } catch (error) {
+    $("camera").checked = false;
+    showNotice(`The camera could not be opened (${error.name}): the others see your name instead.`);
+  }
+}
+
+function toggleCamera(on) {
+  if (local.camera) local.setCameraOn(on);
+  else if (on && meeting.connection) openCamera();
+}
+
+async function toggleScreen() {
+  if (local.screen) {
+    local.stopScreen();
+    return;
+  }
+  try {
+    await local.startScreen();
+  } catch (error) {
+    if (error.name !== "NotAllowedError") showNotice(`The screen could not be shared (${error.name}).`);
+  }
+}
+
+/** Your own camera and screen in your own tiles, as the others see them. */
+function showLocalVideo() {
+  const me = roster.me?.id;
+  const pressed = local.screen !== null;
+  $("screen").setAttribute("aria-pressed", String(pressed));
+  $("screen").textContent = pressed ? "Stop sharing" : "Share screen";
+  if (!me) return;
+  for (const [source, track] of [["camera", local.camera], ["screen", local.screen]]) {
+    if (!track || track.readyState !== "live") {
+      tiles.detach(me, source);
+      continue;
+    }
+    if (tiles.shows(me, source, track)) continue;
+    const video = document.createElement("video");
+    video.dataset.participant = me;
+    video.dataset.source = source;
+    video.dataset.local = "true";  // a preview: the others' videos have no data-local
+    video.autoplay = true;
+    video.srcObject = new MediaStream([track]);
+    tiles.attach(video);
+  }
+  if (local.camera) tiles.setCamera(me, local.cameraOn);
+}
+
 /** Back to the form: the microphone stopped, the room's audio and captions gone. */
 function endMeeting() {
   meeting.lastState = State.DISCONNECTED;
   meeting.connection = null;
   meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off
   meeting.microphone = null;
+  local.stop();  // the camera light goes off too
   $("microphone").hidden = true;
   $("remote-audio").replaceChildren();
   view.clear();
@@ -397,6 +455,8 @@ $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
 $("mute").addEventListener("click", toggleMute);
 $("device").addEventListener("change", changeDevice);
+$("camera").addEventListener("change", (event) => toggleCamera(event.target.checked));
+$("screen").addEventListener("click", toggleScreen);
 $("flag").addEventListener("click", flagFromScreen);
 $("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
 $("language").addEventListener("change", (event) => changeSetting("language", event.target.value));
@@ -418,6 +478,8 @@ if (typeof ResizeObserver === "function") {
 setInterval(() => { roster.tick(); tiles.tick(); markRemoteSpeakers(); }, 500);
 prefill();
 checkSupport();
+// "Join with camera" is checked by default only where there is a camera.
+LocalVideo.hasCamera().then((has) => { if (!has) $("camera").checked = false; });
 
 // Test and tool hook (docs/protocol-notes.md): packets received per remote audio track.
 window.livecaptions = {

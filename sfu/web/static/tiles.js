@@ -58,6 +58,13 @@ export class Tiles {
     this.#layout();
   }
 
+  /** Whether `participant`'s `source` tile already shows `track`. */
+  shows(participant, source, track) {
+    const key = source === "screen" ? `${participant}:screen` : participant;
+    const video = this.tiles.get(key)?.querySelector(".tile-media video");
+    return video?.srcObject?.getVideoTracks?.()[0] === track;
+  }
+
   /** The video of `participant`'s `source` has ended (left, camera track gone, share stopped). */
   detach(participant, source) {
     const key = source === "screen" ? `${participant}:screen` : participant;
