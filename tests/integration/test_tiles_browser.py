@@ -9,6 +9,7 @@ speakers, at once); the pages under test join as listeners."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -69,17 +70,36 @@ def base(server: CaptionServer) -> str:
     return f"http://127.0.0.1:{server.port}"
 
 
-def speaker(server: CaptionServer, room: str, name: str, *, speaks: bool = True) -> CaptionClient:
-    """A Python participant: the scripted engine captions its audio (any audio) every 1.5 s; one
-    that does not speak sends no audio."""
-    audio = WavTrack(np.full(RATE, 0.01, np.float32), loop=True) if speaks else None
-    return CaptionClient(ws_url(server), room=room, name=name, audio=audio)
+def voice(turn: int = 0, turns: int = 1) -> np.ndarray:
+    """A loop the room's speech gate takes for speech (bursts of a tone, 0.2 s on, 0.2 s off: a
+    steady tone would become its noise floor) during the `turn`-th of `turns` 3 s turns."""
+    t = np.arange(round(0.2 * RATE)) / RATE
+    burst = np.concatenate([0.3 * np.sin(2 * np.pi * 220 * t), np.zeros(len(t))])
+    talk = np.tile(burst, round(3.0 / 0.4)).astype(np.float32)
+    loop = np.zeros(len(talk) * turns, np.float32)
+    loop[turn * len(talk) : (turn + 1) * len(talk)] = talk
+    return loop
+
+
+def speaker(
+    server: CaptionServer,
+    room: str,
+    name: str,
+    audio: np.ndarray | None = None,
+    start: asyncio.Event | None = None,
+) -> CaptionClient:
+    """A Python participant: the scripted engine captions the room's speech every 1.5 s under the
+    name of whoever spoke most then; one without `audio` sends none."""
+    track = None if audio is None else WavTrack(audio, loop=True, start=start)
+    return CaptionClient(ws_url(server), room=room, name=name, audio=track)
 
 
 async def listener(
     browser: Any, server: CaptionServer, room: str, name: str, *scripts: str, **context: Any
 ) -> MeetingPage:
-    page = await MeetingPage.open(await browser.new_context(**context), base(server), "", (STATUS, *scripts))
+    page = await MeetingPage.open(
+        await browser.new_context(**context), base(server), "", (STATUS, *scripts)
+    )
     await page.join(room, name, listen_only=True)
     await page.wait_in_room()
     await page.page.wait_for_function("window.__status !== null", timeout=TIMEOUT_MS)
@@ -103,8 +123,8 @@ async def test_a_pinned_tile_stays_large_while_another_speaks(
     server: CaptionServer, chromium: Any
 ) -> None:
     room = "pinned"
-    ivy = speaker(server, room, "Ivy", speaks=False)  # the interpreter: signs, says nothing
-    bob = speaker(server, room, "Bob")
+    ivy = speaker(server, room, "Ivy")  # the interpreter: signs, says nothing
+    bob = speaker(server, room, "Bob", voice())
     await ivy.join()
     page = await listener(chromium, server, room, "Carol")
     try:
@@ -143,9 +163,12 @@ async def test_captions_under_each_speaker_go_under_the_right_tile(
     server: CaptionServer, chromium: Any
 ) -> None:
     room = "crosstalk"
-    ada, bob = speaker(server, room, "Ada"), speaker(server, room, "Bob")
+    go = asyncio.Event()  # they take 3 s turns, from the same moment
+    ada = speaker(server, room, "Ada", voice(0, 2), go)
+    bob = speaker(server, room, "Bob", voice(1, 2), go)
     await ada.join()
     await bob.join()
+    go.set()
     page = await listener(chromium, server, room, "Carol", CAPTIONS_UNDER_TILES)
     try:
         await page.page.wait_for_function(
@@ -178,11 +201,16 @@ async def test_a_phone_keeps_every_tile_and_the_caption_area_on_screen(
     server: CaptionServer, chromium: Any
 ) -> None:
     room = "phone"
-    others = [speaker(server, room, name) for name in ("Ada Lovelace", "Bob", "Dee")]
+    others = [speaker(server, room, name, voice()) for name in ("Ada Lovelace", "Bob", "Dee")]
     for other in others:
         await other.join()
     page = await listener(
-        chromium, server, room, "Carol", CAPTIONS_UNDER_TILES, viewport={"width": 390, "height": 844}
+        chromium,
+        server,
+        room,
+        "Carol",
+        CAPTIONS_UNDER_TILES,
+        viewport={"width": 390, "height": 844},
     )
     try:
         await page.page.wait_for_function(
@@ -230,7 +258,7 @@ async def test_sync_mode_holds_back_every_receiver_in_chromium(
     server: CaptionServer, chromium: Any
 ) -> None:
     room = "sync"
-    ada, bob = speaker(server, room, "Ada"), speaker(server, room, "Bob")
+    ada, bob = speaker(server, room, "Ada", voice()), speaker(server, room, "Bob", voice())
     await ada.join()
     page = await listener(chromium, server, room, "Carol", SYNC_MODE)
     try:
@@ -255,7 +283,7 @@ async def test_sync_mode_in_firefox_and_where_a_browser_cannot(
 ) -> None:
     require_firefox()
     room = "sync-firefox"
-    ada = speaker(server, room, "Ada")
+    ada = speaker(server, room, "Ada", voice())
     await ada.join()
     firefox = await Firefox.launch(PREFS)
     pages: list[MeetingPage] = []
@@ -267,9 +295,7 @@ async def test_sync_mode_in_firefox_and_where_a_browser_cannot(
             await sync_applied(fox, 1)
         old = await listener(chromium, server, room, "Old", SYNC_MODE, NO_JITTER_TARGET)
         pages.append(old)
-        await old.page.wait_for_function(
-            "window.__captions.length > 0", timeout=TIMEOUT_MS
-        )
+        await old.page.wait_for_function("window.__captions.length > 0", timeout=TIMEOUT_MS)
         said = await old.page.inner_text("#sync-state")
         supported = await old.page.get_attribute("#sync-state", "data-supported")
         fox_said = await fox.page.inner_text("#sync-state")
