@@ -25,6 +25,7 @@ from protocol import (
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
 from sfu.media.tap import TrackTimeline, VoiceActivity
+from sfu.media.video import VideoCounters
 from sfu.rooms.delay import CaptionDelay
 from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.human import Accepted, HumanCaptions, Line
@@ -104,6 +105,7 @@ class Room:
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
         self.forwarding = ForwardingGraph()  # whose media goes to whom
+        self.video = VideoCounters()  # the video forwarding, for /metrics
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
         self._captioning = captioning
