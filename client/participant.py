@@ -23,9 +23,11 @@ from protocol import (
     Join,
     Joined,
     Leave,
+    MediaState,
     Offer,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantMedia,
     ServerAnswer,
     ServerOffer,
     Status,
@@ -79,6 +81,7 @@ class CaptionClient:
         self.camera = camera
         self.video_frames_by_mid: dict[str, int] = {}  # decoded video frames per media section
         self.video_sizes: dict[str, tuple[int, int]] = {}  # the last frame's size, per section
+        self.media: dict[str, ParticipantMedia] = {}  # the others' camera/screen state
         self.connected = asyncio.Event()
         self.joined: Joined | None = None
         self.captions: list[ReceivedCaption] = []
@@ -160,6 +163,8 @@ class CaptionClient:
                     await self._renegotiate(message)
                 elif isinstance(message, ErrorMessage):
                     self.errors.append(message)
+                elif isinstance(message, ParticipantMedia):
+                    self.media[message.participant] = message
                 else:
                     self.events.append(message)
                 await self._notify()
@@ -183,6 +188,11 @@ class CaptionClient:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer = self.shape.answer(self.pc.localDescription.sdp, offer.sdp, known)
         await self.send_frame(serialize(Answer(answer)))
+
+    async def set_media(self, *, camera: bool, screen: bool = False) -> None:
+        """Say which video this client sends (a v1 extension: camera on/off without
+        renegotiation)."""
+        await self.send_frame(serialize(MediaState(camera, screen)))
 
     async def set_subtitles(self, enabled: bool) -> None:
         await self.send_frame(serialize(SubtitlesToggle(enabled)))

@@ -29,6 +29,7 @@ from protocol import (
     CaptionSources,
     Flag,
     HumanStatus,
+    MediaState,
     ParticipantInfo,
     ServerMessage,
     ServerOffer,
@@ -151,6 +152,9 @@ class ParticipantRoom(Protocol):
     def human_status(self, participant_id: str) -> HumanStatus | None:
         """The human-captioner part of the participant's `status`."""
 
+    def media_changed(self, participant: Participant) -> None:
+        """`participant` turned its camera or screen share on or off: tell the others."""
+
 
 class Participant:
     def __init__(
@@ -184,6 +188,7 @@ class Participant:
         self._idle_senders: list[tuple[RTCRtpSender, ForwardedTrack]] = []
         self.video_taps: dict[MediaKind, VideoTap] = {}
         self._video_mids: dict[str, MediaKind] = {}  # the client's video sections
+        self.media: MediaState | None = None  # as the client last said; None until it says
         self.closed = False
         self._ice_hosts = ice_hosts
         self._jitter_prefetch = jitter_prefetch
@@ -435,6 +440,17 @@ class Participant:
             )
         self._flags += 1
         self.room.flag(self, segment, flag.reason)
+
+    def set_media(self, media: MediaState) -> None:
+        """The client says which video it is sending. Without the publish grant nothing it
+        sends is forwarded, so there is nothing to tell."""
+        if Grant.PUBLISH not in self.grants:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, "your token does not grant 'publish'", MediaState.TYPE
+            )
+        if media != self.media:
+            self.media = media
+            self.room.media_changed(self)
 
     def set_subtitles(self, enabled: bool) -> None:
         if enabled and Grant.CAPTIONS not in self.grants:

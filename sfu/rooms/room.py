@@ -19,6 +19,7 @@ from protocol import (
     HumanStatus,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantMedia,
     Speaker,
     StatusState,
 )
@@ -344,6 +345,23 @@ class Room:
 
     def human_status(self, participant_id: str) -> HumanStatus | None:
         return self.human.status(participant_id, self.now())
+
+    def media_changed(self, participant: Participant) -> None:
+        media = participant.media
+        if media is None:
+            return
+        update = ParticipantMedia(participant.id, media.camera, media.screen)
+        for other in self.participants.values():
+            if other is not participant:
+                other.signaling.send(update)
+
+    def media_states(self, but: str) -> list[ParticipantMedia]:
+        """What each other participant said it sends, for one who joins."""
+        return [
+            ParticipantMedia(p.id, p.media.camera, p.media.screen)
+            for p in self.participants.values()
+            if p.id != but and p.media is not None
+        ]
 
     def flag(self, participant: Participant, segment: str, reason: str) -> None:
         self._events.on_flag(self, participant, segment, reason)

@@ -98,3 +98,28 @@ async def test_an_offer_with_three_video_sections_is_refused(server: CaptionServ
         await pc.close()
     finally:
         await guest.close()
+
+
+async def test_camera_state_relayed_without_renegotiation(server: CaptionServer) -> None:
+    ada = client(server, "video-state", "Ada", audio=tone(), camera=SyntheticCamera())
+    bob = client(server, "video-state", "Bob", audio=tone())
+    try:
+        await ada.join()
+        await bob.join()
+        await until(lambda: bool(bob.video_from.get(pid(ada))), 15, "Bob to see Ada's camera")
+        offers = bob.pc.remoteDescription.sdp if bob.pc and bob.pc.remoteDescription else ""
+        await ada.set_media(camera=False)
+        await bob.wait_for(lambda: pid(ada) in bob.media, 5)
+        assert not bob.media[pid(ada)].camera
+        await ada.set_media(camera=True, screen=True)
+        await bob.wait_for(lambda: bob.media[pid(ada)].screen, 5)
+        assert bob.media[pid(ada)].camera
+        assert bob.pc is not None and bob.pc.remoteDescription.sdp == offers  # no new offer
+        late = client(server, "video-state", "Cy")
+        await late.join()
+        await late.wait_for(lambda: pid(ada) in late.media, 5)  # told on joining
+        assert late.media[pid(ada)].screen
+        await late.leave()
+    finally:
+        await ada.leave()
+        await bob.leave()
