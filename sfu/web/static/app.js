@@ -13,6 +13,7 @@ import { FlagDialog } from "./flag.js";
 import { missingFeatures, supportSentence } from "./support.js";
 import { HumanCaptions, isHuman } from "./human.js";
 import { renderCaptionText } from "./uncertain.js";
+import * as video from "./video.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,7 +31,7 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, camera: null, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
 const roster = new Roster({ list: $("participants"), events: $("events") });
 const view = new CaptionView({
@@ -87,7 +88,20 @@ function onJoined(joined, session) {
 
 function onSignal(message) {
   if (message.type === "participant-joined") roster.joined(message.participant);
-  else if (message.type === "participant-left") roster.left(message.participant);
+  else if (message.type === "participant-left") {
+    roster.left(message.participant);
+    video.detachParticipant($("remote-video"), message.participant.id);
+  } else if (message.type === "participant-media") {
+    meeting.media.set(message.participant, message);
+    video.applyMediaState($("remote-video"), message);
+    emit("media", message);
+  }
+}
+
+/** The server's SDP changed: its forwarded video sections are shown as <video> elements. */
+function onRemoteMedia(pc) {
+  video.syncRemoteVideo($("remote-video"), pc);
+  for (const state of meeting.media.values()) video.applyMediaState($("remote-video"), state);
 }
 
 function onError(message) {
@@ -119,6 +133,7 @@ function onCaption(caption, session) {
 }
 
 function onTrack(event) {
+  if (event.track.kind === "video") return;  // shown by onRemoteMedia, by mid (video.js)
   // The server names the source participant as the msid stream id (docs/protocol-notes.md).
   const source = event.streams[0]?.id ?? "";
   meeting.sources.set(event.track.id, source);
@@ -165,12 +180,15 @@ async function join(event) {
   setJoined(true);
   hideError();
   const microphone = $("listen-only").checked ? null : await openMicrophone();
+  const publish = !$("listen-only").checked;
+  meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
   if ($("language").value) fields.language = $("language").value;
   meeting.connection = new Connection({
     url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
-    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack },
+    video: publish, camera: meeting.camera,
+    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia },
   });
   meeting.connection.start();
 }
@@ -232,6 +250,14 @@ function endMeeting() {
   meeting.connection = null;
   meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off
   meeting.microphone = null;
+  meeting.camera?.stop();
+  meeting.camera = null;
+  meeting.screen?.stop();
+  meeting.screen = null;
+  meeting.media.clear();
+  $("remote-video").replaceChildren();
+  $("screen").disabled = true;
+  $("screen").setAttribute("aria-pressed", "false");
   $("microphone").hidden = true;
   $("remote-audio").replaceChildren();
   view.clear();
@@ -244,11 +270,45 @@ function endMeeting() {
 function setJoined(joined) {
   $("join").disabled = joined;
   $("leave").disabled = !joined;
+  $("screen").disabled = !joined || $("listen-only").checked;
   for (const id of ["room", "name", "token", "language", "listen-only"]) $(id).disabled = joined;
   $("flag").disabled = !joined;
 }
 
 // --- captions, settings, shortcuts --------------------------------------------------------------
+
+// --- camera and screen --------------------------------------------------------------------------
+
+/** The #camera checkbox during a meeting: camera on or off, no renegotiation. */
+async function toggleCamera() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if ($("camera").checked) {
+    meeting.camera = await video.openCamera();
+    if (!meeting.camera) $("camera").checked = false;
+  } else {
+    meeting.camera?.stop();
+    meeting.camera = null;
+  }
+  await connection.setCamera(meeting.camera);
+}
+
+/** The #screen button: share a screen, or stop sharing it. */
+async function toggleScreen() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if (meeting.screen) {
+    meeting.screen.stop();
+    meeting.screen = null;
+  } else {
+    meeting.screen = await video.openScreen();
+    // The browser's own "Stop sharing" ends the track: the others are told at once.
+    meeting.screen?.addEventListener("ended", () => { if (meeting.screen) toggleScreen(); });
+  }
+  $("screen").setAttribute("aria-pressed", String(Boolean(meeting.screen)));
+  $("screen").textContent = meeting.screen ? "Stop sharing" : "Share screen";
+  await connection.setScreen(meeting.screen);
+}
 
 function setSubtitles(enabled) {
   settings.subtitles = enabled;
@@ -369,6 +429,9 @@ function prefill() {
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
 $("mute").addEventListener("click", toggleMute);
+$("camera").addEventListener("change", toggleCamera);
+$("screen").addEventListener("click", toggleScreen);
+video.hasCamera().then((has) => { if (!meeting.connection) $("camera").checked = has; });
 $("device").addEventListener("change", changeDevice);
 $("flag").addEventListener("click", flagFromScreen);
 $("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
@@ -403,6 +466,15 @@ window.livecaptions = {
         packets: s.packetsReceived ?? 0,
       }));
   },
+  /** Remote video as this browser decodes it: [{mid, participant, source, framesDecoded, frameWidth}]. */
+  async inboundVideo() {
+    const pc = meeting.connection?.pc;
+    return pc ? video.inboundVideo(pc) : [];
+  },
+  /** The others' camera and screen state as this page last heard it, by participant id. */
+  media() { return Object.fromEntries(meeting.media); },
+  /** Offers the server sent this page so far (a camera toggle must not add one). */
+  get offers() { return meeting.connection?.offers ?? 0; },
   /** The people in the room as this page lists them: [{id, name, label}]. */
   participants() {
     return [...roster.people.values()].map((p) => ({ id: p.id, name: p.name, label: roster.label(p) }));
