@@ -31,9 +31,7 @@ async def decodes(page: MeetingPage, ids: list[str], timeout_ms: int = TIMEOUT_M
     await page.page.wait_for_function(DECODING, arg=[ids, since], timeout=timeout_ms, polling=100)
 
 
-async def test_cameras_screens_and_a_late_joiner(
-    server: CaptionServer, tmp_path: Path
-) -> None:
+async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 
     tone = 0.2 * np.sin(2 * np.pi * 330 * np.arange(48_000 * 2) / 48_000)
@@ -48,6 +46,7 @@ async def test_cameras_screens_and_a_late_joiner(
             pages: list[MeetingPage] = []
             for name in ("Ada", "Bob", "Cy"):
                 page = await MeetingPage.open(await browser.new_context(), server.url)
+                await page.page.wait_for_selector("#camera[data-ready]", state="attached")
                 assert await page.page.is_checked("#camera")  # a (fake) camera exists
                 await page.join(ROOM, name)
                 pages.append(page)
@@ -56,9 +55,9 @@ async def test_cameras_screens_and_a_late_joiner(
             ids = [await page.participant_id() for page in pages]
             for page, me in zip(pages, ids, strict=True):
                 await decodes(page, [i for i in ids if i != me])
-                await page.wait_for_audio_from({n for n in ("Ada", "Bob", "Cy")} - {
-                    await page.page.input_value("#name")
-                })
+                await page.wait_for_audio_from(
+                    {n for n in ("Ada", "Bob", "Cy")} - {await page.page.input_value("#name")}
+                )
             elements = await pages[0].page.eval_on_selector_all(
                 "#remote-video video",
                 "(vs) => vs.map((v) => [v.dataset.participant, v.dataset.source])",

@@ -431,7 +431,10 @@ $("leave").addEventListener("click", leave);
 $("mute").addEventListener("click", toggleMute);
 $("camera").addEventListener("change", toggleCamera);
 $("screen").addEventListener("click", toggleScreen);
-video.hasCamera().then((has) => { if (!meeting.connection) $("camera").checked = has; });
+video.hasCamera().then((has) => {
+  if (!meeting.connection) $("camera").checked = has;
+  $("camera").dataset.ready = "true";  // a hook: the default is set
+});
 $("device").addEventListener("change", changeDevice);
 $("flag").addEventListener("click", flagFromScreen);
 $("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
