@@ -15,7 +15,7 @@ import { HumanCaptions, isHuman } from "./human.js";
 import { renderCaptionText } from "./uncertain.js";
 import { Tiles } from "./tiles.js";
 import { SyncMode } from "./sync.js";
-import { LocalVideo } from "./camera.js";
+import * as video from "./video.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,7 +33,7 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, camera: null, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
 const tiles = new Tiles({
   list: $("tiles"), renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
@@ -42,7 +42,6 @@ const tiles = new Tiles({
 const roster = new Roster({
   list: $("participants"), events: $("events"), onChange: () => tiles.update(roster.snapshot()),
 });
-const local = new LocalVideo({ onChange: () => showLocalVideo() });
 const sync = new SyncMode({
   output: $("sync-state"), receivers: () => meeting.connection?.pc?.getReceivers() ?? [],
 });
@@ -103,7 +102,24 @@ function onJoined(joined, session) {
 
 function onSignal(message) {
   if (message.type === "participant-joined") roster.joined(message.participant);
-  else if (message.type === "participant-left") roster.left(message.participant);
+  else if (message.type === "participant-left") {
+    roster.left(message.participant);
+    video.detachParticipant($("tiles"), message.participant.id);
+  } else if (message.type === "participant-media") {
+    meeting.media.set(message.participant, message);
+    video.applyMediaState($("tiles"), message);
+    tiles.adopt();
+    emit("media", message);
+  }
+}
+
+/** The server's SDP changed: its forwarded video sections are shown as <video> elements. */
+function onRemoteMedia(pc) {
+  // video.js keeps the elements under #tiles; the tiles take each into its person's tile.
+  video.syncRemoteVideo($("tiles"), pc);
+  for (const state of meeting.media.values()) video.applyMediaState($("tiles"), state);
+  tiles.adopt();
+  sync.apply();  // receivers added by this negotiation are held back like the others
 }
 
 function onError(message) {
@@ -138,6 +154,7 @@ function onCaption(caption, session) {
 }
 
 function onTrack(event) {
+  if (event.track.kind === "video") return;  // shown by onRemoteMedia, by mid (video.js)
   // The server names the source participant as the msid stream id (docs/protocol-notes.md).
   const source = event.streams[0]?.id ?? "";
   meeting.sources.set(event.track.id, source);
@@ -185,15 +202,19 @@ async function join(event) {
   setJoined(true);
   hideError();
   const microphone = $("listen-only").checked ? null : await openMicrophone();
-  // The camera never holds up joining (a camera prompt may wait for an answer): its track joins
-  // the meeting when it comes.
-  if ($("camera").checked) openCamera();
+  const publish = !$("listen-only").checked;
+  meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
+  if (publish && $("camera").checked && !meeting.camera) {
+    $("camera").checked = false;
+    showNotice("The camera could not be opened: the others see your name instead.");
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
   if ($("language").value) fields.language = $("language").value;
   meeting.connection = new Connection({
     url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
-    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack },
+    video: publish, camera: meeting.camera,
+    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia },
   });
   meeting.connection.start();
 }
@@ -249,41 +270,14 @@ function leave() {
   endMeeting();
 }
 
-async function openCamera() {
-  try {
-    await local.openCamera();
-    if (!$("camera").checked) local.setCameraOn(false);  // turned off while the camera opened
-  } catch (error) {
-    $("camera").checked = false;
-    showNotice(`The camera could not be opened (${error.name}): the others see your name instead.`);
-  }
-}
-
-function toggleCamera(on) {
-  if (local.camera) local.setCameraOn(on);
-  else if (on && meeting.connection) openCamera();
-}
-
-async function toggleScreen() {
-  if (local.screen) {
-    local.stopScreen();
-    return;
-  }
-  try {
-    await local.startScreen();
-  } catch (error) {
-    if (error.name !== "NotAllowedError") showNotice(`The screen could not be shared (${error.name}).`);
-  }
-}
-
 /** Your own camera and screen in your own tiles, as the others see them. */
 function showLocalVideo() {
   const me = roster.me?.id;
-  const pressed = local.screen !== null;
+  const pressed = Boolean(meeting.screen);
   $("screen").setAttribute("aria-pressed", String(pressed));
   $("screen").textContent = pressed ? "Stop sharing" : "Share screen";
   if (!me) return;
-  for (const [source, track] of [["camera", local.camera], ["screen", local.screen]]) {
+  for (const [source, track] of [["camera", meeting.camera], ["screen", meeting.screen]]) {
     if (!track || track.readyState !== "live") {
       tiles.detach(me, source);
       continue;
@@ -297,7 +291,7 @@ function showLocalVideo() {
     video.srcObject = new MediaStream([track]);
     tiles.attach(video);
   }
-  if (local.camera) tiles.setCamera(me, local.cameraOn);
+  tiles.setCamera(me, Boolean(meeting.camera));
 }
 
 /** Back to the form: the microphone stopped, the room's audio and captions gone. */
@@ -306,7 +300,13 @@ function endMeeting() {
   meeting.connection = null;
   meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off
   meeting.microphone = null;
-  local.stop();  // the camera light goes off too
+  meeting.camera?.stop();
+  meeting.camera = null;
+  meeting.screen?.stop();
+  meeting.screen = null;
+  meeting.media.clear();
+  $("screen").disabled = true;
+  showLocalVideo();
   $("microphone").hidden = true;
   $("remote-audio").replaceChildren();
   view.clear();
@@ -321,11 +321,45 @@ function setJoined(joined) {
   $("stage").hidden = !joined;
   $("join").disabled = joined;
   $("leave").disabled = !joined;
+  $("screen").disabled = !joined || $("listen-only").checked;
   for (const id of ["room", "name", "token", "language", "listen-only"]) $(id).disabled = joined;
   $("flag").disabled = !joined;
 }
 
 // --- captions, settings, shortcuts --------------------------------------------------------------
+
+// --- camera and screen --------------------------------------------------------------------------
+
+/** The #camera checkbox during a meeting: camera on or off, no renegotiation. */
+async function toggleCamera() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if ($("camera").checked) {
+    meeting.camera = await video.openCamera();
+    if (!meeting.camera) $("camera").checked = false;
+  } else {
+    meeting.camera?.stop();
+    meeting.camera = null;
+  }
+  showLocalVideo();
+  await connection.setCamera(meeting.camera);
+}
+
+/** The #screen button: share a screen, or stop sharing it. */
+async function toggleScreen() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if (meeting.screen) {
+    meeting.screen.stop();
+    meeting.screen = null;
+  } else {
+    meeting.screen = await video.openScreen();
+    // The browser's own "Stop sharing" ends the track: the others are told at once.
+    meeting.screen?.addEventListener("ended", () => { if (meeting.screen) toggleScreen(); });
+  }
+  showLocalVideo();  // also says on the button whether a screen is shared
+  await connection.setScreen(meeting.screen);
+}
 
 function setSubtitles(enabled) {
   settings.subtitles = enabled;
@@ -454,9 +488,13 @@ function prefill() {
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
 $("mute").addEventListener("click", toggleMute);
-$("device").addEventListener("change", changeDevice);
-$("camera").addEventListener("change", (event) => toggleCamera(event.target.checked));
+$("camera").addEventListener("change", toggleCamera);
 $("screen").addEventListener("click", toggleScreen);
+video.hasCamera().then((has) => {
+  if (!meeting.connection) $("camera").checked = has;
+  $("camera").dataset.ready = "true";  // a hook: the default is set
+});
+$("device").addEventListener("change", changeDevice);
 $("flag").addEventListener("click", flagFromScreen);
 $("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
 $("language").addEventListener("change", (event) => changeSetting("language", event.target.value));
@@ -478,8 +516,6 @@ if (typeof ResizeObserver === "function") {
 setInterval(() => { roster.tick(); tiles.tick(); markRemoteSpeakers(); }, 500);
 prefill();
 checkSupport();
-// "Join with camera" is checked by default only where there is a camera.
-LocalVideo.hasCamera().then((has) => { if (!has) $("camera").checked = false; });
 
 // Test and tool hook (docs/protocol-notes.md): packets received per remote audio track.
 window.livecaptions = {
@@ -494,6 +530,15 @@ window.livecaptions = {
         packets: s.packetsReceived ?? 0,
       }));
   },
+  /** Remote video as this browser decodes it: [{mid, participant, source, framesDecoded, frameWidth}]. */
+  async inboundVideo() {
+    const pc = meeting.connection?.pc;
+    return pc ? video.inboundVideo(pc) : [];
+  },
+  /** The others' camera and screen state as this page last heard it, by participant id. */
+  media() { return Object.fromEntries(meeting.media); },
+  /** Offers the server sent this page so far (a camera toggle must not add one). */
+  get offers() { return meeting.connection?.offers ?? 0; },
   /** The people in the room as this page lists them: [{id, name, label}]. */
   participants() {
     return [...roster.people.values()].map((p) => ({ id: p.id, name: p.name, label: roster.label(p) }));

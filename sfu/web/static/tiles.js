@@ -65,6 +65,29 @@ export class Tiles {
     return video?.srcObject?.getVideoTracks?.()[0] === track;
   }
 
+  /** Take in the others' videos (video.js keeps them under the list, names them with
+   *  `data-participant` and `data-source`, and hides one whose camera or screen is off): each goes
+   *  in its person's tile; a camera off shows the initials, a screen share stopped hides its tile. */
+  adopt() {
+    for (const video of this.list.querySelectorAll("video[data-participant]:not([data-local])")) {
+      const screen = video.dataset.source === "screen";
+      const key = screen ? `${video.dataset.participant}:screen` : video.dataset.participant;
+      if (video.closest(".tile")?.dataset.key !== key) this.attach(video);
+    }
+    for (const [key, tile] of this.tiles) {
+      const video = tile.querySelector(".tile-media video");
+      const person = this.people.get(tile.dataset.participant);
+      if (tile.dataset.source === "screen") {
+        if (!video) this.#remove(key);
+        else tile.hidden = video.hidden;
+      } else if (!person?.me) {
+        tile.dataset.camera = video && !video.hidden ? "on" : "off";
+        if (person) this.#render(tile, person);
+      }
+    }
+    this.#layout();
+  }
+
   /** The video of `participant`'s `source` has ended (left, camera track gone, share stopped). */
   detach(participant, source) {
     const key = source === "screen" ? `${participant}:screen` : participant;
@@ -216,7 +239,7 @@ export class Tiles {
   #layout() {
     let large = 0;
     for (const [key, tile] of this.tiles) {
-      const big = key === this.pinned || tile.dataset.source === "screen";
+      const big = !tile.hidden && (key === this.pinned || tile.dataset.source === "screen");
       tile.dataset.large = String(big);
       if (big) large += 1;
     }
