@@ -21,6 +21,7 @@ import pytest_asyncio
 
 from client import CaptionClient, WavTrack
 from client.audio import RATE
+from client.camera import SyntheticCamera
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
@@ -87,11 +88,12 @@ def speaker(
     name: str,
     audio: np.ndarray | None = None,
     start: asyncio.Event | None = None,
+    camera: SyntheticCamera | None = None,
 ) -> CaptionClient:
     """A Python participant: the scripted engine captions the room's speech every 1.5 s under the
     name of whoever spoke most then; one without `audio` sends none."""
     track = None if audio is None else WavTrack(audio, loop=True, start=start)
-    return CaptionClient(ws_url(server), room=room, name=name, audio=track)
+    return CaptionClient(ws_url(server), room=room, name=name, audio=track, camera=camera)
 
 
 async def listener(
@@ -200,22 +202,25 @@ async def test_captions_under_each_speaker_go_under_the_right_tile(
 async def test_a_phone_keeps_every_tile_and_the_caption_area_on_screen(
     server: CaptionServer, chromium: Any
 ) -> None:
+    """Carol on a phone (390x844) with her (fake) camera on, three others with cameras
+    (synthetic VP8): four tiles with pictures, two a row, above the caption area."""
     room = "phone"
-    others = [speaker(server, room, name, voice()) for name in ("Ada Lovelace", "Bob", "Dee")]
+    others = [
+        speaker(server, room, name, voice(), camera=SyntheticCamera())
+        for name in ("Ada Lovelace", "Bob", "Dee")
+    ]
     for other in others:
         await other.join()
-    page = await listener(
-        chromium,
-        server,
-        room,
-        "Carol",
-        CAPTIONS_UNDER_TILES,
-        viewport={"width": 390, "height": 844},
-    )
+    context = await chromium.new_context(viewport={"width": 390, "height": 844})
+    page = await MeetingPage.open(context, base(server), "", (STATUS, CAPTIONS_UNDER_TILES))
     try:
+        await page.join(room, "Carol")
+        await page.wait_in_room()
         await page.page.wait_for_function(
-            """() => document.querySelectorAll('#tiles .tile').length === 4
-                && document.querySelectorAll('#captions p').length > 0""",
+            """() => { const tiles = [...document.querySelectorAll('#tiles .tile')];
+                return tiles.length === 4 && tiles.every((t) => t.dataset.camera === 'on'
+                        && t.querySelector('video').videoWidth > 0)
+                    && document.querySelectorAll('#captions p').length > 0; }""",
             timeout=TIMEOUT_MS,
         )
         tiles = await page.page.evaluate(
@@ -231,7 +236,7 @@ async def test_a_phone_keeps_every_tile_and_the_caption_area_on_screen(
         OUT.mkdir(parents=True, exist_ok=True)
         await page.page.screenshot(path=str(OUT / "tiles-390x844.png"))
     finally:
-        await page.page.context.close()
+        await context.close()
         for other in others:
             await other.leave()
     assert scroll <= 390  # nothing wider than the phone
