@@ -128,7 +128,7 @@ async def test_a_pinned_tile_stays_large_while_another_speaks(
     ivy = speaker(server, room, "Ivy")  # the interpreter: signs, says nothing
     bob = speaker(server, room, "Bob", voice())
     await ivy.join()
-    page = await listener(chromium, server, room, "Carol")
+    page = await listener(chromium, server, room, "Carol", viewport={"width": 1280, "height": 800})
     try:
         assert ivy.joined is not None
         interpreter = ivy.joined.participant
@@ -151,6 +151,8 @@ async def test_a_pinned_tile_stays_large_while_another_speaks(
         )
         pinned, talking = await tile_of(page, interpreter), await tile_of(page, bob_id)
         state = await page.page.inner_text(f'#tiles .tile[data-key="{bob_id}"] .tile-state')
+        OUT.mkdir(parents=True, exist_ok=True)
+        await page.page.screenshot(path=str(OUT / "tiles-pinned-1280x800.png"))
     finally:
         await page.page.context.close()
         await ivy.leave()

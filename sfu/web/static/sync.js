@@ -4,7 +4,9 @@
 
 const MAX_TARGET_MS = 4000;   // the most the WebRTC specification lets a receiver hold back
 const SAMPLES_KEPT = 15;      // the lag is the median of the last captions' latencies
-const STEP_MS = 100;          // smaller changes are not applied: each one resizes every buffer
+const STEP_MS = 100;          // the hold-back is a multiple of this
+const HYSTERESIS_MS = 300;    // a smaller change of the lag is not followed: each change makes
+                              // the browser stretch or squeeze what it plays
 
 /** Whether this browser can hold back received media (`jitterBufferTarget`). */
 export function canDelay(receiver = globalThis.RTCRtpReceiver) {
@@ -57,7 +59,10 @@ export class SyncMode {
 
   /** Set every receiver's target (again: receivers added since get it too) and say so. */
   apply() {
-    const target = this.enabled && this.supported ? this.targetMs : 0;
+    let target = this.enabled && this.supported ? this.targetMs : 0;
+    if (target > 0 && this.appliedMs > 0 && Math.abs(target - this.appliedMs) < HYSTERESIS_MS) {
+      target = this.appliedMs;
+    }
     if (this.supported) {
       for (const receiver of this.receivers()) {
         const wanted = target > 0 ? target : null;  // null: the browser's own choice again
