@@ -23,9 +23,11 @@ from protocol import (
     Join,
     Joined,
     Leave,
+    MediaState,
     Offer,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantMedia,
     ServerAnswer,
     ServerOffer,
     Status,
@@ -57,12 +59,15 @@ class CaptionClient:
         shape: BrowserShape = AIORTC,
         language: str | None = None,
         answer_when_connected: bool = False,
+        camera: MediaStreamTrack | None = None,
     ) -> None:
         """`shape`: write offers and answers as this browser does (`client.browsers`: Chromium
         offers Opus as 111 where aiortc says 96; Firefox answers a section a re-offer adds as DTLS
         client), so that tests see what a server does with a browser's choices.
         `answer_when_connected`: answer a server offer only once the connection is up, as a
-        browser may (the server's first re-offer is then pending while media starts)."""
+        browser may (the server's first re-offer is then pending while media starts).
+        `camera`: a video track to publish as this participant's camera (a first video section,
+        `sendonly`; aiortc encodes it as VP8)."""
         self.url = url
         self.language = language  # join.language: the captions this participant asks for
         self.room = room
@@ -73,6 +78,10 @@ class CaptionClient:
         self.ice_hosts = tuple(ice_hosts)
         self.shape = shape
         self.answer_when_connected = answer_when_connected
+        self.camera = camera
+        self.video_frames_by_mid: dict[str, int] = {}  # decoded video frames per media section
+        self.video_sizes: dict[str, tuple[int, int]] = {}  # the last frame's size, per section
+        self.media: dict[str, ParticipantMedia] = {}  # the others' camera/screen state
         self.connected = asyncio.Event()
         self.joined: Joined | None = None
         self.captions: list[ReceivedCaption] = []
@@ -119,6 +128,8 @@ class CaptionClient:
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         if self.audio is not None:
             transceiver.sender.replaceTrack(self.audio)
+        if self.camera is not None:
+            pc.addTransceiver(self.camera, direction="sendonly")
         self.channel = channel = pc.createDataChannel("captions")
         channel.on("message", self._on_caption_message)
         channel.on("open", self.channel_open.set)
@@ -152,6 +163,8 @@ class CaptionClient:
                     await self._renegotiate(message)
                 elif isinstance(message, ErrorMessage):
                     self.errors.append(message)
+                elif isinstance(message, ParticipantMedia):
+                    self.media[message.participant] = message
                 else:
                     self.events.append(message)
                 await self._notify()
@@ -175,6 +188,11 @@ class CaptionClient:
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         answer = self.shape.answer(self.pc.localDescription.sdp, offer.sdp, known)
         await self.send_frame(serialize(Answer(answer)))
+
+    async def set_media(self, *, camera: bool, screen: bool = False) -> None:
+        """Say which video this client sends (a v1 extension: camera on/off without
+        renegotiation)."""
+        await self.send_frame(serialize(MediaState(camera, screen)))
 
     async def set_subtitles(self, enabled: bool) -> None:
         await self.send_frame(serialize(SubtitlesToggle(enabled)))
@@ -222,7 +240,12 @@ class CaptionClient:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            assert isinstance(frame, av.AudioFrame)  # the server forwards audio tracks only
+            if isinstance(frame, av.VideoFrame):
+                if mid is not None:
+                    self.video_frames_by_mid[mid] = self.video_frames_by_mid.get(mid, 0) + 1
+                    self.video_sizes[mid] = (frame.width, frame.height)
+                continue
+            assert isinstance(frame, av.AudioFrame)
             samples = frame.to_ndarray().astype(np.float32) / 32768.0
             self.remote_audio_peak = max(self.remote_audio_peak, float(np.abs(samples).max()))
             self.remote_audio_frames += 1
@@ -241,6 +264,22 @@ class CaptionClient:
             source = stream_of.get(mid)
             if source is not None:
                 frames[source] = frames.get(source, 0) + count
+        return frames
+
+    @property
+    def video_from(self) -> dict[str, dict[str, int]]:
+        """Decoded video frames per source participant and source (`camera`, `screen`): the
+        server names them in each forwarded section's msid (docs/protocol-notes.md, "Video")."""
+        if self.pc is None or self.pc.remoteDescription is None:
+            return {}
+        named = {s.mid: s for s in sections(self.pc.remoteDescription.sdp)}
+        frames: dict[str, dict[str, int]] = {}
+        for mid, count in self.video_frames_by_mid.items():
+            section = named.get(mid)
+            if section is None or section.stream is None or section.source is None:
+                continue
+            by_source = frames.setdefault(section.stream, {})
+            by_source[section.source] = by_source.get(section.source, 0) + count
         return frames
 
     # --- waiting -------------------------------------------------------------------------------

@@ -58,13 +58,23 @@ class MediaFormats:
 
 @dataclass(frozen=True)
 class Section:
-    """One media section of an SDP: its kind, mid, formats, and the stream of its track (the
-    first token of `a=msid`, RFC 8830)."""
+    """One media section of an SDP: its kind, mid, formats, and the stream and track ids of its
+    `a=msid` (RFC 8830)."""
 
     kind: str
     mid: str | None
     formats: MediaFormats
     stream: str | None = None
+    track: str | None = None
+
+    @property
+    def source(self) -> str | None:
+        """What a server-forwarded video section carries, from its msid track id:
+        `camera` or `screen` (docs/protocol-notes.md, "Video")."""
+        if self.kind != "video" or self.track is None:
+            return None
+        name = self.track.split("-", 1)[0]
+        return name if name in ("camera", "screen") else None
 
 
 def sections(sdp: str) -> list[Section]:
@@ -185,8 +195,10 @@ def _section(block: Block) -> Section:
     mid = attribute(block, "mid")
     msid = attribute(block, "msid")
     format_lines = tuple(line for line in block if FORMAT_ATTRIBUTE.fullmatch(line))
-    stream = msid.split()[0] if msid and msid.strip() else None
-    return Section(kind, mid, MediaFormats(payload_types, format_lines), stream)
+    ids = msid.split() if msid else []
+    stream = ids[0] if ids else None
+    track = ids[1] if len(ids) > 1 else None
+    return Section(kind, mid, MediaFormats(payload_types, format_lines), stream, track)
 
 
 def _with_formats(block: Block, formats: MediaFormats) -> Block:

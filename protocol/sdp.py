@@ -18,12 +18,15 @@ TRANSPORT_NEEDS = {
     "ice-pwd": "ICE credentials",
     "fingerprint": "the DTLS certificate's fingerprint",
 }
+MAX_VIDEO_SECTIONS = 2  # a camera, then a screen (docs/protocol-notes.md, "Video")
+VIDEO_SOURCES = ("camera", "screen")  # what the offer's video sections carry, in their order
 OFFER_SETUP = frozenset({"actpass", "active", "passive"})
 ANSWER_SETUP = frozenset({"active", "passive"})
 
 
 def validate_offer(sdp: str, ref: str = "offer") -> None:
-    """An offer must be SDP with one audio section and one data-channel section."""
+    """An offer must be SDP with one audio section, at most two video sections (each offering
+    VP8) and one data-channel section."""
     _check_sdp(sdp, ref)
     kinds = [line.split()[0][2:] for line in lines(sdp) if line.startswith("m=") and line[2:]]
     if kinds.count("audio") != 1:
@@ -38,8 +41,39 @@ def validate_offer(sdp: str, ref: str = "offer") -> None:
         )
     if "opus/48000" not in sdp.lower():
         raise ProtocolError(ErrorCode.BAD_REQUEST, "the offer must include the Opus codec", ref)
+    _check_video(sdp, kinds.count("video"), ref)
     _check_bundle(sdp, ref)
     _check_transport(sdp, ref, OFFER_SETUP)
+
+
+def _check_video(sdp: str, count: int, ref: str) -> None:
+    """At most a camera and a screen; the SFU forwards video untouched, so every video section
+    must offer the codec every subscriber can decode: VP8 (RFC 7742 section 5)."""
+    if count > MAX_VIDEO_SECTIONS:
+        raise ProtocolError(
+            ErrorCode.BAD_REQUEST,
+            f"the offer has {count} video sections; at most {MAX_VIDEO_SECTIONS}"
+            " (a camera, then a screen)",
+            ref,
+        )
+    _, blocks = split(sdp)
+    for block in blocks:
+        if block[0].startswith("m=video ") and not any(
+            line.startswith("a=rtpmap:") and "vp8/90000" in line.lower() for line in block
+        ):
+            mid = attribute(block, "mid")
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"video section {(mid or '?')[:16]!r} does not offer VP8 (VP8/90000)",
+                ref,
+            )
+
+
+def video_sources(sdp: str) -> dict[str, str]:
+    """The offer's video sections by mid: the first is the camera, the second the screen."""
+    _, blocks = split(sdp)
+    mids = [attribute(b, "mid") for b in blocks if b[0].startswith("m=video ")]
+    return {mid: source for mid, source in zip(mids, VIDEO_SOURCES, strict=False) if mid}
 
 
 def _check_bundle(sdp: str, ref: str) -> None:

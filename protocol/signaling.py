@@ -1,7 +1,8 @@
 """Signaling frames of protocol v1 (PROTOCOL.md section 1): one JSON object per text frame.
 
-Client → server: join, offer, answer, subtitles, leave.
-Server → client: joined, answer, offer, participant-joined, participant-left, error.
+Client → server: join, offer, answer, subtitles, leave; media (a v1 extension).
+Server → client: joined, answer, offer, participant-joined, participant-left, error;
+participant-media (a v1 extension, docs/protocol-notes.md "Video").
 
 `parse_client_frame` turns a raw frame into a validated message or raises ProtocolError with the
 code the server must answer with; `parse_server_frame` does the same for clients. `serialize` is
@@ -138,9 +139,26 @@ class Leave:
         return cls()
 
 
-ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave
+@dataclass(frozen=True)
+class MediaState:
+    """Which of its video sources a participant is sending now: camera on/off and screen share
+    without renegotiation (the client replaces the track; the sections stay)."""
+
+    TYPE: ClassVar[str] = "media"
+    camera: bool
+    screen: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"camera": self.camera, "screen": self.screen}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> MediaState:
+        return cls(camera=f.boolean("camera"), screen=f.boolean("screen"))
+
+
+ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave | MediaState
 CLIENT_MESSAGES: dict[str, MessageClass[ClientMessage]] = {
-    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave)
+    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave, MediaState)
 }
 
 
@@ -213,6 +231,28 @@ class ParticipantLeft(_ParticipantEvent):
 
 
 @dataclass(frozen=True)
+class ParticipantMedia:
+    """Another participant's `media` state, relayed as it changes (and once on joining, for each
+    participant that has said)."""
+
+    TYPE: ClassVar[str] = "participant-media"
+    participant: str
+    camera: bool
+    screen: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"participant": self.participant, "camera": self.camera, "screen": self.screen}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> ParticipantMedia:
+        return cls(
+            participant=f.string("participant", min_len=1),
+            camera=f.boolean("camera"),
+            screen=f.boolean("screen"),
+        )
+
+
+@dataclass(frozen=True)
 class ErrorMessage:
     TYPE: ClassVar[str] = "error"
     code: ErrorCode
@@ -237,11 +277,25 @@ class ErrorMessage:
 
 
 ServerMessage = (
-    Joined | ServerAnswer | ServerOffer | ParticipantJoined | ParticipantLeft | ErrorMessage
+    Joined
+    | ServerAnswer
+    | ServerOffer
+    | ParticipantJoined
+    | ParticipantLeft
+    | ParticipantMedia
+    | ErrorMessage
 )
 SERVER_MESSAGES: dict[str, MessageClass[ServerMessage]] = {
     m.TYPE: m
-    for m in (Joined, ServerAnswer, ServerOffer, ParticipantJoined, ParticipantLeft, ErrorMessage)
+    for m in (
+        Joined,
+        ServerAnswer,
+        ServerOffer,
+        ParticipantJoined,
+        ParticipantLeft,
+        ParticipantMedia,
+        ErrorMessage,
+    )
 }
 
 

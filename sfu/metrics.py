@@ -46,6 +46,9 @@ class _LiveCollector(Collector):
             room.forwarded_packets_dropped,
             room.caption_delay or 0.0,
             1.0 if room.caption_delay is not None else 0.0,
+            room.video.forwarded,
+            room.video.keyframe_requests,
+            room.forwarding.dropped_frames,
         )
 
     def collect(self) -> Iterator[Metric]:
@@ -86,6 +89,23 @@ class _LiveCollector(Collector):
             "Rooms whose participants are told their captions are delayed.",
             labels=["room"],
         )
+        video_forwarded = CounterMetricFamily(
+            "livecaptions_forwarded_video_packets",
+            "Video RTP packets forwarded untouched to subscribers (one per subscriber), per room.",
+            labels=["room"],
+        )
+        keyframes = CounterMetricFamily(
+            "livecaptions_keyframe_requests_relayed",
+            "Keyframe requests (PLI) sent to video sources for subscribers that joined, lost "
+            "packets or fell behind (at most one per source per 0.3 s), per room.",
+            labels=["room"],
+        )
+        frames_dropped = CounterMetricFamily(
+            "livecaptions_video_frames_dropped",
+            "Video frames dropped for subscribers whose queue was full (they wait for a "
+            "keyframe), per room.",
+            labels=["room"],
+        )
         families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (
             participants,
             waiting,
@@ -94,6 +114,9 @@ class _LiveCollector(Collector):
             forwarded_dropped,
             delay,
             delayed,
+            video_forwarded,
+            keyframes,
+            frames_dropped,
         )
         totals: dict[str, list[float]] = {}
         for room in rooms:
@@ -111,6 +134,9 @@ class _LiveCollector(Collector):
         yield waiting
         yield delay
         yield delayed
+        yield video_forwarded
+        yield keyframes
+        yield frames_dropped
         yield GaugeMetricFamily(
             "livecaptions_participants",
             "Participants connected.",

@@ -318,6 +318,8 @@ class CaptionServer:
                 languages=room.languages,
             )
         )
+        for media in room.media_states(but=participant.id):
+            signaling.send(media)
         return participant
 
     def _language_of(self, message: Join) -> str | None:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer, RTCSessionDescription
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer, RTCSessionDescription
 
 from protocol.bundle import with_bundle_transport
 from protocol.sdp import keep_candidates
@@ -60,8 +60,17 @@ def restrict_host_addresses(addresses: Sequence[str]) -> None:
 
 
 def rtc_configuration(ice_servers: Sequence[str] = ()) -> RTCConfiguration:
-    """No STUN unless configured: aiortc's default asks a public server."""
-    return RTCConfiguration(iceServers=[RTCIceServer(urls=url) for url in ice_servers])
+    """No STUN unless configured: aiortc's default asks a public server.
+
+    Max-bundle: every section a peer adds later shares the first section's transport. Under
+    aiortc's default (balanced), a section added by a re-offer joins the transport of the first
+    section of its kind; when that first video section was itself added by a re-offer, the answer
+    moves it onto the BUNDLE transport but leaves the later one on the abandoned transport, which
+    never connects: the second video forwarded to an audio-only participant never played."""
+    return RTCConfiguration(
+        iceServers=[RTCIceServer(urls=url) for url in ice_servers],
+        bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+    )
 
 
 # How long ICE waits for a peer's checks once its offered candidates are exhausted: its own

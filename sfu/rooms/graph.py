@@ -16,9 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
-from sfu.media.forwarding import ForwardedAudioTrack, PacketTap
+# Per-room and per-subscriber limits on forwarded video (issue 19). Policy: video sources are
+# forwarded in the order they were published; in a room, only the first MAX_ROOM_VIDEO sources are
+# forwarded at all, and each subscriber receives at most MAX_SUBSCRIBER_VIDEO of them (the
+# earliest). A source past a limit waits, unforwarded, until an earlier one ends; audio is never
+# limited here.
+MAX_ROOM_VIDEO = 24
+MAX_SUBSCRIBER_VIDEO = 12
 
 
 class MediaKind(StrEnum):
@@ -28,6 +34,10 @@ class MediaKind(StrEnum):
     CAMERA = "camera"
     SCREEN = "screen"
 
+    @property
+    def video(self) -> bool:
+        return self is not MediaKind.AUDIO
+
 
 @dataclass(frozen=True)
 class SourceKey:
@@ -35,6 +45,22 @@ class SourceKey:
 
     participant: str
     kind: MediaKind
+
+
+class Track(Protocol):
+    """A subscriber's outbound track for one source at a time."""
+
+    @property
+    def dropped(self) -> int:
+        """Packets (audio) or frames (video) dropped because the subscriber fell behind."""
+
+
+class Source(Protocol):
+    """A packet tap: copies each packet (audio) or frame (video) to the tracks subscribed to it."""
+
+    def subscribe(self, subscriber_id: str, track: Any) -> None: ...
+
+    def unsubscribe(self, subscriber_id: str) -> object: ...
 
 
 class Subscriber(Protocol):
@@ -54,13 +80,20 @@ class ForwardingGraph:
     Every subscriber wants every other participant's sources, in the order they were published
     (so that a subscriber's media sections keep one order across renegotiations)."""
 
-    def __init__(self) -> None:
-        self._sources: dict[SourceKey, PacketTap] = {}
+    def __init__(
+        self,
+        *,
+        max_room_video: int = MAX_ROOM_VIDEO,
+        max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
+    ) -> None:
+        self.max_room_video = max_room_video
+        self.max_subscriber_video = max_subscriber_video
+        self._sources: dict[SourceKey, Source] = {}
         self._subscribers: dict[str, Subscriber] = {}
         # By source and subscriber: the track, and its drop count when it was routed (a track
         # idles between sources and is routed again: only what it dropped on a route counts).
-        self._routes: dict[SourceKey, dict[str, tuple[ForwardedAudioTrack, int]]] = {}
-        self._retired_drops = 0  # packets dropped on routes that are gone
+        self._routes: dict[SourceKey, dict[str, tuple[Track, int]]] = {}
+        self._retired_drops = {False: 0, True: 0}  # by video: dropped on routes that are gone
 
     # --- who is here -----------------------------------------------------------------------------
 
@@ -76,14 +109,13 @@ class ForwardingGraph:
             self.unroute(key, participant_id)
         gone = [key for key in self._sources if key.participant == participant_id]
         for key in gone:
-            tap = self._sources.pop(key)
             for subscriber_id in list(self._routes.get(key, {})):
                 self.unroute(key, subscriber_id)
-            tap.subscribers.clear()
+            self._sources.pop(key)
         if gone:
             self._changed(participant_id)
 
-    def publish(self, key: SourceKey, tap: PacketTap) -> None:
+    def publish(self, key: SourceKey, tap: Source) -> None:
         """`key`'s packets now arrive through `tap`: every other subscriber should receive them."""
         if key in self._sources:
             return
@@ -93,10 +125,21 @@ class ForwardingGraph:
     # --- what a subscriber receives --------------------------------------------------------------
 
     def wanted(self, subscriber_id: str) -> list[SourceKey]:
-        """The sources `subscriber_id` should receive now, in a stable order."""
-        return [key for key in self._sources if key.participant != subscriber_id]
+        """The sources `subscriber_id` should receive now, in a stable order (video within the
+        limits above)."""
+        room_video = [key for key in self._sources if key.kind.video][: self.max_room_video]
+        video = [key for key in room_video if key.participant != subscriber_id]
+        allowed = set(video[: self.max_subscriber_video])
+        return [
+            key
+            for key in self._sources
+            if key.participant != subscriber_id and (not key.kind.video or key in allowed)
+        ]
 
-    def route(self, key: SourceKey, subscriber_id: str, track: ForwardedAudioTrack) -> None:
+    def source(self, key: SourceKey) -> Source | None:
+        return self._sources.get(key)
+
+    def route(self, key: SourceKey, subscriber_id: str, track: Track) -> None:
         """Deliver `key`'s packets to `track`, `subscriber_id`'s outbound track for it."""
         tap = self._sources.get(key)
         if tap is None or subscriber_id not in self._subscribers:
@@ -109,7 +152,7 @@ class ForwardingGraph:
         routes = self._routes.get(key, {})
         route = routes.pop(subscriber_id, None)
         if route is not None:
-            self._retired_drops += _dropped(route)
+            self._retired_drops[key.kind.video] += _dropped(route)
         if not routes:
             self._routes.pop(key, None)
         tap = self._sources.get(key)
@@ -122,9 +165,25 @@ class ForwardingGraph:
 
     @property
     def dropped(self) -> int:
-        """Packets dropped because a subscriber's queue was full, since the room opened."""
-        live = sum(_dropped(route) for routes in self._routes.values() for route in routes.values())
-        return self._retired_drops + live
+        """Audio packets dropped because a subscriber's queue was full, since the room opened."""
+        return self._dropped(video=False)
+
+    @property
+    def dropped_frames(self) -> int:
+        """Video frames dropped for subscribers that fell behind, since the room opened."""
+        return self._dropped(video=True)
+
+    def _dropped(self, *, video: bool) -> int:
+        live = sum(
+            _dropped(route)
+            for key, routes in self._routes.items()
+            if key.kind.video == video
+            for route in routes.values()
+        )
+        return self._retired_drops[video] + live
+
+    def video_sources(self) -> list[Source]:
+        return [tap for key, tap in self._sources.items() if key.kind.video]
 
     def _changed(self, source_participant: str) -> None:
         """A source of `source_participant` came or went: everyone else's `wanted` changed."""
@@ -133,6 +192,6 @@ class ForwardingGraph:
                 subscriber.forwarding_changed()
 
 
-def _dropped(route: tuple[ForwardedAudioTrack, int]) -> int:
+def _dropped(route: tuple[Track, int]) -> int:
     track, at_start = route
     return track.dropped - at_start

@@ -29,6 +29,7 @@ from protocol import (
     CaptionSources,
     Flag,
     HumanStatus,
+    MediaState,
     ParticipantInfo,
     ServerMessage,
     ServerOffer,
@@ -38,9 +39,18 @@ from protocol import (
 from protocol.captions import StatusState, serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.jsep import Negotiated
+from protocol.sdp import video_sources
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
+from sfu.media.video import (
+    FORWARDED_CODECS,
+    VIDEO_CLOCK,
+    ForwardedVideoTrack,
+    VideoCounters,
+    VideoTap,
+    forward_through,
+)
 from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
 
 logger = logging.getLogger(__name__)
@@ -48,6 +58,9 @@ logger = logging.getLogger(__name__)
 CAPTIONS_LABEL = "captions"
 MAX_FLAGS = 100  # per participant: flags are for reviewers, not a chat
 MAX_FLAGGABLE = 500  # the last final captions a participant may flag
+
+
+ForwardedTrack = ForwardedAudioTrack | ForwardedVideoTrack
 
 
 class Signaling(Protocol):
@@ -85,6 +98,17 @@ def opus_only(pc: RTCPeerConnection) -> None:
             transceiver.setCodecPreferences(opus)
 
 
+def forwarded_video_codecs(pc: RTCPeerConnection) -> None:
+    """Video is forwarded as the source packetized it: VP8 first (every section offers it), then
+    H.264; no RTX, FEC or RED (the SFU does not unwrap them; a browser then retransmits on the
+    media SSRC itself)."""
+    capabilities = RTCRtpSender.getCapabilities("video").codecs
+    codecs = [c for mime in FORWARDED_CODECS for c in capabilities if c.mimeType.lower() == mime]
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "video":
+            transceiver.setCodecPreferences(codecs)
+
+
 async def create_offer_keeping_agreed(pc: RTCPeerConnection) -> RTCSessionDescription:
     """`pc.createOffer()`, leaving the sections already negotiated as they were agreed.
 
@@ -113,6 +137,7 @@ class ParticipantRoom(Protocol):
     engine_name: str
     state: StatusState
     forwarding: ForwardingGraph  # what this participant receives, and where its sources go
+    video: VideoCounters  # the room's video forwarding, for /metrics
     caption_delay: float | None  # seconds behind speech while captions are delayed
 
     def on_audio(self, participant_id: str, pcm: np.ndarray) -> None:
@@ -126,6 +151,9 @@ class ParticipantRoom(Protocol):
 
     def human_status(self, participant_id: str) -> HumanStatus | None:
         """The human-captioner part of the participant's `status`."""
+
+    def media_changed(self, participant: Participant) -> None:
+        """`participant` turned its camera or screen share on or off: tell the others."""
 
 
 class Participant:
@@ -156,8 +184,11 @@ class Participant:
         self.language = language
         self.channel: RTCDataChannel | None = None
         self.packet_tap: PacketTap | None = None
-        self.senders: dict[SourceKey, tuple[RTCRtpSender, ForwardedAudioTrack]] = {}
-        self._idle_senders: list[tuple[RTCRtpSender, ForwardedAudioTrack]] = []
+        self.senders: dict[SourceKey, tuple[RTCRtpSender, ForwardedTrack]] = {}
+        self._idle_senders: list[tuple[RTCRtpSender, ForwardedTrack]] = []
+        self.video_taps: dict[MediaKind, VideoTap] = {}
+        self._video_mids: dict[str, MediaKind] = {}  # the client's video sections
+        self.media: MediaState | None = None  # as the client last said; None until it says
         self.closed = False
         self._ice_hosts = ice_hosts
         self._jitter_prefetch = jitter_prefetch
@@ -187,6 +218,10 @@ class Participant:
     async def accept_offer(self, sdp: str) -> str:
         """The client's first offer; returns our answer."""
         async with self._negotiation:
+            # Known before aiortc emits the tracks, in setRemoteDescription.
+            self._video_mids = {
+                mid: MediaKind(source) for mid, source in video_sources(sdp).items()
+            }
             with client_sdp("offer"):
                 await self.pc.setRemoteDescription(
                     remote_description(sdp, "offer", self._ice_hosts, end_of_candidates=False)
@@ -195,8 +230,9 @@ class Participant:
                     PEER_REFLEXIVE_WAIT, lambda: self.spawn(self._end_of_candidates())
                 )
                 if Grant.PUBLISH not in self.grants:
-                    self._refuse_inbound_audio()
+                    self._refuse_inbound_media()
                 opus_only(self.pc)
+                forwarded_video_codecs(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
             answer: str = self.pc.localDescription.sdp
             self._negotiated = Negotiated.from_exchange(sdp, answer)
@@ -240,39 +276,53 @@ class Participant:
             if not changed:
                 return
             opus_only(self.pc)
+            forwarded_video_codecs(self.pc)
             offer = await create_offer_keeping_agreed(self.pc)
             offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
 
-    def _refuse_inbound_audio(self) -> None:
-        """Without the publish grant our answer asks for no audio from the client (JSEP: an
-        `inactive` answer), and aiortc starts no receiver for it: nothing to forward or caption.
-        Later server offers make the section `sendonly`, to forward the others' audio."""
+    def _refuse_inbound_media(self) -> None:
+        """Without the publish grant our answer asks for no audio or video from the client (JSEP:
+        an `inactive` answer), and aiortc starts no receiver for it: nothing to forward or
+        caption. Later server offers make the audio section `sendonly`, to forward the others'
+        audio; the others' video comes in sections of the server's own."""
         for transceiver in self.pc.getTransceivers():
-            if transceiver.kind == "audio":
+            if transceiver.kind in ("audio", "video"):
                 transceiver.direction = "inactive"
 
-    def _media_clock(self) -> int:
-        """Now on this participant's 48 kHz media clock, where forwarded tracks start."""
-        return round((self._clock() - self._created) * OPUS_CLOCK)
+    def _media_clock(self, rate: int) -> int:
+        """Now on this participant's media clock of `rate` Hz, where forwarded tracks start."""
+        return round((self._clock() - self._created) * rate)
 
-    def _start_forwarding(self, key: SourceKey) -> ForwardedAudioTrack:
-        """A sender for `key`'s audio: an idle one if there is one, else a new one.
+    def _start_forwarding(self, key: SourceKey) -> ForwardedTrack:
+        """A sender for `key`'s media: an idle one of its kind if there is one, else a new one.
 
         A sender keeps its track for life (aiortc has no removeTrack, and its sender stops for
         good when its track ends); an idle one takes the new source on its track."""
-        if self._idle_senders:
-            sender, track = self._idle_senders.pop()
-            track.attach(key.participant, pts_origin=self._media_clock())
+        kind = "video" if key.kind.video else "audio"
+        rate = VIDEO_CLOCK if key.kind.video else OPUS_CLOCK
+        idle = next((s for s in self._idle_senders if s[1].kind == kind), None)
+        track: ForwardedTrack
+        if idle is not None:
+            self._idle_senders.remove(idle)
+            sender, track = idle
+            track.attach(key.participant, pts_origin=self._media_clock(rate))
             self._set_sending(sender, True)
+        elif key.kind.video:
+            track = ForwardedVideoTrack(key.participant, pts_origin=self._media_clock(rate))
+            # A section of its own, never one of the client's (those carry its own video up).
+            sender = self.pc.addTransceiver(track, direction="sendonly").sender
+            forward_through(sender, track)
         else:
-            track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock())
+            track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock(rate))
             sender = self.pc.addTrack(track)
-        # The msid stream id is the source's participant id, so that a client can tell whose
-        # audio each remote track carries (docs/protocol-notes.md).
+        # The msid names the source: its stream id is the participant's id, and for video its
+        # track id starts with `camera` or `screen` (docs/protocol-notes.md, "Video").
         sender._stream_id = key.participant
+        if key.kind.video:
+            sender._track_id = f"{key.kind}-{key.participant}"
         self.senders[key] = (sender, track)
         return track
 
@@ -296,14 +346,34 @@ class Participant:
     # --- media -----------------------------------------------------------------------------------
 
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind != "audio" or self.packet_tap is not None:
-            return
         if Grant.PUBLISH not in self.grants:
             return  # never tapped: not forwarded, not captioned, whatever the client sends
+        if track.kind == "video":
+            self._tap_video(track)
+            return
+        if track.kind != "audio" or self.packet_tap is not None:
+            return
         receiver = next(t.receiver for t in self.pc.getTransceivers() if t.receiver.track is track)
         self.packet_tap = PacketTap(receiver, jitter_prefetch=self._jitter_prefetch)
         self.spawn(self._consume(track))
         self.room.forwarding.publish(SourceKey(self.id, MediaKind.AUDIO), self.packet_tap)
+
+    def _tap_video(self, track: MediaStreamTrack) -> None:
+        """The client's camera or screen section (by its place in the offer): forwarded, once
+        its first frame arrives, to the others."""
+        transceiver = next(t for t in self.pc.getTransceivers() if t.receiver.track is track)
+        kind = self._video_mids.get(transceiver.mid or "")
+        if kind is None or kind in self.video_taps:
+            return
+        self.video_taps[kind] = VideoTap(
+            transceiver.receiver,
+            counters=self.room.video,
+            on_first_frame=lambda: self._publish_video(kind),
+        )
+
+    def _publish_video(self, kind: MediaKind) -> None:
+        if not self.closed:
+            self.room.forwarding.publish(SourceKey(self.id, kind), self.video_taps[kind])
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         """Decode this participant's audio once, for the room tap."""
@@ -370,6 +440,14 @@ class Participant:
             )
         self._flags += 1
         self.room.flag(self, segment, flag.reason)
+
+    def set_media(self, media: MediaState) -> None:
+        """The client says which video it is sending. Without the publish grant nothing it
+        sends is forwarded, so there is nothing to tell: ignored (a page need not know its
+        token's grants to say its camera is on)."""
+        if Grant.PUBLISH in self.grants and media != self.media:
+            self.media = media
+            self.room.media_changed(self)
 
     def set_subtitles(self, enabled: bool) -> None:
         if enabled and Grant.CAPTIONS not in self.grants:
@@ -441,6 +519,8 @@ class Participant:
             self._end_of_candidates_timer.cancel()
         for _, track in [*self.senders.values(), *self._idle_senders]:
             track.stop()
+        for tap in self.video_taps.values():
+            tap.close()
         for task in list(self._tasks):
             task.cancel()
         try:

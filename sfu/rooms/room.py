@@ -19,12 +19,14 @@ from protocol import (
     HumanStatus,
     ParticipantJoined,
     ParticipantLeft,
+    ParticipantMedia,
     Speaker,
     StatusState,
 )
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
 from sfu.media.tap import TrackTimeline, VoiceActivity
+from sfu.media.video import VideoCounters
 from sfu.rooms.delay import CaptionDelay
 from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.human import Accepted, HumanCaptions, Line
@@ -104,6 +106,7 @@ class Room:
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
         self.forwarding = ForwardingGraph()  # whose media goes to whom
+        self.video = VideoCounters()  # the video forwarding, for /metrics
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode
         self._captioning = captioning
@@ -342,6 +345,23 @@ class Room:
 
     def human_status(self, participant_id: str) -> HumanStatus | None:
         return self.human.status(participant_id, self.now())
+
+    def media_changed(self, participant: Participant) -> None:
+        media = participant.media
+        if media is None:
+            return
+        update = ParticipantMedia(participant.id, media.camera, media.screen)
+        for other in self.participants.values():
+            if other is not participant:
+                other.signaling.send(update)
+
+    def media_states(self, but: str) -> list[ParticipantMedia]:
+        """What each other participant said it sends, for one who joins."""
+        return [
+            ParticipantMedia(p.id, p.media.camera, p.media.screen)
+            for p in self.participants.values()
+            if p.id != but and p.media is not None
+        ]
 
     def flag(self, participant: Participant, segment: str, reason: str) -> None:
         self._events.on_flag(self, participant, segment, reason)

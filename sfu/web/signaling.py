@@ -18,6 +18,7 @@ from protocol import (
     ErrorCode,
     Join,
     Leave,
+    MediaState,
     Offer,
     ProtocolError,
     ServerAnswer,
@@ -217,6 +218,8 @@ class SignalingConnection:
             await participant.accept_answer(message.sdp)
         elif isinstance(message, SubtitlesToggle):
             participant.set_subtitles(message.enabled)
+        elif isinstance(message, MediaState):
+            participant.set_media(message)
         elif isinstance(message, Leave):
             pass  # the session is closed; `run` leaves the room
 

@@ -41,6 +41,7 @@ PREFS: dict[str, object] = {
     "media.peerconnection.ice.loopback": True,
     "media.peerconnection.ice.obfuscate_host_addresses": False,
     "permissions.default.microphone": 1,  # granted without a prompt (BiDi cannot grant it)
+    "permissions.default.camera": 1,  # the page joins with its (fake) camera, as Chromium does
     "media.navigator.streams.fake": True,  # a capture device exists on a machine with none
     "media.cubeb.force_mock_context": True,
     "media.autoplay.default": 0,  # remote audio plays without a click, as Chromium's flag does

@@ -9,6 +9,7 @@ no exception may go unhandled.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -298,12 +299,14 @@ async def raw_join(port: int, room: str) -> asyncio.StreamWriter:
 
 
 async def test_a_peer_broken_inside_aiortc_still_lets_its_room_close(server: CaptionServer) -> None:
-    """Past our SDP checks (here: straight to the participant), an offer that leaves aiortc
-    half-configured makes its close raise; the room closes all the same."""
+    """Past our SDP checks (here: straight to the participant), an offer that left aiortc
+    half-configured under its default bundle policy made its close raise; the room closes all
+    the same. (Since the server's peers use max-bundle, issue 19, aiortc answers this offer
+    instead: either outcome must leave the room closable.)"""
     async with connect(ws_url(server)) as ws:
         assert (await reply(ws, serialize(Join("broken", "Mallory", TOKEN))))["type"] == "joined"
         [mallory] = server.rooms["broken"].participants.values()
-        with pytest.raises(ProtocolError):
+        with contextlib.suppress(ProtocolError):
             await mallory.accept_offer(await broken_offer())
     await asyncio.wait_for(until(lambda: "broken" not in server.rooms), 30)
     assert mallory.closed

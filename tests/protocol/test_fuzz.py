@@ -43,6 +43,7 @@ from protocol.session import SessionLimits
 from protocol.signaling import parse_client_frame, parse_server_frame, serialize
 from protocol.text import is_valid_unicode
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
+from sfu.media.video import VideoCounters
 from sfu.rooms.graph import ForwardingGraph
 from sfu.rooms.participant import Participant, client_sdp
 from sfu.web.bodies import MAX_BODY, BodySplitter
@@ -399,10 +400,12 @@ def mutated_sdp(draw: st.DrawFn, base: str) -> str:
     return "\r\n".join(lines)
 
 
-async def _real_offer() -> str:
+async def _real_offer(video: int = 0) -> str:
     restrict_host_addresses(["127.0.0.1"])
     pc = RTCPeerConnection(rtc_configuration())
     pc.addTransceiver("audio", direction="sendrecv")
+    for _ in range(video):  # a camera, then a screen (docs/protocol-notes.md, "Video")
+        pc.addTransceiver("video", direction="sendonly")
     pc.createDataChannel("captions")
     await pc.setLocalDescription(await pc.createOffer())
     sdp = pc.localDescription.sdp
@@ -427,9 +430,17 @@ def real_offer(loop: asyncio.AbstractEventLoop) -> str:
     return loop.run_until_complete(_real_offer())
 
 
+@pytest.fixture(scope="module")
+def video_offer(loop: asyncio.AbstractEventLoop) -> str:
+    """An offer with a camera and a screen section: the SDP surface video adds."""
+    return loop.run_until_complete(_real_offer(video=2))
+
+
 @fuzz(1500)
 @given(data=st.data())
-def test_sdp_checks_and_aiortc_parser(cases: Counter[str], real_offer: str, data: Any) -> None:
+def test_sdp_checks_and_aiortc_parser(
+    cases: Counter[str], real_offer: str, video_offer: str, data: Any
+) -> None:
     """Our checks refuse with bad-request only; what they let through reaches aiortc's parser,
     whose every failure becomes bad-request too (`client_sdp`)."""
     from protocol.bundle import with_bundle_transport
@@ -440,6 +451,8 @@ def test_sdp_checks_and_aiortc_parser(cases: Counter[str], real_offer: str, data
         st.one_of(
             mutated_sdp(real_offer),
             mutated_sdp(FIREFOX.offer(real_offer)),  # session-level fingerprint, Opus as 109
+            mutated_sdp(video_offer),
+            mutated_sdp(FIREFOX.offer(video_offer)),
             st.text(ANY_CHAR, max_size=200),
         )
     )
@@ -480,6 +493,7 @@ class _Room:
 
     def __init__(self) -> None:
         self.forwarding = ForwardingGraph()
+        self.video = VideoCounters()
 
     def on_audio(self, participant_id: str, pcm: object) -> None:
         pass
@@ -501,7 +515,11 @@ class _Signaling:
 @fuzz(150)
 @given(data=st.data())
 def test_offers_through_aiortc_never_break_a_participant(
-    cases: Counter[str], loop: asyncio.AbstractEventLoop, real_offer: str, data: Any
+    cases: Counter[str],
+    loop: asyncio.AbstractEventLoop,
+    real_offer: str,
+    video_offer: str,
+    data: Any,
 ) -> None:
     """The server's own sequence on a mutated offer (check, apply, answer, close): it answers or
     refuses with bad-request, and closing the participant never raises (the `a=mid:zz` offer
@@ -513,6 +531,7 @@ def test_offers_through_aiortc_never_break_a_participant(
             st.just(real_offer.replace("a=mid:0", "a=mid:zz", 1)),
             mutated_sdp(real_offer),
             mutated_sdp(FIREFOX.offer(real_offer)),
+            mutated_sdp(video_offer),
         )
     )
     cases["aiortc-offers"] += 1

@@ -1,7 +1,7 @@
 import pytest
 
 from protocol import ErrorCode, ProtocolError
-from protocol.sdp import keep_candidates, validate_answer, validate_offer
+from protocol.sdp import keep_candidates, validate_answer, validate_offer, video_sources
 
 
 def _without(sdp: str, prefix: str) -> str:
@@ -29,8 +29,19 @@ OFFER = "\r\n".join(
 )
 
 
+VIDEO = "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:{mid}\r\na=rtpmap:96 VP8/90000\r\n"
+H264_ONLY = "m=video 9 UDP/TLS/RTP/SAVPF 102\r\na=mid:v9\r\na=rtpmap:102 H264/90000\r\n"
+
+
 def test_valid_offer_passes() -> None:
     validate_offer(OFFER)
+    validate_offer(OFFER + VIDEO.format(mid="cam") + VIDEO.format(mid="scr"))
+
+
+def test_video_sources_by_place() -> None:
+    sdp = OFFER + VIDEO.format(mid="cam") + VIDEO.format(mid="scr")
+    assert video_sources(sdp) == {"cam": "camera", "scr": "screen"}
+    assert video_sources(OFFER) == {}
 
 
 @pytest.mark.parametrize(
@@ -44,6 +55,10 @@ def test_valid_offer_passes() -> None:
         (OFFER + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n", "exactly one audio"),
         # aiortc takes an offer without a fingerprint, then its connect task dies (issue 19).
         (_without(OFFER, "a=fingerprint"), "has no a=fingerprint"),
+        (OFFER + "".join(VIDEO.format(mid=m) for m in "abc"), "3 video sections; at most 2"),
+        (OFFER + H264_ONLY, "'v9' does not offer VP8"),
+        # A video section without its transport (no session-level fingerprint to fall back on).
+        (_without(OFFER, "a=fingerprint") + VIDEO.format(mid="cam"), "has no a=fingerprint"),
         (_without(OFFER, "a=ice-pwd"), "has no a=ice-pwd"),
         (OFFER.replace("t=0 0", "t=0 0\r\na=setup:holdconn"), "a=setup:holdconn"),
     ],

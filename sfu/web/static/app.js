@@ -1,5 +1,5 @@
-// Participant page: composes the connection, the microphone, the caption display, the transcript
-// and the participant list. Protocol v1: signaling on /ws, captions on the `captions` data channel.
+// Participant page: composes the connection, the microphone, the caption display, the transcript,
+// the participant list, the tiles and sync mode. Protocol v1: signaling on /ws, captions on the `captions` data channel.
 // Hooks for tests and tools are listed in docs/protocol-notes.md ("Page hooks").
 
 import { CaptionView, SegmentBook, isCaption } from "./captions.js";
@@ -13,6 +13,9 @@ import { FlagDialog } from "./flag.js";
 import { missingFeatures, supportSentence } from "./support.js";
 import { HumanCaptions, isHuman } from "./human.js";
 import { renderCaptionText } from "./uncertain.js";
+import { Tiles } from "./tiles.js";
+import { SyncMode } from "./sync.js";
+import * as video from "./video.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -30,9 +33,18 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, camera: null, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
-const roster = new Roster({ list: $("participants"), events: $("events") });
+const tiles = new Tiles({
+  list: $("tiles"), renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
+  onPin: (key) => emit("pin", { pinned: key }),
+});
+const roster = new Roster({
+  list: $("participants"), events: $("events"), onChange: () => tiles.update(roster.snapshot()),
+});
+const sync = new SyncMode({
+  output: $("sync-state"), receivers: () => meeting.connection?.pc?.getReceivers() ?? [],
+});
 const view = new CaptionView({
   area: $("caption-area"), lines: $("captions"), live: $("captions-live"),
   labelOf: (speaker) => roster.label(speaker), onPick: (segment) => pickOnScreen(segment),
@@ -76,8 +88,11 @@ function onJoined(joined, session) {
   meeting.session = session;
   meeting.book = new SegmentBook();
   view.clear();
+  tiles.clear();
+  sync.reset();
   roster.reset({ id: joined.participant, name: meeting.connection.join.name }, joined.participants);
   roster.announce(session === 1 ? `You joined room ${joined.room}` : `You are back in room ${joined.room}`);
+  showLocalVideo();
   transcript.startedAt(Date.now() / 1000);
   transcript.setSession(session);
   showLanguages(joined.languages);
@@ -87,7 +102,24 @@ function onJoined(joined, session) {
 
 function onSignal(message) {
   if (message.type === "participant-joined") roster.joined(message.participant);
-  else if (message.type === "participant-left") roster.left(message.participant);
+  else if (message.type === "participant-left") {
+    roster.left(message.participant);
+    video.detachParticipant($("tiles"), message.participant.id);
+  } else if (message.type === "participant-media") {
+    meeting.media.set(message.participant, message);
+    video.applyMediaState($("tiles"), message);
+    tiles.adopt();
+    emit("media", message);
+  }
+}
+
+/** The server's SDP changed: its forwarded video sections are shown as <video> elements. */
+function onRemoteMedia(pc) {
+  // video.js keeps the elements under #tiles; the tiles take each into its person's tile.
+  video.syncRemoteVideo($("tiles"), pc);
+  for (const state of meeting.media.values()) video.applyMediaState($("tiles"), state);
+  tiles.adopt();
+  sync.apply();  // receivers added by this negotiation are held back like the others
 }
 
 function onError(message) {
@@ -102,6 +134,7 @@ function onChannelMessage(message, session) {
   else if (message.type === "status") {
     showEngineState(message);
     human.onStatus(message);
+    sync.observeStatus(message);
     emit("status", message);
   }
 }
@@ -110,7 +143,9 @@ function onCaption(caption, session) {
   const receivedAt = Date.now() / 1000;
   if (!settings.subtitles || !meeting.book.accept(caption)) return;
   view.show(caption);
+  if (caption.text) sync.observeLag(receivedAt - (meeting.clockOrigin + caption.end));
   if (caption.speaker) roster.speaking(caption.speaker.id);
+  if (settings.captionsUnderTiles && caption.speaker && !isHuman(caption)) tiles.caption(caption.speaker.id, caption);
   if (caption.final && caption.text) {
     const label = isHuman(caption) ? "Captioner" : caption.speaker ? roster.label(caption.speaker) : "";
     transcript.add(caption, meeting.clockOrigin, session, label);
@@ -119,6 +154,7 @@ function onCaption(caption, session) {
 }
 
 function onTrack(event) {
+  if (event.track.kind === "video") return;  // shown by onRemoteMedia, by mid (video.js)
   // The server names the source participant as the msid stream id (docs/protocol-notes.md).
   const source = event.streams[0]?.id ?? "";
   meeting.sources.set(event.track.id, source);
@@ -128,6 +164,7 @@ function onTrack(event) {
   audio.srcObject = event.streams[0] || new MediaStream([event.track]);
   $("remote-audio").append(audio);
   event.track.addEventListener("ended", () => audio.remove());
+  sync.apply();  // a receiver added later is held back like the others
 }
 
 const REMOTE_SPEAKING_LEVEL = 0.02;  // inbound-rtp audioLevel (0..1) of speech, above line noise
@@ -165,12 +202,19 @@ async function join(event) {
   setJoined(true);
   hideError();
   const microphone = $("listen-only").checked ? null : await openMicrophone();
+  const publish = !$("listen-only").checked;
+  meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
+  if (publish && $("camera").checked && !meeting.camera) {
+    $("camera").checked = false;
+    showNotice("The camera could not be opened: the others see your name instead.");
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
   if ($("language").value) fields.language = $("language").value;
   meeting.connection = new Connection({
     url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
-    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack },
+    video: publish, camera: meeting.camera,
+    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia },
   });
   meeting.connection.start();
 }
@@ -226,36 +270,106 @@ function leave() {
   endMeeting();
 }
 
+/** Your own camera and screen in your own tiles, as the others see them. */
+function showLocalVideo() {
+  const me = roster.me?.id;
+  const pressed = Boolean(meeting.screen);
+  $("screen").setAttribute("aria-pressed", String(pressed));
+  $("screen").textContent = pressed ? "Stop sharing" : "Share screen";
+  if (!me) return;
+  for (const [source, track] of [["camera", meeting.camera], ["screen", meeting.screen]]) {
+    if (!track || track.readyState !== "live") {
+      tiles.detach(me, source);
+      continue;
+    }
+    if (tiles.shows(me, source, track)) continue;
+    const video = document.createElement("video");
+    video.dataset.participant = me;
+    video.dataset.source = source;
+    video.dataset.local = "true";  // a preview: the others' videos have no data-local
+    video.autoplay = true;
+    video.srcObject = new MediaStream([track]);
+    tiles.attach(video);
+  }
+  tiles.setCamera(me, Boolean(meeting.camera));
+}
+
 /** Back to the form: the microphone stopped, the room's audio and captions gone. */
 function endMeeting() {
   meeting.lastState = State.DISCONNECTED;
   meeting.connection = null;
   meeting.microphone?.stop();  // the browser stops recording: its microphone light goes off
   meeting.microphone = null;
+  meeting.camera?.stop();
+  meeting.camera = null;
+  meeting.screen?.stop();
+  meeting.screen = null;
+  meeting.media.clear();
+  $("screen").disabled = true;
+  showLocalVideo();
   $("microphone").hidden = true;
   $("remote-audio").replaceChildren();
   view.clear();
   roster.clear();
+  tiles.clear();
   human.reset();
   flagDialog.close();
   setJoined(false);
 }
 
 function setJoined(joined) {
+  $("stage").hidden = !joined;
   $("join").disabled = joined;
   $("leave").disabled = !joined;
+  $("screen").disabled = !joined || $("listen-only").checked;
   for (const id of ["room", "name", "token", "language", "listen-only"]) $(id).disabled = joined;
   $("flag").disabled = !joined;
 }
 
 // --- captions, settings, shortcuts --------------------------------------------------------------
 
+// --- camera and screen --------------------------------------------------------------------------
+
+/** The #camera checkbox during a meeting: camera on or off, no renegotiation. */
+async function toggleCamera() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if ($("camera").checked) {
+    meeting.camera = await video.openCamera();
+    if (!meeting.camera) $("camera").checked = false;
+  } else {
+    meeting.camera?.stop();
+    meeting.camera = null;
+  }
+  showLocalVideo();
+  await connection.setCamera(meeting.camera);
+}
+
+/** The #screen button: share a screen, or stop sharing it. */
+async function toggleScreen() {
+  const connection = meeting.connection;
+  if (!connection) return;
+  if (meeting.screen) {
+    meeting.screen.stop();
+    meeting.screen = null;
+  } else {
+    meeting.screen = await video.openScreen();
+    // The browser's own "Stop sharing" ends the track: the others are told at once.
+    meeting.screen?.addEventListener("ended", () => { if (meeting.screen) toggleScreen(); });
+  }
+  showLocalVideo();  // also says on the button whether a screen is shared
+  await connection.setScreen(meeting.screen);
+}
+
 function setSubtitles(enabled) {
   settings.subtitles = enabled;
   saveSettings(settings);
   $("subtitles").checked = enabled;
   $("caption-area").hidden = !enabled;
-  if (!enabled) view.clear();  // off means off at once: nothing stays on screen
+  if (!enabled) {  // off means off at once: nothing stays on screen
+    view.clear();
+    tiles.clearCaptions();
+  }
   meeting.connection?.send({ type: "subtitles", enabled });
 }
 
@@ -263,6 +377,8 @@ function changeSetting(key, value) {
   settings[key] = value;
   saveSettings(settings);
   applySettings($("caption-area"), settings);
+  if (key === "captionsUnderTiles" && !value) tiles.clearCaptions();
+  if (key === "syncMode") sync.setEnabled(value);
 }
 
 function pickOnScreen(segment) {
@@ -359,6 +475,9 @@ function prefill() {
   $("caption-colors").value = settings.colors;
   $("caption-position").value = settings.position;
   $("underline-uncertain").checked = settings.underlineUncertain;
+  $("captions-under-tiles").checked = settings.captionsUnderTiles;
+  $("sync-mode").checked = settings.syncMode;
+  sync.setEnabled(settings.syncMode);
   applySettings($("caption-area"), settings);
   if (room && token) {
     showNotice(`You are invited to room ${$("room").value}: enter your name and select Join.`);
@@ -369,6 +488,12 @@ function prefill() {
 $("join-form").addEventListener("submit", join);
 $("leave").addEventListener("click", leave);
 $("mute").addEventListener("click", toggleMute);
+$("camera").addEventListener("change", toggleCamera);
+$("screen").addEventListener("click", toggleScreen);
+video.hasCamera().then((has) => {
+  if (!meeting.connection) $("camera").checked = has;
+  $("camera").dataset.ready = "true";  // a hook: the default is set
+});
 $("device").addEventListener("change", changeDevice);
 $("flag").addEventListener("click", flagFromScreen);
 $("subtitles").addEventListener("change", (event) => setSubtitles(event.target.checked));
@@ -377,6 +502,8 @@ $("caption-size").addEventListener("change", (event) => changeSetting("size", ev
 $("caption-colors").addEventListener("change", (event) => changeSetting("colors", event.target.value));
 $("caption-position").addEventListener("change", (event) => changeSetting("position", event.target.value));
 $("underline-uncertain").addEventListener("change", (event) => changeSetting("underlineUncertain", event.target.checked));
+$("captions-under-tiles").addEventListener("change", (event) => changeSetting("captionsUnderTiles", event.target.checked));
+$("sync-mode").addEventListener("change", (event) => changeSetting("syncMode", event.target.checked));
 $("download-text").addEventListener("click", () => transcript.downloadText(meeting.room || "meeting"));
 $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
 document.addEventListener("keydown", onKey);
@@ -386,7 +513,7 @@ if (typeof ResizeObserver === "function") {
     document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
   }).observe($("caption-area"));
 }
-setInterval(() => { roster.tick(); markRemoteSpeakers(); }, 500);
+setInterval(() => { roster.tick(); tiles.tick(); markRemoteSpeakers(); }, 500);
 prefill();
 checkSupport();
 
@@ -403,9 +530,27 @@ window.livecaptions = {
         packets: s.packetsReceived ?? 0,
       }));
   },
+  /** Remote video as this browser decodes it: [{mid, participant, source, framesDecoded, frameWidth}]. */
+  async inboundVideo() {
+    const pc = meeting.connection?.pc;
+    return pc ? video.inboundVideo(pc) : [];
+  },
+  /** The others' camera and screen state as this page last heard it, by participant id. */
+  media() { return Object.fromEntries(meeting.media); },
+  /** Offers the server sent this page so far (a camera toggle must not add one). */
+  get offers() { return meeting.connection?.offers ?? 0; },
   /** The people in the room as this page lists them: [{id, name, label}]. */
   participants() {
     return [...roster.people.values()].map((p) => ({ id: p.id, name: p.name, label: roster.label(p) }));
+  },
+  /** Every receiver of the peer connection: [{kind, participant, jitterBufferTarget}] (sync mode;
+   *  `jitterBufferTarget` is null where the browser lacks it or chooses by itself). */
+  receivers() {
+    const receivers = meeting.connection?.pc?.getReceivers() ?? [];
+    return receivers.map((r) => ({
+      kind: r.track?.kind ?? null, participant: meeting.sources.get(r.track?.id) ?? null,
+      jitterBufferTarget: r.jitterBufferTarget ?? null,
+    }));
   },
   get state() { return meeting.connection?.state ?? meeting.lastState; },
   /** Whether the last microphone the page opened still records (false once Leave stopped it). */

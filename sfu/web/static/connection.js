@@ -38,11 +38,18 @@ function waitForIce(peer) {
 
 export class Connection {
   /** `join`: the join frame's fields; `track`: the microphone track or null (listen-only);
-   *  `events`: {onState, onJoined, onSignal, onError, onChannelMessage, onTrack}. */
-  constructor({ url, join, track, events }) {
+   *  `video`: offer a camera and a screen section (docs/protocol-notes.md, "Video");
+   *  `camera`: the camera track or null;
+   *  `events`: {onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia}. */
+  constructor({ url, join, track, video = false, camera = null, events }) {
     this.url = url;
     this.join = join;
     this.track = track;
+    this.video = video;
+    this.camera = camera;
+    this.screen = null;
+    this.cameraSender = null;
+    this.screenSender = null;
     this.events = events;
     this.state = State.IDLE;
     this.attempt = 0;
@@ -70,6 +77,24 @@ export class Connection {
   async setTrack(track) {
     this.track = track;
     if (this.sender) await this.sender.replaceTrack(track);
+  }
+
+  /** Turn the camera on (a track) or off (null) without renegotiating, and tell the others. */
+  async setCamera(track) {
+    this.camera = track;
+    if (this.cameraSender) await this.cameraSender.replaceTrack(track);
+    this.#sendMedia();
+  }
+
+  /** Share a screen (a track) or stop (null), in the section offered for it: no renegotiation. */
+  async setScreen(track) {
+    this.screen = track;
+    if (this.screenSender) await this.screenSender.replaceTrack(track);
+    this.#sendMedia();
+  }
+
+  #sendMedia() {
+    if (this.video) this.send({ type: "media", camera: Boolean(this.camera), screen: Boolean(this.screen) });
   }
 
   send(message) {
@@ -122,13 +147,15 @@ export class Connection {
     this.pc?.close();
     this.pc = null;
     this.sender = null;
+    this.cameraSender = null;
+    this.screenSender = null;
     this.channel = null;
   }
 
   async #onSignal(message) {
     switch (message.type) {
       case "joined": return this.#onJoined(message);
-      case "answer": return this.pc?.setRemoteDescription({ type: "answer", sdp: message.sdp });
+      case "answer": return this.#onAnswer(message.sdp);
       case "offer": return this.#onOffer(message.sdp);
       case "error": return this.#onError(message);
       default: return this.events.onSignal(message);
@@ -145,18 +172,32 @@ export class Connection {
     // sendrecv even without a microphone: a listener may switch one on later with replaceTrack.
     const transceiver = pc.addTransceiver(this.track ?? "audio", { direction: "sendrecv" });
     this.sender = transceiver.sender;
+    if (this.video) {
+      // The camera's section first, then the screen's, both kept for the whole connection (the
+      // order names them); turning either on or off replaces the track and renegotiates nothing.
+      this.cameraSender = pc.addTransceiver(this.camera ?? "video", { direction: "sendonly" }).sender;
+      this.screenSender = pc.addTransceiver(this.screen ?? "video", { direction: "sendonly" }).sender;
+    }
     this.channel = pc.createDataChannel("captions");
     this.channel.onmessage = (event) => this.#onChannelMessage(event);
     await pc.setLocalDescription(await pc.createOffer());
     await waitForIce(pc);
     this.send({ type: "offer", sdp: pc.localDescription.sdp });
+    if (this.camera || this.screen) this.#sendMedia();
+  }
+
+  async #onAnswer(sdp) {
+    await this.pc?.setRemoteDescription({ type: "answer", sdp });
+    if (this.pc) this.events.onRemoteMedia?.(this.pc);
   }
 
   async #onOffer(sdp) {
     const pc = this.pc;
     if (!pc) return;
+    this.offers += 1;
     await pc.setRemoteDescription({ type: "offer", sdp });
     await pc.setLocalDescription(await pc.createAnswer());
+    this.events.onRemoteMedia?.(pc);
     await waitForIce(pc);
     this.send({ type: "answer", sdp: pc.localDescription.sdp });
   }

@@ -1,0 +1,123 @@
+"""Three Chromium pages with fake cameras decode each other's video while they hear each other; a
+fourth joining late decodes every camera within 2 s (the SFU relayed its keyframe request);
+camera off and on is seen by the others with no renegotiation; a shared screen appears and, once
+stopped, is seen stopped at once."""
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sfu.server import CaptionServer
+
+from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
+
+# The others' video elements: in their tiles (tiles.js), beside this page's own previews.
+REMOTE = "#tiles video:not([data-local])"
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
+
+ROOM = "video-browser"
+# Every camera of `ids` decodes (frames counted, a width) on this page, and its frames rise.
+DECODING = """async ([ids, since]) => {
+  const videos = await window.livecaptions.inboundVideo();
+  return ids.every((id) => videos.some((v) => v.participant === id && v.source === 'camera'
+    && v.frameWidth > 0 && v.framesDecoded > (since[id] ?? 0)));
+}"""
+FRAMES = """async () => Object.fromEntries((await window.livecaptions.inboundVideo())
+  .filter((v) => v.source === 'camera').map((v) => [v.participant, v.framesDecoded]))"""
+
+
+async def decodes(page: MeetingPage, ids: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
+    since = await page.page.evaluate(FRAMES)
+    await page.page.wait_for_function(DECODING, arg=[ids, since], timeout=timeout_ms, polling=100)
+
+
+async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    tone = 0.2 * np.sin(2 * np.pi * 330 * np.arange(48_000 * 2) / 48_000)
+    wav = tmp_path / "tone.wav"
+    import soundfile as sf
+
+    sf.write(wav, tone.astype(np.float32), 48_000, subtype="PCM_16")
+    args = [*chromium_args(wav), "--auto-select-desktop-capture-source=Entire screen"]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=require_chromium(), args=args)
+        try:
+            pages: list[MeetingPage] = []
+            for name in ("Ada", "Bob", "Cy"):
+                page = await MeetingPage.open(await browser.new_context(), server.url)
+                await page.page.wait_for_selector("#camera[data-ready]", state="attached")
+                assert await page.page.is_checked("#camera")  # a (fake) camera exists
+                await page.join(ROOM, name)
+                pages.append(page)
+            for page in pages:
+                await page.wait_in_room()
+            ids = [await page.participant_id() for page in pages]
+            for page, me in zip(pages, ids, strict=True):
+                await decodes(page, [i for i in ids if i != me])
+                await page.wait_for_audio_from(
+                    {n for n in ("Ada", "Bob", "Cy")} - {await page.page.input_value("#name")}
+                )
+            elements = await pages[0].page.eval_on_selector_all(
+                REMOTE,
+                "(vs) => vs.map((v) => [v.dataset.participant, v.dataset.source])",
+            )
+            assert sorted(elements) == sorted([[ids[1], "camera"], [ids[2], "camera"]])
+
+            # A fourth joins late: every camera decodes within 2 s of it being in the room.
+            late = await MeetingPage.open(await browser.new_context(), server.url)
+            await late.join(ROOM, "Dee")
+            await late.wait_in_room()
+            started = time.monotonic()
+            await decodes(late, ids, timeout_ms=TIMEOUT_MS)
+            late_seconds = time.monotonic() - started
+            assert late_seconds < 2.0, f"the late joiner waited {late_seconds:.2f} s for pictures"
+
+            # Camera off, then on: the others are told; nobody renegotiates.
+            offers = [await page.page.evaluate("window.livecaptions.offers") for page in pages]
+            await pages[0].page.set_checked("#camera", False)
+            for page in pages[1:]:
+                await page.page.wait_for_function(
+                    "(id) => window.livecaptions.media()[id]?.camera === false", arg=ids[0]
+                )
+                hidden = await page.page.eval_on_selector(
+                    f"{REMOTE}[data-participant='{ids[0]}'][data-source='camera']",
+                    "(v) => v.hidden",
+                )
+                assert hidden
+                # …and the tile shows the name's initials and says "camera off" (tiles.js).
+                tile = f"#tiles .tile[data-key='{ids[0]}']"
+                assert await page.page.get_attribute(tile, "data-camera") == "off"
+                assert "camera off" in await page.page.inner_text(f"{tile} .tile-state")
+            await pages[0].page.set_checked("#camera", True)
+            for page in pages[1:]:
+                await page.page.wait_for_function(
+                    "(id) => window.livecaptions.media()[id]?.camera === true", arg=ids[0]
+                )
+                await decodes(page, [ids[0]])
+            after = [await page.page.evaluate("window.livecaptions.offers") for page in pages]
+            assert after == offers, "a camera toggle renegotiated"
+
+            # Bob shares a screen; the others see it; he stops; they are told at once.
+            await pages[1].page.click("#screen")
+            for page in (pages[0], pages[2]):
+                await page.page.wait_for_selector(
+                    f"{REMOTE}[data-participant='{ids[1]}'][data-source='screen']",
+                    timeout=TIMEOUT_MS,
+                )
+                await page.page.wait_for_function(
+                    "(id) => window.livecaptions.media()[id]?.screen === true", arg=ids[1]
+                )
+            await pages[1].page.click("#screen")
+            for page in (pages[0], pages[2]):
+                await page.page.wait_for_function(
+                    "(id) => window.livecaptions.media()[id]?.screen === false", arg=ids[1]
+                )
+                assert await page.page.eval_on_selector(
+                    f"{REMOTE}[data-participant='{ids[1]}'][data-source='screen']",
+                    "(v) => v.hidden",
+                )
+        finally:
+            await browser.close()
