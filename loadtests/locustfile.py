@@ -24,6 +24,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import json
+import logging
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ import gevent
 from gevent import monkey
 from locust import User, constant, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 
-from loadtests.scenario import Detail, ParticipantRun, Scenario, load_clips
+from loadtests.scenario import ClipsError, Detail, ParticipantRun, Scenario, load_clips
 
 T = TypeVar("T")
 
@@ -140,13 +142,22 @@ def current_run(environment: Environment) -> LoadRun:
 def on_test_start(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     assert options is not None, "the locust command line was parsed"
+    try:
+        clips = load_clips(options.clips)
+    except ClipsError as exc:
+        # Say why and stop, rather than let every user fail later on a missing run.
+        logging.error("%s", exc)
+        environment.process_exit_code = 2
+        if environment.runner is not None:
+            gevent.spawn(environment.runner.quit)
+        return
     environment.caption_run = LoadRun(  # type: ignore[attr-defined]  # locust has no slot for it
         runner=AsyncioRunner(),
         sink=EventSink(environment, options.events_file),
         index=itertools.count(),
         scenario=Scenario(
             url=environment.host or "ws://127.0.0.1:8080/ws",
-            clips=load_clips(options.clips),
+            clips=clips,
             room_size=options.room_size,
             speakers_per_room=options.speakers_per_room,
             room_prefix=options.room_prefix,
@@ -174,11 +185,15 @@ class CaptionParticipant(User):
 
     def on_start(self) -> None:
         self._stop: asyncio.Event | None = None
-        self._index = next(current_run(self.environment).index)
         self._future: concurrent.futures.Future[None] | None = None
+        self._index = -1
+        if getattr(self.environment, "caption_run", None) is not None:
+            self._index = next(current_run(self.environment).index)
 
     @task
     def take_part(self) -> None:
+        if self._index < 0:  # test_start failed and said why: the run is stopping
+            raise StopUser
         run = current_run(self.environment)
         sink = run.sink
         participant = ParticipantRun(run.scenario, self._index, sink)
@@ -195,6 +210,8 @@ class CaptionParticipant(User):
         gevent.sleep(1.0)  # a participant that failed to join retries after a second
 
     def on_stop(self) -> None:
+        if getattr(self.environment, "caption_run", None) is None:
+            return
         run = current_run(self.environment)
         if self._stop is not None and self._future is not None:
             run.runner.loop.call_soon_threadsafe(self._stop.set)

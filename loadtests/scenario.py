@@ -183,13 +183,51 @@ class ParticipantRun:
             self.report("wer", "wer", word_error_rate(turn.text, said), None, detail)
 
 
+class ClipsError(Exception):
+    """A clips file that cannot be used: the message says which entry and what to do."""
+
+
+def check_clips(spec: str) -> list[dict[str, str]]:
+    """The entries of the clips file `spec`, each checked (its audio file exists) before any
+    participant starts: a bad clips file stops the run with one line, not an empty summary."""
+    path = Path(spec)
+    try:
+        entries = json.loads(path.read_text())
+    except OSError as exc:
+        raise ClipsError(
+            f"clips file {spec} cannot be read ({exc.strerror}): pass --clips"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ClipsError(f"clips file {spec} is not JSON ({exc}): fix it") from exc
+    if not isinstance(entries, list) or not entries:
+        raise ClipsError(f"clips file {spec} must be a non-empty JSON list of clips")
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not (
+            isinstance(entry.get("speak"), str)
+            or (isinstance(entry.get("audio"), str) and isinstance(entry.get("text"), str))
+        ):
+            raise ClipsError(
+                f'clips file {spec}, clip {number}: give {{"audio": path, "text": reference}}'
+                ' or {"speak": text}'
+            )
+        if "speak" not in entry:
+            audio = (path.parent / entry["audio"]).resolve()
+            if not audio.is_file():
+                raise ClipsError(
+                    f"clips file {spec}, clip {number}: audio file {audio} does not exist: fix "
+                    'its "audio" (a path relative to the clips file) or pass another --clips'
+                )
+    return entries
+
+
 def load_clips(spec: str) -> tuple[Clip, ...]:
     """`spec`: a JSON file of clips, each {"audio": path relative to the file, "text": reference}
     or {"speak": text, "voice": espeak-ng voice} (synthesised here, at 120 words a minute), with
-    an optional "language" that every participant of its rooms asks for."""
+    an optional "language" that every participant of its rooms asks for. ClipsError if it cannot
+    be used."""
     path = Path(spec)
     clips = []
-    for entry in json.loads(path.read_text()):
+    for entry in check_clips(spec):
         if "speak" in entry:
             text = entry["speak"]
             pcm = synthesize(text, voice=entry.get("voice", "en-us"), words_per_minute=120)

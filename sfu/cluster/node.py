@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol import ErrorCode
 from protocol.signaling import ErrorMessage, Join, serialize
-from sfu.cluster.config import ClusterConfig, ClusterError
+from sfu.cluster.config import MISSING_EXTRAS, ClusterConfig, ClusterError
 from sfu.cluster.leases import RoomLeases
 from sfu.cluster.nodes import NodeLoad, choose_owner
 from sfu.cluster.relay import RELAY_HEADER, RelayFailed, open_relay, relay
@@ -99,10 +99,16 @@ class ClusterNode:
     # --- life ------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Connect to Redis; ClusterError if it is unreachable."""
-        import redis.asyncio as aioredis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        """Connect to Redis; ClusterError if it is unreachable, or if the cluster extras (the
+        `redis` client) are not installed: one line saying what to do, not a traceback."""
+        try:
+            import redis.asyncio as aioredis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise ClusterError(
+                MISSING_EXTRAS.format(what="--redis", missing=(exc.name or "redis").split(".")[0])
+            ) from exc
 
         timeout = self.config.redis_timeout
         self._redis = aioredis.from_url(
