@@ -3,13 +3,15 @@
 Locust runs on gevent; aiortc needs asyncio. Each locust process runs one asyncio loop in a real OS
 thread (gevent's original Thread, not its patched one) and submits each user's participant to it.
 Users fill rooms in order: in each room of --room-size participants, the first --speakers-per-room
-speak (a clip from --clips played in a loop, --turn-gap seconds apart) and the others listen. All
-enable subtitles. Reported to locust as request events:
+speak (a clip from --clips played in a loop, --turn-gap seconds apart) and the others listen:
+lightweight listeners (`client.listener`: real protocol, packets counted, never decoded) unless
+--full-listeners. All enable subtitles. Reported to locust as request events:
 
     webrtc / join             time to join (signaling + ICE + DTLS + data channel)
     webrtc / first caption    time from joined to the first caption received
     caption / final caption   PROTOCOL.md caption latency of each final caption received
     accuracy / wer            WER of a speaker's turn, as "response time" in 1/1000 (100 = 10 %)
+    media / forwarded packets a listener's packets received over expected per source, in 1/1000
     failures                  join refused, ICE failed, signaling closed, error frames
 
 With --events-file, every event is also appended there as a JSON line, for exact percentiles.
@@ -55,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--turn-gap", type=float, default=3.0, help="seconds between plays")
     parser.add_argument("--room-prefix", default="load")
+    parser.add_argument(
+        "--full-listeners",
+        action="store_true",
+        help="listeners decode every packet like a real participant (default: they count it)",
+    )
     parser.add_argument("--events-file", default="", help="append every event as a JSON line")
 
 
@@ -81,6 +88,7 @@ class EventSink:
         "first_caption": ("webrtc", 1000.0),
         "caption_latency": ("caption", 1000.0),
         "wer": ("accuracy", 1000.0),
+        "delivery": ("media", 1000.0),
         "failure": ("failure", 1000.0),
     }
 
@@ -162,6 +170,7 @@ def on_test_start(environment: Environment, **_: Any) -> None:
             speakers_per_room=options.speakers_per_room,
             room_prefix=options.room_prefix,
             turn_gap=options.turn_gap,
+            full_listeners=options.full_listeners,
         ),
     )
 

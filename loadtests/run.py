@@ -163,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speakers-per-room", type=int, default=1)
     parser.add_argument("--clips", default=str(ROOT / "loadtests" / "clips.json"))
     parser.add_argument(
+        "--full-listeners",
+        action="store_true",
+        help="listeners decode every packet like a real participant (costly); by default they "
+        "count the forwarded packets without decoding, so that one machine simulates many",
+    )
+    parser.add_argument(
         "--url",
         action="append",
         help="signaling URL of a running server (default: start one); repeat it for the nodes "
@@ -327,6 +333,7 @@ def run_locust(
         str(events_file),
         "--exit-code-on-error",
         "0",
+        *(["--full-listeners"] if args.full_listeners else []),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if client_cpus:

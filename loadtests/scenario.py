@@ -14,10 +14,12 @@ import numpy as np
 
 from client import CaptionClient, WavTrack, load_audio
 from client.audio import RATE
+from client.listener import Listener
 from client.speech import synthesize, word_error_rate
 
-# (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer"
-# or "failure"; value in seconds (a ratio for "wer"); detail: what the value was measured on.
+# (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer",
+# "delivery" or "failure"; value in seconds (a ratio for "wer" and "delivery": packets received
+# over expected, with both counts in detail); detail: what the value was measured on.
 Detail = Mapping[str, object]
 Report = Callable[[str, str, float, str | None, Detail | None], None]
 
@@ -37,6 +39,8 @@ class Scenario:
     speakers_per_room: int = 1
     room_prefix: str = "load"
     turn_gap: float = 3.0  # silence between two plays of the clip
+    # Listeners decode every packet like a real participant (costly) instead of counting it.
+    full_listeners: bool = False
 
     def url_of(self, index: int) -> str:
         """The node the `index`-th participant connects to: users are spread over the URLs in
@@ -87,9 +91,12 @@ class ParticipantRun:
             track = WavTrack(np.concatenate([pcm, gap]), loop=True)
         name = f"{'speaker' if speaking else 'listener'}-{self.index}"
         node = self.scenario.url_of(self.index)
-        self.client = client = CaptionClient(
-            node, room=room, name=name, audio=track, language=self.scenario.language_of(self.index)
-        )
+        language = self.scenario.language_of(self.index)
+        if speaking or self.scenario.full_listeners:
+            client = CaptionClient(node, room=room, name=name, audio=track, language=language)
+        else:
+            client = Listener(node, room=room, name=name, language=language)
+        self.client = client
         started = time.perf_counter()
         try:
             await client.join(timeout=20)
@@ -121,7 +128,22 @@ class ParticipantRun:
         finally:
             if first is not None:
                 first.cancel()
+            if isinstance(client, Listener):
+                self._report_delivery(client, room)
             await client.leave()
+
+    def _report_delivery(self, listener: Listener, room: str) -> None:
+        """Forwarded packets received against expected (sequence span), per source."""
+        for source, delivery in listener.delivery().items():
+            if delivery.expected:
+                detail = {
+                    "room": room,
+                    "source": source,
+                    "received": delivery.received,
+                    "expected": delivery.expected,
+                }
+                ratio = delivery.received / delivery.expected
+                self.report("delivery", "forwarded packets", ratio, None, detail)
 
     def _report_captions(self, seen: int) -> int:
         assert self.client is not None
