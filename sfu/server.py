@@ -377,6 +377,7 @@ class CaptionServer:
             events=self,
             mode=self.config.caption_mode_of(name),
             default_language=self.config.languages.for_room(name),
+            speaking=self.config.speaking,
         )
         self.rooms[name] = room
         if self._recorder is not None:

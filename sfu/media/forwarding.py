@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any
@@ -20,6 +21,9 @@ from aiortc import MediaStreamTrack, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
+
+from sfu.media.counters import ForwardingCounters
+from sfu.media.speaking import ActiveSpeakers
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +48,11 @@ class ForwardedAudioTrack(MediaStreamTrack):
         super().__init__()
         self.source_id: str | None = source_id
         self.dropped = 0
-        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
+        self.counters: ForwardingCounters | None = None  # the room's, once routed
+        # Each packet with the time its source's tap took it (time.monotonic()).
+        self._queue: asyncio.Queue[tuple[av.Packet[Any], float] | None] = asyncio.Queue(
+            maxsize=QUEUE_PACKETS
+        )
         self._pts_origin = pts_origin
         self._origin: int | None = None  # the source's first RTP timestamp
         self._last_pts = -1
@@ -61,7 +69,8 @@ class ForwardedAudioTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def push(self, payload: bytes, rtp_timestamp: int) -> None:
+    def push(self, payload: bytes, rtp_timestamp: int, arrival: float = 0.0) -> None:
+        """Queue one packet of the source; `arrival`: when its tap took it (time.monotonic())."""
         if self.readyState != "live" or self.source_id is None:
             return
         if self._origin is None:
@@ -76,14 +85,17 @@ class ForwardedAudioTrack(MediaStreamTrack):
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
-        self._queue.put_nowait(packet)
+        self._queue.put_nowait((packet, arrival))
 
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
+        item = await self._queue.get()
+        if item is None:
             raise MediaStreamError
+        packet, arrival = item
+        if self.counters is not None:
+            self.counters.sent(time.monotonic() - arrival)
         return packet
 
     def stop(self) -> None:
@@ -93,19 +105,24 @@ class ForwardedAudioTrack(MediaStreamTrack):
 
 
 class PacketTap:
-    """Copies each RTP payload a receiver gets to the subscribers' tracks; aiortc then goes on."""
+    """Copies each RTP payload a receiver gets to the subscribers' tracks; aiortc then goes on
+    (to its jitter buffer and decoder: the caption tap gets every packet, forwarded or not).
+
+    Where the room gates silence (`govern`), a packet of a source that is not speaking is copied
+    to nobody: no per-subscriber work at all."""
 
     def __init__(self, receiver: RTCRtpReceiver, *, jitter_prefetch: int) -> None:
         self.subscribers: dict[str, ForwardedAudioTrack] = {}
         self.packets = 0
+        self.counters = ForwardingCounters()
+        self.speakers: ActiveSpeakers | None = None
         self._receiver = receiver
         original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
 
         async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
             if packet.payload:
                 self.packets += 1
-                for track in self.subscribers.values():
-                    track.push(packet.payload, packet.timestamp)
+                self._forward(packet)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]  # aiortc has no packet hook
@@ -113,6 +130,24 @@ class PacketTap:
         receiver._RTCRtpReceiver__jitter_buffer = JitterBuffer(  # type: ignore[attr-defined]  # private, no setting
             capacity=16, prefetch=jitter_prefetch
         )
+
+    def govern(self, speakers: ActiveSpeakers | None, counters: ForwardingCounters) -> None:
+        """Forward only while `speakers` admits this source (None: always); count in
+        `counters` (the room's)."""
+        self.speakers = speakers
+        self.counters = counters
+
+    def _forward(self, packet: RtpPacket) -> None:
+        counters = self.counters
+        counters.received += 1
+        now = time.monotonic()
+        speakers = self.speakers
+        if speakers is not None and not speakers.admit(self, packet.extensions.audio_level, now):
+            counters.gated += 1
+            return
+        payload, timestamp = packet.payload, packet.timestamp
+        for track in self.subscribers.values():
+            track.push(payload, timestamp, now)
 
     def subscribe(self, subscriber_id: str, track: ForwardedAudioTrack) -> None:
         self.subscribers[subscriber_id] = track

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from sfu.media.counters import ForwardingCounters
 from sfu.media.forwarding import ForwardedAudioTrack, PacketTap
+from sfu.media.speaking import ActiveSpeakers, SpeakingConfig
 
 
 class MediaKind(StrEnum):
@@ -54,7 +56,11 @@ class ForwardingGraph:
     Every subscriber wants every other participant's sources, in the order they were published
     (so that a subscriber's media sections keep one order across renegotiations)."""
 
-    def __init__(self) -> None:
+    def __init__(self, speaking: SpeakingConfig | None = None) -> None:
+        """`speaking`: forward only the audio of who is speaking (`sfu.media.speaking`); None:
+        every audio source, always."""
+        self.counters = ForwardingCounters()
+        self.speakers = ActiveSpeakers(speaking) if speaking is not None else None
         self._sources: dict[SourceKey, PacketTap] = {}
         self._subscribers: dict[str, Subscriber] = {}
         # By source and subscriber: the track, and its drop count when it was routed (a track
@@ -80,6 +86,8 @@ class ForwardingGraph:
             for subscriber_id in list(self._routes.get(key, {})):
                 self.unroute(key, subscriber_id)
             tap.subscribers.clear()
+            if self.speakers is not None:
+                self.speakers.forget(tap)
         if gone:
             self._changed(participant_id)
 
@@ -88,6 +96,8 @@ class ForwardingGraph:
         if key in self._sources:
             return
         self._sources[key] = tap
+        speakers = self.speakers if key.kind is MediaKind.AUDIO else None
+        tap.govern(speakers, self.counters)
         self._changed(key.participant)
 
     # --- what a subscriber receives --------------------------------------------------------------
@@ -102,6 +112,7 @@ class ForwardingGraph:
         if tap is None or subscriber_id not in self._subscribers:
             return  # gone meanwhile: the subscriber is told to renegotiate, and drops the track
         self._routes.setdefault(key, {})[subscriber_id] = (track, track.dropped)
+        track.counters = self.counters
         tap.subscribe(subscriber_id, track)
 
     def unroute(self, key: SourceKey, subscriber_id: str) -> None:
@@ -119,6 +130,11 @@ class ForwardingGraph:
     def receivers(self, key: SourceKey) -> list[str]:
         """The subscribers `key`'s packets are delivered to."""
         return list(self._routes.get(key, {}))
+
+    @property
+    def routes(self) -> int:
+        """(source, subscriber) pairs: the forwarding work each packet of every source costs."""
+        return sum(len(routes) for routes in self._routes.values())
 
     @property
     def dropped(self) -> int:
