@@ -46,6 +46,10 @@ class HostedRooms(Protocol):
         """(rooms, participants, caption streams)"""
         ...
 
+    def forwarded_packets(self) -> int:
+        """Audio packets forwarded since the node started (never decreases)."""
+        ...
+
     async def evict(self, room: str) -> None:
         """Disconnect the room's participants: another node owns it now."""
         ...
@@ -80,6 +84,8 @@ class ClusterNode:
         self._idle = asyncio.Event()
         self._cpu = (time.process_time(), clock())
         self._cpu_fraction = 0.0
+        self._forwarded = 0  # the host's forwarded packets at the last report
+        self._forwarded_rate = 0.0
         self._relayed = Gauge(
             "livecaptions_relayed_connections_open",
             "Signaling connections this node relays to the room's owner now.",
@@ -288,6 +294,7 @@ class ClusterNode:
     def _own_load(self) -> NodeLoad:
         rooms, participants, streams = self._host.load_counts()
         return NodeLoad(
+            forwarded_per_second=self._forwarded_rate,
             node_id=self.node_id,
             url=self._url,
             rooms=rooms,
@@ -310,9 +317,12 @@ class ClusterNode:
     async def _publish(self) -> None:
         process, now = time.process_time(), self._clock()
         last_process, last_now = self._cpu
+        forwarded, last_forwarded = self._host.forwarded_packets(), self._forwarded
         if now > last_now:
             self._cpu_fraction = (process - last_process) / (now - last_now)
+            self._forwarded_rate = (forwarded - last_forwarded) / (now - last_now)
         self._cpu = (process, now)
+        self._forwarded = forwarded
         load = self._own_load()
         await self._redis.set(
             self._node_key(self.node_id), load.to_json(), px=self.config.load_ttl_ms
