@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any
@@ -30,6 +31,11 @@ logger = logging.getLogger(__name__)
 OPUS_CLOCK = 48_000
 TIME_BASE = Fraction(1, OPUS_CLOCK)
 QUEUE_PACKETS = 50  # 1 s of 20 ms packets: a subscriber further behind loses the oldest
+# A route made while its source is speaking first gets the source's packets of the last 0.5 s
+# since it started speaking: a source is routed only once it has spoken (`ForwardingGraph`), and
+# a renegotiation takes a few round trips, which must not cut its first syllable.
+REPLAY_SECONDS = 0.5
+REPLAY_PACKETS = 25
 
 
 class ForwardedAudioTrack(MediaStreamTrack):
@@ -116,6 +122,9 @@ class PacketTap:
         self.packets = 0
         self.counters = ForwardingCounters()
         self.speakers: ActiveSpeakers | None = None
+        self._on_first_voice: Callable[[], None] | None = None
+        # (payload, RTP timestamp, arrival) of the packets forwarded since the gate last opened.
+        self._recent: deque[tuple[bytes, int, float]] = deque(maxlen=REPLAY_PACKETS)
         self._receiver = receiver
         original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
 
@@ -131,11 +140,18 @@ class PacketTap:
             capacity=16, prefetch=jitter_prefetch
         )
 
-    def govern(self, speakers: ActiveSpeakers | None, counters: ForwardingCounters) -> None:
+    def govern(
+        self,
+        speakers: ActiveSpeakers | None,
+        counters: ForwardingCounters,
+        *,
+        on_first_voice: Callable[[], None] | None = None,
+    ) -> None:
         """Forward only while `speakers` admits this source (None: always); count in
-        `counters` (the room's)."""
+        `counters` (the room's); call `on_first_voice` at the first packet admitted."""
         self.speakers = speakers
         self.counters = counters
+        self._on_first_voice = on_first_voice
 
     def _forward(self, packet: RtpPacket) -> None:
         counters = self.counters
@@ -144,13 +160,23 @@ class PacketTap:
         speakers = self.speakers
         if speakers is not None and not speakers.admit(self, packet.extensions.audio_level, now):
             counters.gated += 1
+            self._recent.clear()
             return
+        if self._on_first_voice is not None:
+            on_first_voice, self._on_first_voice = self._on_first_voice, None
+            on_first_voice()
         payload, timestamp = packet.payload, packet.timestamp
+        if speakers is not None:
+            self._recent.append((payload, timestamp, now))
         for track in self.subscribers.values():
             track.push(payload, timestamp, now)
 
     def subscribe(self, subscriber_id: str, track: ForwardedAudioTrack) -> None:
         self.subscribers[subscriber_id] = track
+        horizon = time.monotonic() - REPLAY_SECONDS
+        for payload, timestamp, arrival in self._recent:
+            if arrival >= horizon:
+                track.push(payload, timestamp, arrival)
 
     def unsubscribe(self, subscriber_id: str) -> ForwardedAudioTrack | None:
         return self.subscribers.pop(subscriber_id, None)

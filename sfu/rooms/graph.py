@@ -62,6 +62,10 @@ class ForwardingGraph:
         self.counters = ForwardingCounters()
         self.speakers = ActiveSpeakers(speaking) if speaking is not None else None
         self._sources: dict[SourceKey, PacketTap] = {}
+        # Audio sources published but never heard: nobody is asked to receive them until their
+        # first voiced packet, so a silent participant's join costs the others no renegotiation
+        # (a 150-person room would otherwise renegotiate everyone for every join).
+        self._unheard: dict[SourceKey, PacketTap] = {}
         self._subscribers: dict[str, Subscriber] = {}
         # By source and subscriber: the track, and its drop count when it was routed (a track
         # idles between sources and is routed again: only what it dropped on a route counts).
@@ -80,6 +84,10 @@ class ForwardingGraph:
         self._subscribers.pop(participant_id, None)
         for key in [k for k in self._routes if participant_id in self._routes[k]]:
             self.unroute(key, participant_id)
+        for key in [key for key in self._unheard if key.participant == participant_id]:
+            unheard = self._unheard.pop(key)
+            if self.speakers is not None:
+                self.speakers.forget(unheard)
         gone = [key for key in self._sources if key.participant == participant_id]
         for key in gone:
             tap = self._sources.pop(key)
@@ -92,13 +100,26 @@ class ForwardingGraph:
             self._changed(participant_id)
 
     def publish(self, key: SourceKey, tap: PacketTap) -> None:
-        """`key`'s packets now arrive through `tap`: every other subscriber should receive them."""
-        if key in self._sources:
+        """`key`'s packets now arrive through `tap`: every other subscriber should receive them
+        (where the room forwards only who speaks: from its first voiced packet on)."""
+        if key in self._sources or key in self._unheard:
             return
-        self._sources[key] = tap
         speakers = self.speakers if key.kind is MediaKind.AUDIO else None
-        tap.govern(speakers, self.counters)
-        self._changed(key.participant)
+        if speakers is None:
+            tap.govern(None, self.counters)
+            self._sources[key] = tap
+            self._changed(key.participant)
+            return
+        self._unheard[key] = tap
+        tap.govern(speakers, self.counters, on_first_voice=lambda: self._heard(key))
+
+    def _heard(self, key: SourceKey) -> None:
+        """`key` spoke for the first time: everyone else should receive it from now on (its tap
+        replays the packets since, to each route made shortly after)."""
+        tap = self._unheard.pop(key, None)
+        if tap is not None:
+            self._sources[key] = tap
+            self._changed(key.participant)
 
     # --- what a subscriber receives --------------------------------------------------------------
 
