@@ -24,6 +24,7 @@ from aiortc import MediaStreamTrack
 from aiortc.rtp import RtpPacket
 
 from client.participant import CaptionClient
+from protocol import ServerOffer
 from protocol.jsep import sections
 
 SEQ_MOD = 1 << 16
@@ -92,6 +93,8 @@ class Listener(CaptionClient):
         self.keep_arrivals = keep_arrivals
         self._counts: dict[str, SectionCount] = {}  # by mid
         self.packets = 0
+        self.offers = 0  # server offers (renegotiations) received, and their bytes
+        self.offer_bytes = 0
         self.on_packet: Callable[[], None] | None = None  # e.g. to wake a waiting test
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -114,6 +117,11 @@ class Listener(CaptionClient):
 
         # Nothing reaches the jitter buffer or the decoder: this listener never decodes.
         receiver._handle_rtp_packet = count  # type: ignore[method-assign]  # aiortc has no packet hook
+
+    async def _renegotiate(self, offer: ServerOffer) -> None:
+        self.offers += 1
+        self.offer_bytes += len(offer.sdp)
+        await super()._renegotiate(offer)
 
     def _by_source(self) -> dict[str, list[SectionCount]]:
         if self.pc is None or self.pc.remoteDescription is None:
