@@ -39,6 +39,7 @@ class SectionCount:
     highest: int = 0  # extended highest sequence number (RFC 3550 A.1)
     # Arrival times (time.monotonic()) of the last packets: what a test counts around a moment.
     arrivals: deque[float] = field(default_factory=deque)
+    payloads: set[bytes] | None = None  # every payload received, where kept (tests)
 
     def add(self, sequence: int, arrival: float, keep: int) -> None:
         if self.first is None:
@@ -74,7 +75,8 @@ class Delivery:
 class Listener(CaptionClient):
     """A participant that sends no audio, counts the audio forwarded to it, and takes captions.
 
-    `keep_arrivals`: how many arrival times to keep per section (0: none)."""
+    `keep_arrivals`: how many arrival times to keep per section (0: none); `keep_payloads`: keep
+    every payload (tests)."""
 
     def __init__(
         self,
@@ -86,11 +88,13 @@ class Listener(CaptionClient):
         token: str = "",
         language: str | None = None,
         keep_arrivals: int = 0,
+        keep_payloads: bool = False,
     ) -> None:
         super().__init__(
             url, room=room, name=name, subtitles=subtitles, token=token, language=language
         )
         self.keep_arrivals = keep_arrivals
+        self.keep_payloads = keep_payloads
         self._counts: dict[str, SectionCount] = {}  # by mid
         self.packets = 0
         self.offers = 0  # server offers (renegotiations) received, and their bytes
@@ -109,8 +113,11 @@ class Listener(CaptionClient):
                 return
             section = self._counts.get(mid)
             if section is None:
-                section = self._counts[mid] = SectionCount(arrivals=deque())
+                payloads: set[bytes] | None = set() if self.keep_payloads else None
+                section = self._counts[mid] = SectionCount(arrivals=deque(), payloads=payloads)
             section.add(packet.sequence_number, time.monotonic(), keep)
+            if section.payloads is not None:
+                section.payloads.add(packet.payload)
             self.packets += 1
             if self.on_packet is not None:
                 self.on_packet()
@@ -145,6 +152,11 @@ class Listener(CaptionClient):
             source: Delivery(sum(c.packets for c in counts), sum(c.expected for c in counts))
             for source, counts in self._by_source().items()
         }
+
+    def payloads_from(self, source: str) -> set[bytes]:
+        """The payloads received from `source` (with `keep_payloads`): the server forwards
+        them untouched, so a test can tell exactly which of a speaker's packets arrived."""
+        return {p for c in self._by_source().get(source, []) for p in c.payloads or ()}
 
     def arrivals_from(self, source: str) -> list[float]:
         """The kept arrival times (time.monotonic()) of `source`'s packets, in order."""
