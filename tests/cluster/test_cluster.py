@@ -42,7 +42,8 @@ async def test_one_room_across_two_nodes(
     a, b = two_nodes
     go = asyncio.Event()
     ada_track = WavTrack(speech["report"][0], start=go)
-    bob_track = WavTrack(np.zeros(48000, np.float32), start=go)  # Bob is heard, silent
+    bob_speaks = asyncio.Event()  # after Ada: the room forwards who speaks (issue 22)
+    bob_track = WavTrack(speech["bob"][0], start=bob_speaks)
     ada = CaptionClient(ws_url(a), room="standup", name="Ada", audio=ada_track)
     bob = CaptionClient(ws_url(b), room="standup", name="Bob", audio=bob_track)
     carol = CaptionClient(ws_url(b), room="standup", name="Carol")
@@ -58,6 +59,7 @@ async def test_one_room_across_two_nodes(
         await wait_for_speech_captioned(carol, ada_track)
         # Everyone hears everyone, whichever node they came through.
         assert ada.joined and bob.joined and carol.joined
+        bob_speaks.set()
         await ada.wait_for(lambda: ada.frames_from.get(bob.joined.participant, 0) > 0, 30)
         await bob.wait_for(lambda: bob.frames_from.get(ada.joined.participant, 0) > 0, 30)
         await carol.wait_for(lambda: carol.frames_from.get(ada.joined.participant, 0) > 0, 30)
