@@ -176,7 +176,10 @@ class ForwardedVideoTrack(MediaStreamTrack):
             self._queue.get_nowait()
 
     def sending(self, mime: str) -> None:
-        """The subscriber's sender started with codec `mime`: it needs a keyframe to begin."""
+        """The subscriber's sender started with codec `mime`: it needs a keyframe to begin.
+        (aiortc calls `send` again on every renegotiation: only a new codec restarts.)"""
+        if mime.lower() == self.mime:
+            return
         self.mime = mime.lower()
         self._need_keyframe = True
         self.on_keyframe_needed()
