@@ -13,6 +13,8 @@ from sfu.server import CaptionServer
 
 from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
 
+# The others' video elements: in their tiles (tiles.js), beside this page's own previews.
+REMOTE = "#tiles video:not([data-local])"
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 ROOM = "video-browser"
@@ -50,7 +52,7 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                     {n for n in ("Ada", "Bob", "Cy")} - {await page.page.input_value("#name")}
                 )
             elements = await pages[0].page.eval_on_selector_all(
-                "#remote-video video",
+                REMOTE,
                 "(vs) => vs.map((v) => [v.dataset.participant, v.dataset.source])",
             )
             assert sorted(elements) == sorted([[ids[1], "camera"], [ids[2], "camera"]])
@@ -72,10 +74,14 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                     "(id) => window.livecaptions.media()[id]?.camera === false", arg=ids[0]
                 )
                 hidden = await page.page.eval_on_selector(
-                    f"#remote-video video[data-participant='{ids[0]}'][data-source='camera']",
+                    f"{REMOTE}[data-participant='{ids[0]}'][data-source='camera']",
                     "(v) => v.hidden",
                 )
                 assert hidden
+                # …and the tile shows the name's initials and says "camera off" (tiles.js).
+                tile = f"#tiles .tile[data-key='{ids[0]}']"
+                assert await page.page.get_attribute(tile, "data-camera") == "off"
+                assert "camera off" in await page.page.inner_text(f"{tile} .tile-state")
             await pages[0].page.set_checked("#camera", True)
             for page in pages[1:]:
                 await page.page.wait_for_function(
@@ -89,7 +95,7 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
             await pages[1].page.click("#screen")
             for page in (pages[0], pages[2]):
                 await page.page.wait_for_selector(
-                    f"#remote-video video[data-participant='{ids[1]}'][data-source='screen']",
+                    f"{REMOTE}[data-participant='{ids[1]}'][data-source='screen']",
                     timeout=TIMEOUT_MS,
                 )
                 await page.page.wait_for_function(
@@ -101,7 +107,7 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                     "(id) => window.livecaptions.media()[id]?.screen === false", arg=ids[1]
                 )
                 assert await page.page.eval_on_selector(
-                    f"#remote-video video[data-participant='{ids[1]}'][data-source='screen']",
+                    f"{REMOTE}[data-participant='{ids[1]}'][data-source='screen']",
                     "(v) => v.hidden",
                 )
         finally:

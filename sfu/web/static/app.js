@@ -1,5 +1,5 @@
-// Participant page: composes the connection, the microphone, the caption display, the transcript
-// and the participant list. Protocol v1: signaling on /ws, captions on the `captions` data channel.
+// Participant page: composes the connection, the microphone, the caption display, the transcript,
+// the participant list, the tiles and sync mode. Protocol v1: signaling on /ws, captions on the `captions` data channel.
 // Hooks for tests and tools are listed in docs/protocol-notes.md ("Page hooks").
 
 import { CaptionView, SegmentBook, isCaption } from "./captions.js";
@@ -13,6 +13,8 @@ import { FlagDialog } from "./flag.js";
 import { missingFeatures, supportSentence } from "./support.js";
 import { HumanCaptions, isHuman } from "./human.js";
 import { renderCaptionText } from "./uncertain.js";
+import { Tiles } from "./tiles.js";
+import { SyncMode } from "./sync.js";
 import * as video from "./video.js";
 
 const $ = (id) => document.getElementById(id);
@@ -33,7 +35,16 @@ const settings = loadSettings();
 const meeting = {
   connection: null, microphone: null, lastTrack: null, camera: null, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
-const roster = new Roster({ list: $("participants"), events: $("events") });
+const tiles = new Tiles({
+  list: $("tiles"), renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
+  onPin: (key) => emit("pin", { pinned: key }),
+});
+const roster = new Roster({
+  list: $("participants"), events: $("events"), onChange: () => tiles.update(roster.snapshot()),
+});
+const sync = new SyncMode({
+  output: $("sync-state"), receivers: () => meeting.connection?.pc?.getReceivers() ?? [],
+});
 const view = new CaptionView({
   area: $("caption-area"), lines: $("captions"), live: $("captions-live"),
   labelOf: (speaker) => roster.label(speaker), onPick: (segment) => pickOnScreen(segment),
@@ -77,8 +88,11 @@ function onJoined(joined, session) {
   meeting.session = session;
   meeting.book = new SegmentBook();
   view.clear();
+  tiles.clear();
+  sync.reset();
   roster.reset({ id: joined.participant, name: meeting.connection.join.name }, joined.participants);
   roster.announce(session === 1 ? `You joined room ${joined.room}` : `You are back in room ${joined.room}`);
+  showLocalVideo();
   transcript.startedAt(Date.now() / 1000);
   transcript.setSession(session);
   showLanguages(joined.languages);
@@ -90,18 +104,22 @@ function onSignal(message) {
   if (message.type === "participant-joined") roster.joined(message.participant);
   else if (message.type === "participant-left") {
     roster.left(message.participant);
-    video.detachParticipant($("remote-video"), message.participant.id);
+    video.detachParticipant($("tiles"), message.participant.id);
   } else if (message.type === "participant-media") {
     meeting.media.set(message.participant, message);
-    video.applyMediaState($("remote-video"), message);
+    video.applyMediaState($("tiles"), message);
+    tiles.adopt();
     emit("media", message);
   }
 }
 
 /** The server's SDP changed: its forwarded video sections are shown as <video> elements. */
 function onRemoteMedia(pc) {
-  video.syncRemoteVideo($("remote-video"), pc);
-  for (const state of meeting.media.values()) video.applyMediaState($("remote-video"), state);
+  // video.js keeps the elements under #tiles; the tiles take each into its person's tile.
+  video.syncRemoteVideo($("tiles"), pc);
+  for (const state of meeting.media.values()) video.applyMediaState($("tiles"), state);
+  tiles.adopt();
+  sync.apply();  // receivers added by this negotiation are held back like the others
 }
 
 function onError(message) {
@@ -116,6 +134,7 @@ function onChannelMessage(message, session) {
   else if (message.type === "status") {
     showEngineState(message);
     human.onStatus(message);
+    sync.observeStatus(message);
     emit("status", message);
   }
 }
@@ -124,7 +143,9 @@ function onCaption(caption, session) {
   const receivedAt = Date.now() / 1000;
   if (!settings.subtitles || !meeting.book.accept(caption)) return;
   view.show(caption);
+  if (caption.text) sync.observeLag(receivedAt - (meeting.clockOrigin + caption.end));
   if (caption.speaker) roster.speaking(caption.speaker.id);
+  if (settings.captionsUnderTiles && caption.speaker && !isHuman(caption)) tiles.caption(caption.speaker.id, caption);
   if (caption.final && caption.text) {
     const label = isHuman(caption) ? "Captioner" : caption.speaker ? roster.label(caption.speaker) : "";
     transcript.add(caption, meeting.clockOrigin, session, label);
@@ -143,6 +164,7 @@ function onTrack(event) {
   audio.srcObject = event.streams[0] || new MediaStream([event.track]);
   $("remote-audio").append(audio);
   event.track.addEventListener("ended", () => audio.remove());
+  sync.apply();  // a receiver added later is held back like the others
 }
 
 const REMOTE_SPEAKING_LEVEL = 0.02;  // inbound-rtp audioLevel (0..1) of speech, above line noise
@@ -182,6 +204,10 @@ async function join(event) {
   const microphone = $("listen-only").checked ? null : await openMicrophone();
   const publish = !$("listen-only").checked;
   meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
+  if (publish && $("camera").checked && !meeting.camera) {
+    $("camera").checked = false;
+    showNotice("The camera could not be opened: the others see your name instead.");
+  }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
   if ($("language").value) fields.language = $("language").value;
@@ -244,6 +270,30 @@ function leave() {
   endMeeting();
 }
 
+/** Your own camera and screen in your own tiles, as the others see them. */
+function showLocalVideo() {
+  const me = roster.me?.id;
+  const pressed = Boolean(meeting.screen);
+  $("screen").setAttribute("aria-pressed", String(pressed));
+  $("screen").textContent = pressed ? "Stop sharing" : "Share screen";
+  if (!me) return;
+  for (const [source, track] of [["camera", meeting.camera], ["screen", meeting.screen]]) {
+    if (!track || track.readyState !== "live") {
+      tiles.detach(me, source);
+      continue;
+    }
+    if (tiles.shows(me, source, track)) continue;
+    const video = document.createElement("video");
+    video.dataset.participant = me;
+    video.dataset.source = source;
+    video.dataset.local = "true";  // a preview: the others' videos have no data-local
+    video.autoplay = true;
+    video.srcObject = new MediaStream([track]);
+    tiles.attach(video);
+  }
+  tiles.setCamera(me, Boolean(meeting.camera));
+}
+
 /** Back to the form: the microphone stopped, the room's audio and captions gone. */
 function endMeeting() {
   meeting.lastState = State.DISCONNECTED;
@@ -255,19 +305,20 @@ function endMeeting() {
   meeting.screen?.stop();
   meeting.screen = null;
   meeting.media.clear();
-  $("remote-video").replaceChildren();
   $("screen").disabled = true;
-  $("screen").setAttribute("aria-pressed", "false");
+  showLocalVideo();
   $("microphone").hidden = true;
   $("remote-audio").replaceChildren();
   view.clear();
   roster.clear();
+  tiles.clear();
   human.reset();
   flagDialog.close();
   setJoined(false);
 }
 
 function setJoined(joined) {
+  $("stage").hidden = !joined;
   $("join").disabled = joined;
   $("leave").disabled = !joined;
   $("screen").disabled = !joined || $("listen-only").checked;
@@ -290,6 +341,7 @@ async function toggleCamera() {
     meeting.camera?.stop();
     meeting.camera = null;
   }
+  showLocalVideo();
   await connection.setCamera(meeting.camera);
 }
 
@@ -305,8 +357,7 @@ async function toggleScreen() {
     // The browser's own "Stop sharing" ends the track: the others are told at once.
     meeting.screen?.addEventListener("ended", () => { if (meeting.screen) toggleScreen(); });
   }
-  $("screen").setAttribute("aria-pressed", String(Boolean(meeting.screen)));
-  $("screen").textContent = meeting.screen ? "Stop sharing" : "Share screen";
+  showLocalVideo();  // also says on the button whether a screen is shared
   await connection.setScreen(meeting.screen);
 }
 
@@ -315,7 +366,10 @@ function setSubtitles(enabled) {
   saveSettings(settings);
   $("subtitles").checked = enabled;
   $("caption-area").hidden = !enabled;
-  if (!enabled) view.clear();  // off means off at once: nothing stays on screen
+  if (!enabled) {  // off means off at once: nothing stays on screen
+    view.clear();
+    tiles.clearCaptions();
+  }
   meeting.connection?.send({ type: "subtitles", enabled });
 }
 
@@ -323,6 +377,8 @@ function changeSetting(key, value) {
   settings[key] = value;
   saveSettings(settings);
   applySettings($("caption-area"), settings);
+  if (key === "captionsUnderTiles" && !value) tiles.clearCaptions();
+  if (key === "syncMode") sync.setEnabled(value);
 }
 
 function pickOnScreen(segment) {
@@ -419,6 +475,9 @@ function prefill() {
   $("caption-colors").value = settings.colors;
   $("caption-position").value = settings.position;
   $("underline-uncertain").checked = settings.underlineUncertain;
+  $("captions-under-tiles").checked = settings.captionsUnderTiles;
+  $("sync-mode").checked = settings.syncMode;
+  sync.setEnabled(settings.syncMode);
   applySettings($("caption-area"), settings);
   if (room && token) {
     showNotice(`You are invited to room ${$("room").value}: enter your name and select Join.`);
@@ -443,6 +502,8 @@ $("caption-size").addEventListener("change", (event) => changeSetting("size", ev
 $("caption-colors").addEventListener("change", (event) => changeSetting("colors", event.target.value));
 $("caption-position").addEventListener("change", (event) => changeSetting("position", event.target.value));
 $("underline-uncertain").addEventListener("change", (event) => changeSetting("underlineUncertain", event.target.checked));
+$("captions-under-tiles").addEventListener("change", (event) => changeSetting("captionsUnderTiles", event.target.checked));
+$("sync-mode").addEventListener("change", (event) => changeSetting("syncMode", event.target.checked));
 $("download-text").addEventListener("click", () => transcript.downloadText(meeting.room || "meeting"));
 $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
 document.addEventListener("keydown", onKey);
@@ -452,7 +513,7 @@ if (typeof ResizeObserver === "function") {
     document.documentElement.style.setProperty("--caption-space", `${Math.ceil(entry.borderBoxSize[0].blockSize)}px`);
   }).observe($("caption-area"));
 }
-setInterval(() => { roster.tick(); markRemoteSpeakers(); }, 500);
+setInterval(() => { roster.tick(); tiles.tick(); markRemoteSpeakers(); }, 500);
 prefill();
 checkSupport();
 
@@ -481,6 +542,15 @@ window.livecaptions = {
   /** The people in the room as this page lists them: [{id, name, label}]. */
   participants() {
     return [...roster.people.values()].map((p) => ({ id: p.id, name: p.name, label: roster.label(p) }));
+  },
+  /** Every receiver of the peer connection: [{kind, participant, jitterBufferTarget}] (sync mode;
+   *  `jitterBufferTarget` is null where the browser lacks it or chooses by itself). */
+  receivers() {
+    const receivers = meeting.connection?.pc?.getReceivers() ?? [];
+    return receivers.map((r) => ({
+      kind: r.track?.kind ?? null, participant: meeting.sources.get(r.track?.id) ?? null,
+      jitterBufferTarget: r.jitterBufferTarget ?? null,
+    }));
   },
   get state() { return meeting.connection?.state ?? meeting.lastState; },
   /** Whether the last microphone the page opened still records (false once Leave stopped it). */

@@ -5,9 +5,11 @@ const EVENTS_KEPT = 5;
 const SPEAKING_MS = 2500;  // a speaker stays marked this long after their last caption update
 
 export class Roster {
-  constructor({ list, events }) {
+  /** `onChange()`: called after every change of who is here or who speaks (the tiles follow). */
+  constructor({ list, events, onChange = () => {} }) {
     this.list = list;
     this.events = events;
+    this.onChange = onChange;
     this.me = null;               // {id, name}
     this.people = new Map();      // id -> {id, name, ordinal}
     this.speakingUntil = new Map();  // id -> performance.now() deadline
@@ -82,6 +84,19 @@ export class Roster {
 
   render() {
     this.list.replaceChildren(...[...this.people.values()].map((p) => this.#item(p)));
+    this.onChange();
+  }
+
+  /** Everyone here, in order of arrival: [{id, name, label, me, speaking}]. */
+  snapshot() {
+    return [...this.people.values()].map((p) => {
+      const me = p.id === this.me?.id;
+      return { id: p.id, name: p.name, label: this.label(p), me, speaking: this.#isSpeaking(p.id) };
+    });
+  }
+
+  #isSpeaking(id) {
+    return id === this.me?.id ? this.selfSpeaking : this.speakingUntil.has(id);
   }
 
   #add(person) {
@@ -93,7 +108,7 @@ export class Roster {
     const item = document.createElement("li");
     item.dataset.participant = person.id;
     const isMe = person.id === this.me?.id;
-    const speaking = isMe ? this.selfSpeaking : this.speakingUntil.has(person.id);
+    const speaking = this.#isSpeaking(person.id);
     item.dataset.speaking = String(speaking);
     item.textContent = `${this.label(person)}${isMe ? " (you)" : ""}${speaking ? " · speaking" : ""}`;
     return item;

@@ -11,8 +11,10 @@ export const CHOICES = Object.freeze({
 
 export const DEFAULTS = Object.freeze({
   size: "m", colors: "white-box", position: "bottom", subtitles: true, language: "",
-  captionSources: "room", underlineUncertain: false,
+  captionSources: "room", underlineUncertain: false, captionsUnderTiles: false, syncMode: false,
 });
+
+const FLAGS = ["subtitles", "underlineUncertain", "captionsUnderTiles", "syncMode"];
 
 /** The stored settings, each value checked: a stale or hand-edited entry falls back to its default. */
 export function loadSettings(storage = window.localStorage) {
@@ -22,8 +24,7 @@ export function loadSettings(storage = window.localStorage) {
   for (const [key, allowed] of Object.entries(CHOICES)) {
     if (allowed.includes(stored[key])) settings[key] = stored[key];
   }
-  if (typeof stored.subtitles === "boolean") settings.subtitles = stored.subtitles;
-  if (typeof stored.underlineUncertain === "boolean") settings.underlineUncertain = stored.underlineUncertain;
+  for (const key of FLAGS) if (typeof stored[key] === "boolean") settings[key] = stored[key];
   if (typeof stored.language === "string" && /^[A-Za-z]{0,8}(-[A-Za-z0-9]{1,8})*$/.test(stored.language)) {
     settings.language = stored.language;
   }
