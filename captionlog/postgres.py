@@ -144,8 +144,15 @@ def search_terms(text: str) -> str:
 
 class PostgresStore:
     def __init__(self, url: str, *, create: bool = True, connect_timeout: float = 10.0) -> None:
-        import psycopg
-        from psycopg.rows import dict_row
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+        except ImportError as exc:
+            missing = (exc.name or "psycopg").split(".")[0]
+            raise LogError(
+                f"a postgresql:// caption log needs {missing!r}, which is not installed: run "
+                "scripts/bootstrap.sh cluster (or pip install -e '.[cluster]')"
+            ) from exc
 
         self.url = url
         self.location = redacted(url)

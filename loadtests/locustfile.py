@@ -3,13 +3,15 @@
 Locust runs on gevent; aiortc needs asyncio. Each locust process runs one asyncio loop in a real OS
 thread (gevent's original Thread, not its patched one) and submits each user's participant to it.
 Users fill rooms in order: in each room of --room-size participants, the first --speakers-per-room
-speak (a clip from --clips played in a loop, --turn-gap seconds apart) and the others listen. All
-enable subtitles. Reported to locust as request events:
+speak (a clip from --clips played in a loop, --turn-gap seconds apart) and the others listen:
+lightweight listeners (`client.listener`: real protocol, packets counted, never decoded) unless
+--full-listeners. All enable subtitles. Reported to locust as request events:
 
     webrtc / join             time to join (signaling + ICE + DTLS + data channel)
     webrtc / first caption    time from joined to the first caption received
     caption / final caption   PROTOCOL.md caption latency of each final caption received
     accuracy / wer            WER of a speaker's turn, as "response time" in 1/1000 (100 = 10 %)
+    media / forwarded packets a listener's packets received over expected per source, in 1/1000
     failures                  join refused, ICE failed, signaling closed, error frames
 
 With --events-file, every event is also appended there as a JSON line, for exact percentiles.
@@ -24,6 +26,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import json
+import logging
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -34,8 +37,9 @@ import gevent
 from gevent import monkey
 from locust import User, constant, events, task
 from locust.env import Environment
+from locust.exception import StopUser
 
-from loadtests.scenario import Detail, ParticipantRun, Scenario, load_clips
+from loadtests.scenario import ClipsError, Detail, ParticipantRun, Scenario, load_clips
 
 T = TypeVar("T")
 
@@ -53,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--turn-gap", type=float, default=3.0, help="seconds between plays")
     parser.add_argument("--room-prefix", default="load")
+    parser.add_argument(
+        "--full-listeners",
+        action="store_true",
+        help="listeners decode every packet like a real participant (default: they count it)",
+    )
     parser.add_argument("--events-file", default="", help="append every event as a JSON line")
 
 
@@ -79,6 +88,7 @@ class EventSink:
         "first_caption": ("webrtc", 1000.0),
         "caption_latency": ("caption", 1000.0),
         "wer": ("accuracy", 1000.0),
+        "delivery": ("media", 1000.0),
         "failure": ("failure", 1000.0),
     }
 
@@ -140,17 +150,27 @@ def current_run(environment: Environment) -> LoadRun:
 def on_test_start(environment: Environment, **_: Any) -> None:
     options = environment.parsed_options
     assert options is not None, "the locust command line was parsed"
+    try:
+        clips = load_clips(options.clips)
+    except ClipsError as exc:
+        # Say why and stop, rather than let every user fail later on a missing run.
+        logging.error("%s", exc)
+        environment.process_exit_code = 2
+        if environment.runner is not None:
+            gevent.spawn(environment.runner.quit)
+        return
     environment.caption_run = LoadRun(  # type: ignore[attr-defined]  # locust has no slot for it
         runner=AsyncioRunner(),
         sink=EventSink(environment, options.events_file),
         index=itertools.count(),
         scenario=Scenario(
             url=environment.host or "ws://127.0.0.1:8080/ws",
-            clips=load_clips(options.clips),
+            clips=clips,
             room_size=options.room_size,
             speakers_per_room=options.speakers_per_room,
             room_prefix=options.room_prefix,
             turn_gap=options.turn_gap,
+            full_listeners=options.full_listeners,
         ),
     )
 
@@ -174,11 +194,15 @@ class CaptionParticipant(User):
 
     def on_start(self) -> None:
         self._stop: asyncio.Event | None = None
-        self._index = next(current_run(self.environment).index)
         self._future: concurrent.futures.Future[None] | None = None
+        self._index = -1
+        if getattr(self.environment, "caption_run", None) is not None:
+            self._index = next(current_run(self.environment).index)
 
     @task
     def take_part(self) -> None:
+        if self._index < 0:  # test_start failed and said why: the run is stopping
+            raise StopUser
         run = current_run(self.environment)
         sink = run.sink
         participant = ParticipantRun(run.scenario, self._index, sink)
@@ -195,6 +219,8 @@ class CaptionParticipant(User):
         gevent.sleep(1.0)  # a participant that failed to join retries after a second
 
     def on_stop(self) -> None:
+        if getattr(self.environment, "caption_run", None) is None:
+            return
         run = current_run(self.environment)
         if self._stop is not None and self._future is not None:
             run.runner.loop.call_soon_threadsafe(self._stop.set)

@@ -78,6 +78,22 @@ def per_room(events: list[Event]) -> dict[str, Any]:
     }
 
 
+def delivery(events: list[Event]) -> dict[str, Any]:
+    """Forwarded packets the listeners received against what they expected (the sequence span
+    of each source's section), over the run: loss on the listener side."""
+    reports = [e["detail"] for e in events if e["kind"] == "delivery" and not e["error"]]
+    received = sum(int(d["received"]) for d in reports)
+    expected = sum(int(d["expected"]) for d in reports)
+    ratios = [int(d["received"]) / int(d["expected"]) for d in reports if d["expected"]]
+    return {
+        "received": received,
+        "expected": expected,
+        "loss_percent": round(100 * (1 - received / expected), 3) if expected else None,
+        "worst_listener_source_percent": round(100 * min(ratios), 2) if ratios else None,
+        "pairs": len(reports),
+    }
+
+
 def summarize(
     events: list[Event], samples: list[Sample], *, users: int, seconds: float
 ) -> dict[str, Any]:
@@ -102,6 +118,7 @@ def summarize(
             "turns": len(wer),
         },
         "failures": failures,
+        "forwarded_packets": delivery(events),
         "rooms": per_room(events),
         "server": {
             "cpu_percent_median": round(float(np.median(cpu)), 1) if cpu else None,

@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from loadtests.report import Sample, per_node, plot, read_events, summarize  # noqa: E402
+from loadtests.scenario import ClipsError, check_clips  # noqa: E402
 
 
 def free_port() -> int:
@@ -162,6 +163,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--speakers-per-room", type=int, default=1)
     parser.add_argument("--clips", default=str(ROOT / "loadtests" / "clips.json"))
     parser.add_argument(
+        "--full-listeners",
+        action="store_true",
+        help="listeners decode every packet like a real participant (costly); by default they "
+        "count the forwarded packets without decoding, so that one machine simulates many",
+    )
+    parser.add_argument(
         "--url",
         action="append",
         help="signaling URL of a running server (default: start one); repeat it for the nodes "
@@ -193,6 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "not share a core (load clients cost about as much CPU as the server)",
     )
     args = parser.parse_args(argv)
+    try:  # before any server starts: a bad clips file is one line, not an empty summary
+        check_clips(args.clips)
+    except ClipsError as exc:
+        print(f"run.py: {exc}", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     events_file = args.out / "events.jsonl"
     events_file.unlink(missing_ok=True)
@@ -241,7 +253,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot(events, args.out / "latency.png")
     print(json.dumps(summary, indent=2))
     print(f"\nwrote {args.out}/summary.json, latency.png, locust.html, locust_*.csv")
-    return 0 if result.returncode == 0 else 1
+    if result.returncode != 0:
+        print(f"run.py: locust exited with {result.returncode}: see {args.out}/locust.log")
+        return 1
+    if not summary["joins"]["count"]:  # an empty summary is a failed run, never a pass
+        print(f"run.py: no participant joined: see {args.out}/locust.log", file=sys.stderr)
+        return 1
+    return 0
 
 
 def start_nodes(
@@ -315,6 +333,7 @@ def run_locust(
         str(events_file),
         "--exit-code-on-error",
         "0",
+        *(["--full-listeners"] if args.full_listeners else []),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if client_cpus:

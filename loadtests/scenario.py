@@ -14,10 +14,12 @@ import numpy as np
 
 from client import CaptionClient, WavTrack, load_audio
 from client.audio import RATE
+from client.listener import Listener
 from client.speech import synthesize, word_error_rate
 
-# (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer"
-# or "failure"; value in seconds (a ratio for "wer"); detail: what the value was measured on.
+# (kind, name, value, error, detail): kind is "join", "first_caption", "caption_latency", "wer",
+# "delivery" or "failure"; value in seconds (a ratio for "wer" and "delivery": packets received
+# over expected, with both counts in detail); detail: what the value was measured on.
 Detail = Mapping[str, object]
 Report = Callable[[str, str, float, str | None, Detail | None], None]
 
@@ -37,6 +39,8 @@ class Scenario:
     speakers_per_room: int = 1
     room_prefix: str = "load"
     turn_gap: float = 3.0  # silence between two plays of the clip
+    # Listeners decode every packet like a real participant (costly) instead of counting it.
+    full_listeners: bool = False
 
     def url_of(self, index: int) -> str:
         """The node the `index`-th participant connects to: users are spread over the URLs in
@@ -87,9 +91,12 @@ class ParticipantRun:
             track = WavTrack(np.concatenate([pcm, gap]), loop=True)
         name = f"{'speaker' if speaking else 'listener'}-{self.index}"
         node = self.scenario.url_of(self.index)
-        self.client = client = CaptionClient(
-            node, room=room, name=name, audio=track, language=self.scenario.language_of(self.index)
-        )
+        language = self.scenario.language_of(self.index)
+        if speaking or self.scenario.full_listeners:
+            client = CaptionClient(node, room=room, name=name, audio=track, language=language)
+        else:
+            client = Listener(node, room=room, name=name, language=language)
+        self.client = client
         started = time.perf_counter()
         try:
             await client.join(timeout=20)
@@ -121,7 +128,22 @@ class ParticipantRun:
         finally:
             if first is not None:
                 first.cancel()
+            if isinstance(client, Listener):
+                self._report_delivery(client, room)
             await client.leave()
+
+    def _report_delivery(self, listener: Listener, room: str) -> None:
+        """Forwarded packets received against expected (sequence span), per source."""
+        for source, delivery in listener.delivery().items():
+            if delivery.expected:
+                detail = {
+                    "room": room,
+                    "source": source,
+                    "received": delivery.received,
+                    "expected": delivery.expected,
+                }
+                ratio = delivery.received / delivery.expected
+                self.report("delivery", "forwarded packets", ratio, None, detail)
 
     def _report_captions(self, seen: int) -> int:
         assert self.client is not None
@@ -183,13 +205,51 @@ class ParticipantRun:
             self.report("wer", "wer", word_error_rate(turn.text, said), None, detail)
 
 
+class ClipsError(Exception):
+    """A clips file that cannot be used: the message says which entry and what to do."""
+
+
+def check_clips(spec: str) -> list[dict[str, str]]:
+    """The entries of the clips file `spec`, each checked (its audio file exists) before any
+    participant starts: a bad clips file stops the run with one line, not an empty summary."""
+    path = Path(spec)
+    try:
+        entries = json.loads(path.read_text())
+    except OSError as exc:
+        raise ClipsError(
+            f"clips file {spec} cannot be read ({exc.strerror}): pass --clips"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ClipsError(f"clips file {spec} is not JSON ({exc}): fix it") from exc
+    if not isinstance(entries, list) or not entries:
+        raise ClipsError(f"clips file {spec} must be a non-empty JSON list of clips")
+    for number, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or not (
+            isinstance(entry.get("speak"), str)
+            or (isinstance(entry.get("audio"), str) and isinstance(entry.get("text"), str))
+        ):
+            raise ClipsError(
+                f'clips file {spec}, clip {number}: give {{"audio": path, "text": reference}}'
+                ' or {"speak": text}'
+            )
+        if "speak" not in entry:
+            audio = (path.parent / entry["audio"]).resolve()
+            if not audio.is_file():
+                raise ClipsError(
+                    f"clips file {spec}, clip {number}: audio file {audio} does not exist: fix "
+                    'its "audio" (a path relative to the clips file) or pass another --clips'
+                )
+    return entries
+
+
 def load_clips(spec: str) -> tuple[Clip, ...]:
     """`spec`: a JSON file of clips, each {"audio": path relative to the file, "text": reference}
     or {"speak": text, "voice": espeak-ng voice} (synthesised here, at 120 words a minute), with
-    an optional "language" that every participant of its rooms asks for."""
+    an optional "language" that every participant of its rooms asks for. ClipsError if it cannot
+    be used."""
     path = Path(spec)
     clips = []
-    for entry in json.loads(path.read_text()):
+    for entry in check_clips(spec):
         if "speak" in entry:
             text = entry["speak"]
             pcm = synthesize(text, voice=entry.get("voice", "en-us"), words_per_minute=120)

@@ -8,5 +8,12 @@ purpose=server
 for arg in "$@"; do
   case "$arg" in kyutai | --engine=kyutai) purpose=kyutai ;; esac
 done
+# A cluster node (--redis) or a PostgreSQL caption log needs the cluster extras: install them too.
+# (Without them, `livecaptions` itself stops with one line naming `scripts/bootstrap.sh cluster`.)
+cluster=no
+for arg in "$@"; do
+  case "$arg" in --redis | --redis=* | postgresql://* | --log-db=postgresql://*) cluster=yes ;; esac
+done
 bash scripts/bootstrap.sh "$purpose"
+[ "$cluster" = yes ] && bash scripts/bootstrap.sh cluster
 exec .venv/bin/livecaptions "$@"

@@ -24,6 +24,7 @@ from captionlog.log import LogConfig
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster import ClusterConfig, ClusterError
 from sfu.config import LOOPBACK, ServerConfig
+from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.language import LanguageDefaults, UnsupportedLanguage, primary
 from sfu.server import CaptionServer
 
@@ -101,7 +102,21 @@ def parse_args(
         action="store_true",
         help="name rooms on /metrics (room names may be confidential; default: totals only)",
     )
-    parser.add_argument("--max-participants", type=int, default=16, help="per room")
+    parser.add_argument(
+        "--max-participants",
+        type=int,
+        default=150,
+        help="per room: one more gets room-full (default 150; docs/large-rooms.md)",
+    )
+    parser.add_argument(
+        "--forward-speakers",
+        type=int,
+        default=SpeakingConfig().max_speakers,
+        metavar="N",
+        help="forward the audio of at most N speaking participants at once, the loudest, from "
+        "the audio level their packets carry (default %(default)s); 0: forward every "
+        "participant's audio, silent or not",
+    )
     parser.add_argument(
         "--caption-mode",
         choices=[m.value for m in CaptionMode],
@@ -338,6 +353,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access=access_from_args(args, policy),
         metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
+        speaking=SpeakingConfig(max_speakers=args.forward_speakers)
+        if args.forward_speakers > 0
+        else None,
         engine=args.engine_choice.name,
         whisper=args.engine_choice.whisper,
         kyutai=args.engine_choice.kyutai,

@@ -12,6 +12,7 @@ from captionlog.log import LogConfig
 from protocol.session import SessionLimits
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster.config import ClusterConfig
+from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.language import LanguageDefaults
 from sfu.web.throttle import ThrottleConfig
 
@@ -29,7 +30,9 @@ class ServerConfig:
     participant_token: str | None = None  # when set, `join` must carry it
     # Room tokens, room access levels, single sign-on; None: the participant token or nothing.
     access: AccessConfig | None = None
-    max_participants: int = 16  # per room
+    max_participants: int = 150  # per room (docs/large-rooms.md: what one node carries)
+    # Forward only who is speaking (the N loudest, sfu.media.speaking); None: every source.
+    speaking: SpeakingConfig | None = field(default_factory=SpeakingConfig)
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
     engine: str = "whisper"  # one of captioner.engines.ENGINES

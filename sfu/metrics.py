@@ -7,8 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+
+from sfu.media.counters import DELAY_BUCKETS, ForwardingCounters
 
 if TYPE_CHECKING:
     from captioner.scheduler import SchedulerStats
@@ -49,6 +56,44 @@ class _LiveCollector(Collector):
             room.video.forwarded,
             room.video.keyframe_requests,
             room.forwarding.dropped_frames,
+        )
+
+    @staticmethod
+    def _forwarding_metrics(rooms: list[Room]) -> Iterator[Metric]:
+        """Forwarding work over the open rooms (a closed room's counts leave with it)."""
+        total = ForwardingCounters()
+        for room in rooms:
+            total.add(room.forwarding.counters)
+        yield CounterMetricFamily(
+            "livecaptions_source_packets",
+            "Audio packets received from participants, in the open rooms.",
+            value=total.received,
+        )
+        yield CounterMetricFamily(
+            "livecaptions_forwarded_packets",
+            "Audio packets handed to subscribers' senders, in the open rooms.",
+            value=total.forwarded,
+        )
+        yield CounterMetricFamily(
+            "livecaptions_gated_packets",
+            "Audio packets of silent participants forwarded to nobody, in the open rooms.",
+            value=total.gated,
+        )
+        yield GaugeMetricFamily(
+            "livecaptions_forwarded_streams",
+            "(source, subscriber) pairs being forwarded: the work each packet costs.",
+            value=sum(room.forwarding.routes for room in rooms),
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip((*DELAY_BUCKETS, float("inf")), total.delay_counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        yield HistogramMetricFamily(
+            "livecaptions_forwarding_delay_seconds",
+            "From a packet's arrival at its source's tap to its sender taking it, in the open "
+            "rooms.",
+            buckets=buckets,
+            sum_value=total.delay_sum,
         )
 
     def collect(self) -> Iterator[Metric]:
@@ -142,6 +187,7 @@ class _LiveCollector(Collector):
             "Participants connected.",
             value=sum(len(r.participants) for r in rooms),
         )
+        yield from self._forwarding_metrics(rooms)
         yield from self._scheduler_metrics(self._scheduler())
 
     def _scheduler_metrics(self, stats: SchedulerStats) -> Iterator[Metric]:

@@ -117,6 +117,7 @@ class CaptionServer:
         self.correction_limits = RateLimiter(CORRECTION_RATE)  # per reviewer
         self.line_limits = RateLimiter(LINE_RATE)  # human captioners' lines, per room
         self._releasing: asyncio.Future[bool] | None = None
+        self._forwarded_closed = 0  # packets forwarded in rooms now closed
         self.cluster: ClusterNode | None = None
         if config.cluster is not None:
             self.cluster = ClusterNode(config.cluster, self, self.metrics.registry)
@@ -204,6 +205,11 @@ class CaptionServer:
 
     def room_names(self) -> list[str]:
         return list(self.rooms)
+
+    def forwarded_packets(self) -> int:
+        return self._forwarded_closed + sum(
+            r.forwarding.counters.forwarded for r in self.rooms.values()
+        )
 
     def load_counts(self) -> tuple[int, int, int]:
         participants = sum(len(r.participants) for r in self.rooms.values())
@@ -360,6 +366,7 @@ class CaptionServer:
             logger.warning("releasing memory failed: %r", task.exception())
 
     async def _close_room(self, room: Room) -> None:
+        self._forwarded_closed += room.forwarding.counters.forwarded
         try:
             await room.close()
         finally:
@@ -379,6 +386,7 @@ class CaptionServer:
             events=self,
             mode=self.config.caption_mode_of(name),
             default_language=self.config.languages.for_room(name),
+            speaking=self.config.speaking,
         )
         self.rooms[name] = room
         if self._recorder is not None:

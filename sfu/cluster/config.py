@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What a node says when the cluster extras are missing (the `redis` client is an optional extra).
+MISSING_EXTRAS = (
+    "{what} needs the cluster extras ({missing!r} is not installed): run "
+    "scripts/bootstrap.sh cluster (or pip install -e '.[cluster]')"
+)
+
 
 class ClusterError(Exception):
     """The cluster cannot be joined: Redis unreachable or misconfigured, a bad node setting."""

@@ -22,7 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from protocol import ErrorCode
 from protocol.signaling import ErrorMessage, Join, serialize
-from sfu.cluster.config import ClusterConfig, ClusterError
+from sfu.cluster.config import MISSING_EXTRAS, ClusterConfig, ClusterError
 from sfu.cluster.leases import RoomLeases
 from sfu.cluster.nodes import NodeLoad, choose_owner
 from sfu.cluster.relay import RELAY_HEADER, RelayFailed, open_relay, relay
@@ -44,6 +44,10 @@ class HostedRooms(Protocol):
 
     def load_counts(self) -> tuple[int, int, int]:
         """(rooms, participants, caption streams)"""
+        ...
+
+    def forwarded_packets(self) -> int:
+        """Audio packets forwarded since the node started (never decreases)."""
         ...
 
     async def evict(self, room: str) -> None:
@@ -80,6 +84,8 @@ class ClusterNode:
         self._idle = asyncio.Event()
         self._cpu = (time.process_time(), clock())
         self._cpu_fraction = 0.0
+        self._forwarded = 0  # the host's forwarded packets at the last report
+        self._forwarded_rate = 0.0
         self._relayed = Gauge(
             "livecaptions_relayed_connections_open",
             "Signaling connections this node relays to the room's owner now.",
@@ -99,10 +105,16 @@ class ClusterNode:
     # --- life ------------------------------------------------------------------------------------
 
     async def connect(self) -> None:
-        """Connect to Redis; ClusterError if it is unreachable."""
-        import redis.asyncio as aioredis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
+        """Connect to Redis; ClusterError if it is unreachable, or if the cluster extras (the
+        `redis` client) are not installed: one line saying what to do, not a traceback."""
+        try:
+            import redis.asyncio as aioredis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError as exc:
+            raise ClusterError(
+                MISSING_EXTRAS.format(what="--redis", missing=(exc.name or "redis").split(".")[0])
+            ) from exc
 
         timeout = self.config.redis_timeout
         self._redis = aioredis.from_url(
@@ -282,6 +294,7 @@ class ClusterNode:
     def _own_load(self) -> NodeLoad:
         rooms, participants, streams = self._host.load_counts()
         return NodeLoad(
+            forwarded_per_second=self._forwarded_rate,
             node_id=self.node_id,
             url=self._url,
             rooms=rooms,
@@ -304,9 +317,12 @@ class ClusterNode:
     async def _publish(self) -> None:
         process, now = time.process_time(), self._clock()
         last_process, last_now = self._cpu
+        forwarded, last_forwarded = self._host.forwarded_packets(), self._forwarded
         if now > last_now:
             self._cpu_fraction = (process - last_process) / (now - last_now)
+            self._forwarded_rate = (forwarded - last_forwarded) / (now - last_now)
         self._cpu = (process, now)
+        self._forwarded = forwarded
         load = self._own_load()
         await self._redis.set(
             self._node_key(self.node_id), load.to_json(), px=self.config.load_ttl_ms

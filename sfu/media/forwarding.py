@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from fractions import Fraction
 from typing import Any
@@ -21,11 +23,19 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtp import RtpPacket
 
+from sfu.media.counters import ForwardingCounters
+from sfu.media.speaking import ActiveSpeakers
+
 logger = logging.getLogger(__name__)
 
 OPUS_CLOCK = 48_000
 TIME_BASE = Fraction(1, OPUS_CLOCK)
 QUEUE_PACKETS = 50  # 1 s of 20 ms packets: a subscriber further behind loses the oldest
+# A route made while its source is speaking first gets the source's packets of the last 0.5 s
+# since it started speaking: a source is routed only once it has spoken (`ForwardingGraph`), and
+# a renegotiation takes a few round trips, which must not cut its first syllable.
+REPLAY_SECONDS = 0.5
+REPLAY_PACKETS = 25
 
 
 class ForwardedAudioTrack(MediaStreamTrack):
@@ -44,7 +54,11 @@ class ForwardedAudioTrack(MediaStreamTrack):
         super().__init__()
         self.source_id: str | None = source_id
         self.dropped = 0
-        self._queue: asyncio.Queue[av.Packet[Any] | None] = asyncio.Queue(maxsize=QUEUE_PACKETS)
+        self.counters: ForwardingCounters | None = None  # the room's, once routed
+        # Each packet with the time its source's tap took it (time.monotonic()).
+        self._queue: asyncio.Queue[tuple[av.Packet[Any], float] | None] = asyncio.Queue(
+            maxsize=QUEUE_PACKETS
+        )
         self._pts_origin = pts_origin
         self._origin: int | None = None  # the source's first RTP timestamp
         self._last_pts = -1
@@ -61,7 +75,8 @@ class ForwardedAudioTrack(MediaStreamTrack):
         while not self._queue.empty():
             self._queue.get_nowait()
 
-    def push(self, payload: bytes, rtp_timestamp: int) -> None:
+    def push(self, payload: bytes, rtp_timestamp: int, arrival: float = 0.0) -> None:
+        """Queue one packet of the source; `arrival`: when its tap took it (time.monotonic())."""
         if self.readyState != "live" or self.source_id is None:
             return
         if self._origin is None:
@@ -76,14 +91,17 @@ class ForwardedAudioTrack(MediaStreamTrack):
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
-        self._queue.put_nowait(packet)
+        self._queue.put_nowait((packet, arrival))
 
     async def recv(self) -> av.Packet[Any]:
         if self.readyState != "live":
             raise MediaStreamError
-        packet = await self._queue.get()
-        if packet is None:
+        item = await self._queue.get()
+        if item is None:
             raise MediaStreamError
+        packet, arrival = item
+        if self.counters is not None:
+            self.counters.sent(time.monotonic() - arrival)
         return packet
 
     def stop(self) -> None:
@@ -93,19 +111,27 @@ class ForwardedAudioTrack(MediaStreamTrack):
 
 
 class PacketTap:
-    """Copies each RTP payload a receiver gets to the subscribers' tracks; aiortc then goes on."""
+    """Copies each RTP payload a receiver gets to the subscribers' tracks; aiortc then goes on
+    (to its jitter buffer and decoder: the caption tap gets every packet, forwarded or not).
+
+    Where the room gates silence (`govern`), a packet of a source that is not speaking is copied
+    to nobody: no per-subscriber work at all."""
 
     def __init__(self, receiver: RTCRtpReceiver, *, jitter_prefetch: int) -> None:
         self.subscribers: dict[str, ForwardedAudioTrack] = {}
         self.packets = 0
+        self.counters = ForwardingCounters()
+        self.speakers: ActiveSpeakers | None = None
+        self._on_first_voice: Callable[[], None] | None = None
+        # (payload, RTP timestamp, arrival) of the packets forwarded since the gate last opened.
+        self._recent: deque[tuple[bytes, int, float]] = deque(maxlen=REPLAY_PACKETS)
         self._receiver = receiver
         original: Callable[[RtpPacket, int], Awaitable[None]] = receiver._handle_rtp_packet
 
         async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
             if packet.payload:
                 self.packets += 1
-                for track in self.subscribers.values():
-                    track.push(packet.payload, packet.timestamp)
+                self._forward(packet)
             await original(packet, arrival_time_ms)
 
         receiver._handle_rtp_packet = handle_rtp_packet  # type: ignore[method-assign]  # aiortc has no packet hook
@@ -114,8 +140,43 @@ class PacketTap:
             capacity=16, prefetch=jitter_prefetch
         )
 
+    def govern(
+        self,
+        speakers: ActiveSpeakers | None,
+        counters: ForwardingCounters,
+        *,
+        on_first_voice: Callable[[], None] | None = None,
+    ) -> None:
+        """Forward only while `speakers` admits this source (None: always); count in
+        `counters` (the room's); call `on_first_voice` at the first packet admitted."""
+        self.speakers = speakers
+        self.counters = counters
+        self._on_first_voice = on_first_voice
+
+    def _forward(self, packet: RtpPacket) -> None:
+        counters = self.counters
+        counters.received += 1
+        now = time.monotonic()
+        speakers = self.speakers
+        if speakers is not None and not speakers.admit(self, packet.extensions.audio_level, now):
+            counters.gated += 1
+            self._recent.clear()
+            return
+        if self._on_first_voice is not None:
+            on_first_voice, self._on_first_voice = self._on_first_voice, None
+            on_first_voice()
+        payload, timestamp = packet.payload, packet.timestamp
+        if speakers is not None:
+            self._recent.append((payload, timestamp, now))
+        for track in self.subscribers.values():
+            track.push(payload, timestamp, now)
+
     def subscribe(self, subscriber_id: str, track: ForwardedAudioTrack) -> None:
         self.subscribers[subscriber_id] = track
+        horizon = time.monotonic() - REPLAY_SECONDS
+        for payload, timestamp, arrival in self._recent:
+            if arrival >= horizon:
+                track.push(payload, timestamp, arrival)
 
     def unsubscribe(self, subscriber_id: str) -> ForwardedAudioTrack | None:
         return self.subscribers.pop(subscriber_id, None)

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from sfu.media.counters import ForwardingCounters
+from sfu.media.forwarding import ForwardedAudioTrack, PacketTap
+from sfu.media.speaking import ActiveSpeakers, SpeakingConfig
+
 # Per-room and per-subscriber limits on forwarded video (issue 19). Policy: video sources are
 # forwarded in the order they were published; in a room, only the first MAX_ROOM_VIDEO sources are
 # forwarded at all, and each subscriber receives at most MAX_SUBSCRIBER_VIDEO of them (the
@@ -82,13 +86,22 @@ class ForwardingGraph:
 
     def __init__(
         self,
+        speaking: SpeakingConfig | None = None,
         *,
         max_room_video: int = MAX_ROOM_VIDEO,
         max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
     ) -> None:
+        """`speaking`: forward only the audio of who is speaking (`sfu.media.speaking`); None:
+        every audio source, always."""
         self.max_room_video = max_room_video
         self.max_subscriber_video = max_subscriber_video
+        self.counters = ForwardingCounters()
+        self.speakers = ActiveSpeakers(speaking) if speaking is not None else None
         self._sources: dict[SourceKey, Source] = {}
+        # Audio sources published but never heard: nobody is asked to receive them until their
+        # first voiced packet, so a silent participant's join costs the others no renegotiation
+        # (a 150-person room would otherwise renegotiate everyone for every join).
+        self._unheard: dict[SourceKey, PacketTap] = {}
         self._subscribers: dict[str, Subscriber] = {}
         # By source and subscriber: the track, and its drop count when it was routed (a track
         # idles between sources and is routed again: only what it dropped on a route counts).
@@ -107,20 +120,43 @@ class ForwardingGraph:
         self._subscribers.pop(participant_id, None)
         for key in [k for k in self._routes if participant_id in self._routes[k]]:
             self.unroute(key, participant_id)
+        for key in [key for key in self._unheard if key.participant == participant_id]:
+            unheard = self._unheard.pop(key)
+            if self.speakers is not None:
+                self.speakers.forget(unheard)
         gone = [key for key in self._sources if key.participant == participant_id]
         for key in gone:
             for subscriber_id in list(self._routes.get(key, {})):
                 self.unroute(key, subscriber_id)
-            self._sources.pop(key)
+            tap = self._sources.pop(key)
+            if self.speakers is not None and isinstance(tap, PacketTap):
+                self.speakers.forget(tap)
         if gone:
             self._changed(participant_id)
 
     def publish(self, key: SourceKey, tap: Source) -> None:
-        """`key`'s packets now arrive through `tap`: every other subscriber should receive them."""
-        if key in self._sources:
+        """`key`'s packets now arrive through `tap`: every other subscriber should receive them
+        (where the room forwards only who speaks, an audio source from its first voiced packet
+        on; video from its publication)."""
+        if key in self._sources or key in self._unheard:
             return
+        speakers = self.speakers if key.kind is MediaKind.AUDIO else None
+        if isinstance(tap, PacketTap):
+            heard = (lambda: self._heard(key)) if speakers is not None else None
+            tap.govern(speakers, self.counters, on_first_voice=heard)
+            if speakers is not None:
+                self._unheard[key] = tap
+                return
         self._sources[key] = tap
         self._changed(key.participant)
+
+    def _heard(self, key: SourceKey) -> None:
+        """`key` spoke for the first time: everyone else should receive it from now on (its tap
+        replays the packets since, to each route made shortly after)."""
+        tap = self._unheard.pop(key, None)
+        if tap is not None:
+            self._sources[key] = tap
+            self._changed(key.participant)
 
     # --- what a subscriber receives --------------------------------------------------------------
 
@@ -145,6 +181,8 @@ class ForwardingGraph:
         if tap is None or subscriber_id not in self._subscribers:
             return  # gone meanwhile: the subscriber is told to renegotiate, and drops the track
         self._routes.setdefault(key, {})[subscriber_id] = (track, track.dropped)
+        if isinstance(track, ForwardedAudioTrack):
+            track.counters = self.counters
         tap.subscribe(subscriber_id, track)
 
     def unroute(self, key: SourceKey, subscriber_id: str) -> None:
@@ -162,6 +200,11 @@ class ForwardingGraph:
     def receivers(self, key: SourceKey) -> list[str]:
         """The subscribers `key`'s packets are delivered to."""
         return list(self._routes.get(key, {}))
+
+    @property
+    def routes(self) -> int:
+        """(source, subscriber) pairs: the forwarding work each packet of every source costs."""
+        return sum(len(routes) for routes in self._routes.values())
 
     @property
     def dropped(self) -> int:

@@ -25,6 +25,7 @@ from protocol import (
 )
 from sfu.captioning.port import CaptioningPort
 from sfu.captioning.stream import CaptionMode, CaptionStream
+from sfu.media.speaking import SpeakingConfig
 from sfu.media.tap import TrackTimeline, VoiceActivity
 from sfu.media.video import VideoCounters
 from sfu.rooms.delay import CaptionDelay
@@ -93,6 +94,7 @@ class Room:
         events: RoomEvents,
         mode: CaptionMode = CaptionMode.MIXED,
         default_language: str | None = None,
+        speaking: SpeakingConfig | None = None,
     ) -> None:
         self.name = name
         self.stream_id = stream_id
@@ -105,7 +107,7 @@ class Room:
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
-        self.forwarding = ForwardingGraph()  # whose media goes to whom
+        self.forwarding = ForwardingGraph(speaking)  # whose media goes to whom
         self.video = VideoCounters()  # the video forwarding, for /metrics
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode

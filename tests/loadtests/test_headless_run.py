@@ -37,6 +37,9 @@ def test_short_headless_run(tmp_path: Path) -> None:
     assert summary["caption_latency_seconds"]["count"] >= 4  # two rooms, each final to both
     assert 0 < summary["caption_latency_seconds"]["p50"] < 5
     assert summary["server"]["cpu_percent_max"] > 0
+    forwarded = summary["forwarded_packets"]  # the two lightweight listeners counted
+    assert forwarded["pairs"] == 2 and forwarded["expected"] > 0
+    assert forwarded["loss_percent"] < 1.0
     for name in ("locust_stats.csv", "locust_stats_history.csv", "locust.html", "latency.png"):
         assert (out / name).stat().st_size > 0, name
     stats = (out / "locust_stats.csv").read_text()

@@ -91,3 +91,25 @@ def test_clips_are_files_or_french_spoken_by_espeak(tmp_path: Path) -> None:
     scenario = Scenario(url="ws://x", clips=(french, english), room_size=3)
     # A room takes its first participant's clip: room 0 French, room 1 English.
     assert [scenario.language_of(i) for i in range(6)] == ["fr", "fr", "fr", None, None, None]
+
+
+def test_delivery_sums_what_the_listeners_received_against_expected() -> None:
+    def report(received: int, expected: int) -> dict[str, object]:
+        detail = {"source": "p-1", "received": received, "expected": expected}
+        return {
+            "kind": "delivery",
+            "name": "forwarded packets",
+            "value": 0,
+            "error": None,
+            "detail": detail,
+        }
+
+    summary = summarize([report(990, 1000), report(500, 500)], [], users=3, seconds=10)
+    assert summary["forwarded_packets"] == {
+        "received": 1490,
+        "expected": 1500,
+        "loss_percent": 0.667,
+        "worst_listener_source_percent": 99.0,
+        "pairs": 2,
+    }
+    assert summarize([], [], users=0, seconds=1)["forwarded_packets"]["loss_percent"] is None

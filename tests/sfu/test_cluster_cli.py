@@ -56,3 +56,42 @@ def test_a_redis_url_must_be_one() -> None:
 
     with pytest.raises(ClusterError, match="redis:// URL"):
         config_from_args(parse_args(["--redis", "http://r:6379"]))
+
+
+HIDE_REDIS = (
+    "import sys; sys.modules['redis'] = None; sys.modules['psycopg'] = None\n"
+    "from sfu.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "missing"),
+    [
+        (["--redis", "redis://127.0.0.1:1/0"], "'redis'"),
+        (["--log-db", "postgresql://u:p@127.0.0.1:1/captions"], "'psycopg'"),
+    ],
+)
+def test_missing_cluster_extras_stop_with_one_line(
+    tmp_path: Path, flags: list[str], missing: str
+) -> None:
+    """Without `scripts/bootstrap.sh cluster` the node stops with one line saying what to run,
+    not a ModuleNotFoundError traceback (issue 22)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", HIDE_REDIS, "--port", "0", *flags],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("livecaptions: ")
+    assert missing in lines[0] and "scripts/bootstrap.sh cluster" in lines[0]
+    assert "Traceback" not in result.stderr

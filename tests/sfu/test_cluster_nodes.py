@@ -38,3 +38,16 @@ def test_busy_nodes_still_take_rooms_but_full_or_draining_ones_never() -> None:
 def test_loads_travel_as_json() -> None:
     original = load("a", rooms=2, participants=5, streams=2, cpu=0.5, draining=True)
     assert NodeLoad.from_json(original.to_json()) == original
+
+
+def test_a_big_room_weighs_its_forwarding() -> None:
+    """One 150-person room with three speakers forwards ~22,000 packets a second: placement
+    sends the next room to the node of many small rooms with as many participants."""
+    big = load("big", participants=150, forwarded_per_second=3 * 149 * 50.0)
+    small = load("small", participants=150, rooms=5, forwarded_per_second=5 * 29 * 50.0)
+    assert big.forwarded_streams == 447
+    chosen = choose_owner(load("me", rooms=10), [big, small], 0.9)
+    assert chosen is not None and chosen.node_id == "small"
+    assert NodeLoad.from_json(big.to_json()) == big
+    old = big.to_json().replace(', "forwarded_per_second": 22350.0', "")
+    assert NodeLoad.from_json(old).forwarded_per_second == 0.0  # from a node of before

@@ -9,6 +9,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
+from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
 
 pytestmark = pytest.mark.asyncio
@@ -116,3 +117,45 @@ async def test_drops_are_counted_once_per_route_for_the_room() -> None:
     for i in range(QUEUE_PACKETS + 2):
         await send(ada_tap, 960 * (100 + i))
     assert graph.dropped == 5
+
+
+async def send_level(source: PacketTap, timestamp: int, dbov: int) -> None:
+    """One packet with an audio level (RFC 6464) of -`dbov` dBov."""
+    packet = RtpPacket(payload_type=111, timestamp=timestamp, payload=b"opus")
+    packet.extensions.audio_level = (False, dbov)
+    await source._receiver._handle_rtp_packet(packet, 0)
+
+
+async def test_a_silent_source_is_not_offered_until_it_speaks_and_keeps_its_first_word() -> None:
+    """Where the room forwards who speaks, a silent participant's join asks nobody to
+    renegotiate; its first voiced packet does, and the routes made then get the packets since."""
+    graph = ForwardingGraph(SpeakingConfig())
+    ada, bob = Subscriber("ada"), Subscriber("bob")
+    graph.join(ada)
+    graph.join(bob)
+    ada_tap = tap()
+    graph.publish(audio("ada"), ada_tap)
+    for i in range(10):
+        await send_level(ada_tap, 960 * i, 127)  # silence
+    assert (bob.told, graph.wanted("bob")) == (0, [])
+    await send_level(ada_tap, 960 * 10, 30)  # the first voiced packet
+    await send_level(ada_tap, 960 * 11, 30)
+    assert (bob.told, ada.told, graph.wanted("bob")) == (1, 0, [audio("ada")])
+    track = ForwardedAudioTrack("ada")
+    graph.route(audio("ada"), "bob", track)  # after bob's renegotiation
+    await send_level(ada_tap, 960 * 12, 30)
+    received = [(await track.recv()).pts for _ in range(3)]
+    assert received == [0, 960, 1920]  # nothing of the first word was lost
+    counters = graph.counters
+    assert (counters.received, counters.gated, counters.forwarded) == (13, 10, 3)
+    graph.leave("ada")
+    assert graph.wanted("bob") == []
+
+
+async def test_a_silent_participant_who_leaves_unheard_asks_nobody_to_renegotiate() -> None:
+    graph = ForwardingGraph(SpeakingConfig())
+    bob = Subscriber("bob")
+    graph.join(bob)
+    graph.publish(audio("ada"), tap())
+    graph.leave("ada")
+    assert bob.told == 0

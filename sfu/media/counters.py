@@ -1,0 +1,52 @@
+"""What a room's forwarding did: packets in, packets out, and how long each waited in between.
+
+One `ForwardingCounters` per room, shared by its packet taps (packets in, gated) and the tracks
+they feed (packets out, and the forwarding delay: from the tap taking a packet to the sender
+taking it off the subscriber's queue to packetise and send, measured on `time.monotonic()`). Plain
+integers and fixed buckets, cheap enough for every packet; /metrics and the cluster's load read
+them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+# Upper bounds (seconds) of the forwarding-delay histogram's buckets; the last is +Inf.
+DELAY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+@dataclass
+class ForwardingCounters:
+    received: int = 0  # packets the room's sources sent (with a payload)
+    forwarded: int = 0  # packets handed to subscribers' senders
+    gated: int = 0  # packets of silent (or outranked) sources, forwarded to nobody
+    delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
+    delay_sum: float = 0.0
+
+    def sent(self, delay: float) -> None:
+        """One packet left for a subscriber `delay` seconds after its source's tap took it."""
+        self.forwarded += 1
+        self.delay_sum += delay
+        self.delay_counts[bisect_left(DELAY_BUCKETS, delay)] += 1
+
+    def delay_quantile(self, q: float) -> float | None:
+        """The upper bound of the bucket holding quantile `q` of the delays (None: no packet)."""
+        total = sum(self.delay_counts)
+        if not total:
+            return None
+        rank, seen = q * total, 0
+        for bound, count in zip((*DELAY_BUCKETS, float("inf")), self.delay_counts, strict=True):
+            seen += count
+            if seen >= rank:
+                return bound
+        return float("inf")
+
+    def add(self, other: ForwardingCounters) -> None:
+        """Sum `other` into these (a node's totals over its rooms)."""
+        self.received += other.received
+        self.forwarded += other.forwarded
+        self.gated += other.gated
+        self.delay_sum += other.delay_sum
+        for i, count in enumerate(other.delay_counts):
+            self.delay_counts[i] += count
