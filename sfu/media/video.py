@@ -168,6 +168,7 @@ class ForwardedVideoTrack(MediaStreamTrack):
         self.dropped = 0  # frames
         self.on_keyframe_needed: Callable[[], None] = lambda: None
         self.counters: VideoCounters | None = None  # the room's, once subscribed
+        self.clock: Callable[[], float] = time.monotonic  # the stamping tap's, once subscribed
         self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(maxsize=QUEUE_FRAMES)
         self._pts_origin = pts_origin
         self._origin: int | None = None
@@ -234,7 +235,7 @@ class ForwardedVideoTrack(MediaStreamTrack):
         if frame is None:
             raise MediaStreamError
         if self.counters is not None and frame.arrival:
-            self.counters.delay.add(time.monotonic() - frame.arrival, len(frame.payloads))
+            self.counters.delay.add(self.clock() - frame.arrival, len(frame.payloads))
         return frame
 
     def stop(self) -> None:
@@ -357,7 +358,7 @@ class VideoTap:
 
     def subscribe(self, subscriber_id: str, track: ForwardedVideoTrack) -> None:
         track.on_keyframe_needed = self.request_keyframe
-        track.counters = self.counters
+        track.counters, track.clock = self.counters, self._clock  # the frames' arrival clock
         self.subscribers[subscriber_id] = track
         if track.mime is not None:
             self.request_keyframe()
