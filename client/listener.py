@@ -1,5 +1,5 @@
 """A listener that costs little: joins through the real protocol (signaling, an aiortc peer, the
-`captions` channel), receives the forwarded RTP and counts it, and never decodes audio.
+`captions` channel), receives the forwarded RTP and counts it, and never decodes audio or video.
 
 A full `CaptionClient` runs aiortc's jitter buffer and Opus decoder on every packet of every
 source, so on this machine the load clients ran out of CPU long before the server did (issue 22).
@@ -73,7 +73,8 @@ class Delivery:
 
 
 class Listener(CaptionClient):
-    """A participant that sends no audio, counts the audio forwarded to it, and takes captions.
+    """A participant that sends no audio, counts the audio and video forwarded to it (never
+    decoded), and takes captions.
 
     `keep_arrivals`: how many arrival times to keep per section (0: none); `keep_payloads`: keep
     every payload (tests)."""
@@ -130,13 +131,17 @@ class Listener(CaptionClient):
         self.offer_bytes += len(offer.sdp)
         await super()._renegotiate(offer)
 
-    def _by_source(self) -> dict[str, list[SectionCount]]:
+    def _by_source(self, kind: str | None = None) -> dict[str, list[SectionCount]]:
+        """The sections' counts per source participant; only sections of `kind`, if given."""
         if self.pc is None or self.pc.remoteDescription is None:
             return {}
-        stream_of = {s.mid: s.stream for s in sections(self.pc.remoteDescription.sdp)}
+        named = {s.mid: s for s in sections(self.pc.remoteDescription.sdp)}
         by_source: dict[str, list[SectionCount]] = {}
         for mid, count in self._counts.items():
-            source = stream_of.get(mid)
+            section = named.get(mid)
+            if section is None or (kind is not None and section.kind != kind):
+                continue
+            source = section.stream
             if source is not None:
                 by_source.setdefault(source, []).append(count)
         return by_source
@@ -145,6 +150,12 @@ class Listener(CaptionClient):
     def packets_from(self) -> dict[str, int]:
         """Packets received per source participant."""
         return {s: sum(c.packets for c in counts) for s, counts in self._by_source().items()}
+
+    @property
+    def video_packets_from(self) -> dict[str, int]:
+        """Video packets received per source participant (its camera and screen sections)."""
+        by_source = self._by_source("video")
+        return {s: sum(c.packets for c in counts) for s, counts in by_source.items()}
 
     def delivery(self) -> dict[str, Delivery]:
         """Per source participant: packets received and expected (sequence span)."""

@@ -10,6 +10,12 @@ every listener hears every speaker, it measures for `--seconds`:
   time from /proc), the issue's goal being 20,000 per core;
 - forwarding delay p50/p95 (packet at the source's tap to its sender taking it: the server's
   livecaptions_forwarding_delay_seconds histogram, so the figure is a bucket's upper bound);
+- with --video, each room twice, audio only and then with every speaker also publishing a
+  synthetic VP8 camera (`client.camera`, 160x120 at 30 fps): forwarded packets (audio + video)
+  per server CPU-second in both, their ratio, and the video forwarding delay p50/p95 (a frame's
+  first packet at the tap to the sender taking the frame, counted once per packet:
+  livecaptions_video_forwarding_delay_seconds). The listeners count video packets too, never
+  decoding them;
 - delivery at the listeners (packets received / expected from the sequence numbers);
 - the join storm: time to join everyone, and the renegotiation offers (count, bytes) it caused;
 - server memory per participant (RSS with the room full minus before it, over its size);
@@ -21,6 +27,7 @@ is the forwarding (and the one Opus decode per speaker for the caption tap), not
     .venv/bin/python scripts/bench_sfu.py                       # rooms of 2, 16, 50, 150
     .venv/bin/python scripts/bench_sfu.py --sizes 150 --speakers 3 --seconds 20
     .venv/bin/python scripts/bench_sfu.py --with-captions --sizes 16,50,100,150
+    .venv/bin/python scripts/bench_sfu.py --video --sizes 2,16 --seconds 10   # ~2 minutes
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from client import CaptionClient, WavTrack, load_audio  # noqa: E402
+from client.camera import SyntheticCamera  # noqa: E402
 from client.listener import Listener  # noqa: E402
 from sfu.media.counters import DELAY_BUCKETS  # noqa: E402
 
@@ -51,19 +59,26 @@ SPEECH = Path("/work/shared/speech/jfk.flac")
 FALLBACK_SPEECH = ROOT / "tests" / "data" / "jfk.flac"
 
 
+VIDEO_FORWARDED = "livecaptions_forwarded_video_packets_total"
+
+
 @dataclass
 class RoomResult:
     size: int
     speakers: int
+    video: bool  # the speakers also publish a camera
     joined: int
     join_storm_seconds: float
     offers_per_listener: float
     offer_kib_per_listener: float
-    forwarded_per_second: float
+    forwarded_per_second: float  # audio + video
+    video_forwarded_per_second: float
     server_cpu: float  # CPU-seconds per second
     forwarded_per_cpu_second: float | None
     delay_p50_ms: float | None
     delay_p95_ms: float | None
+    video_delay_p50_ms: float | None
+    video_delay_p95_ms: float | None
     delivered_percent: float | None
     worst_listener_percent: float | None
     rss_mib_per_participant: float
@@ -104,12 +119,19 @@ def metrics(port: int) -> dict[str, float]:
     return values
 
 
+def video_forwarded(values: dict[str, float]) -> float:
+    """Video packets forwarded (the series carries a room label: summed)."""
+    return sum(v for k, v in values.items() if k.startswith(VIDEO_FORWARDED + "{"))
+
+
 def delay_quantiles(
-    before: dict[str, float], after: dict[str, float]
+    before: dict[str, float],
+    after: dict[str, float],
+    histogram: str = "livecaptions_forwarding_delay_seconds",
 ) -> tuple[float, float] | None:
     """p50 and p95 (ms) of the forwarding delay in the window: the upper bound of the bucket."""
     bounds = [*(repr(b) for b in DELAY_BUCKETS), "+Inf"]
-    name = "livecaptions_forwarding_delay_seconds_bucket"
+    name = f"{histogram}_bucket"
     cumulative = [
         after.get(f'{name}{{le="{b}"}}', 0.0) - before.get(f'{name}{{le="{b}"}}', 0.0)
         for b in bounds
@@ -144,12 +166,20 @@ async def join_all(listeners: list[Listener], concurrency: int) -> float:
     return time.monotonic() - started
 
 
-async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: object) -> RoomResult:
+async def room(
+    args: argparse.Namespace, port: int, pid: int, size: int, pcm: object, video: bool
+) -> RoomResult:
     url = f"ws://127.0.0.1:{port}/ws"
-    name = f"bench-{size}"
+    name = f"bench-{size}{'-video' if video else ''}"
     rss_before = psutil.Process(pid).memory_info().rss
     speakers = [
-        CaptionClient(url, room=name, name=f"speaker-{i}", audio=WavTrack(pcm, loop=True))  # type: ignore[arg-type]
+        CaptionClient(
+            url,
+            room=name,
+            name=f"speaker-{i}",
+            audio=WavTrack(pcm, loop=True),  # type: ignore[arg-type]
+            camera=SyntheticCamera() if video else None,
+        )
         for i in range(args.speakers)
     ]
     listeners = [
@@ -161,9 +191,13 @@ async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: ob
         storm = await join_all(listeners, args.join_concurrency)
         ids = [s.joined.participant for s in speakers if s.joined is not None]
         for listener in listeners:
-            await listener.wait_packets(
-                lambda li=listener: all(li.packets_from.get(i) for i in ids), 60
-            )
+
+            def hears_all(li: Listener = listener) -> bool:
+                audio = li.packets_from
+                seen = li.video_packets_from if video else audio
+                return all(audio.get(i) and seen.get(i) for i in ids)
+
+            await listener.wait_packets(hears_all, 60)
         await asyncio.sleep(2.0)  # settle
         offers = sum(li.offers for li in listeners)
         offer_bytes = sum(li.offer_bytes for li in listeners)
@@ -175,9 +209,11 @@ async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: ob
         delivery1 = [li.delivery() for li in listeners]
         rss_full = psutil.Process(pid).memory_info().rss
         elapsed = t1 - t0
+        video_packets = video_forwarded(after) - video_forwarded(before)
         forwarded = (
             after["livecaptions_forwarded_packets_total"]
             - before["livecaptions_forwarded_packets_total"]
+            + video_packets
         )
         cpu = (cpu1 - cpu0) / elapsed
         received = expected = 0
@@ -197,18 +233,25 @@ async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: ob
             if c.caption.final and c.caption.text
         ]
         quantiles = delay_quantiles(before, after)
+        video_quantiles = delay_quantiles(
+            before, after, "livecaptions_video_forwarding_delay_seconds"
+        )
         return RoomResult(
             size=size,
             speakers=args.speakers,
+            video=video,
             joined=sum(1 for li in listeners if li.joined is not None) + len(speakers),
             join_storm_seconds=round(storm, 2),
             offers_per_listener=round(offers / max(1, len(listeners)), 2),
             offer_kib_per_listener=round(offer_bytes / 1024 / max(1, len(listeners)), 2),
             forwarded_per_second=round(forwarded / elapsed),
+            video_forwarded_per_second=round(video_packets / elapsed),
             server_cpu=round(cpu, 3),
             forwarded_per_cpu_second=round(forwarded / (cpu1 - cpu0)) if cpu1 > cpu0 else None,
             delay_p50_ms=quantiles[0] if quantiles else None,
             delay_p95_ms=quantiles[1] if quantiles else None,
+            video_delay_p50_ms=video_quantiles[0] if video_quantiles else None,
+            video_delay_p95_ms=video_quantiles[1] if video_quantiles else None,
             delivered_percent=round(100 * received / expected, 2) if expected else None,
             worst_listener_percent=round(100 * worst, 2) if worst is not None else None,
             rss_mib_per_participant=round((rss_full - rss_before) / 2**20 / size, 2),
@@ -230,28 +273,48 @@ async def bench(args: argparse.Namespace, port: int, pid: int) -> list[RoomResul
     pcm = load_audio(args.audio)
     results = []
     for size in args.sizes:
-        result = await room(args, port, pid, size, pcm)
-        print(json.dumps(asdict(result)), flush=True)
-        results.append(result)
+        for video in (False, True) if args.video else (False,):
+            result = await room(args, port, pid, size, pcm, video)
+            print(json.dumps(asdict(result)), flush=True)
+            results.append(result)
     return results
+
+
+def video_ratios(results: list[RoomResult]) -> list[str]:
+    """Per room size measured both ways: forwarded per CPU-second with video over audio only."""
+    lines = []
+    for audio in results:
+        video = next((r for r in results if r.video and r.size == audio.size), None)
+        if audio.video or video is None:
+            continue
+        if audio.forwarded_per_cpu_second and video.forwarded_per_cpu_second:
+            ratio = video.forwarded_per_cpu_second / audio.forwarded_per_cpu_second
+            lines.append(
+                f"room of {audio.size}: forwarded per CPU-s, audio+video / audio only = "
+                f"{video.forwarded_per_cpu_second} / {audio.forwarded_per_cpu_second} = "
+                f"{ratio:.2f}"
+            )
+    return lines
 
 
 def table(results: list[RoomResult]) -> str:
     rows = [
-        "| room | speakers | forwarded/s | server CPU | forwarded per CPU-s | delay p50/p95 ms | "
-        "delivered % (worst) | join storm s | offers/listener (KiB) | RSS MiB/participant | "
-        "caption p50/p95 s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| room | speakers | media | forwarded/s (video) | server CPU | forwarded per CPU-s | "
+        "delay p50/p95 ms | video delay p50/p95 ms | delivered % (worst) | join storm s | "
+        "offers/listener (KiB) | RSS MiB/participant | caption p50/p95 s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
-            f"| {r.size} | {r.speakers} | {r.forwarded_per_second} | {r.server_cpu} | "
+            f"| {r.size} | {r.speakers} | {'audio+video' if r.video else 'audio'} | "
+            f"{r.forwarded_per_second} ({r.video_forwarded_per_second}) | {r.server_cpu} | "
             f"{r.forwarded_per_cpu_second} | {r.delay_p50_ms}/{r.delay_p95_ms} | "
+            f"{r.video_delay_p50_ms}/{r.video_delay_p95_ms} | "
             f"{r.delivered_percent} ({r.worst_listener_percent}) | {r.join_storm_seconds} | "
             f"{r.offers_per_listener} ({r.offer_kib_per_listener}) | "
             f"{r.rss_mib_per_participant} | {r.caption_p50}/{r.caption_p95} |"
         )
-    return "\n".join(rows)
+    return "\n".join([*rows, *video_ratios(results)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,6 +328,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forward-speakers", type=int, default=3, help="the server's N (0: all)")
     parser.add_argument("--join-concurrency", type=int, default=8)
     parser.add_argument("--with-captions", action="store_true", help="Whisper on the server")
+    parser.add_argument(
+        "--video",
+        action="store_true",
+        help="each room also with the speakers publishing a camera, and the ratio",
+    )
     args = parser.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     if not 1 <= args.speakers <= 3 or min(args.sizes) <= args.speakers:

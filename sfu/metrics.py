@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from sfu.media.counters import DELAY_BUCKETS, ForwardingCounters
+from sfu.media.counters import DELAY_BUCKETS, DelayHistogram, ForwardingCounters
 
 if TYPE_CHECKING:
     from captioner.scheduler import SchedulerStats
@@ -94,6 +94,16 @@ class _LiveCollector(Collector):
             "rooms.",
             buckets=buckets,
             sum_value=total.delay_sum,
+        )
+        video = DelayHistogram()
+        for room in rooms:
+            video.add_from(room.video.delay)
+        yield HistogramMetricFamily(
+            "livecaptions_video_forwarding_delay_seconds",
+            "From a video frame's first packet at its source's tap to the subscriber's sender "
+            "taking the frame, once per packet of the frame, in the open rooms.",
+            buckets=video.cumulative(),
+            sum_value=video.total,
         )
 
     def collect(self) -> Iterator[Metric]:

@@ -17,6 +17,33 @@ DELAY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1
 
 
 @dataclass
+class DelayHistogram:
+    """Forwarding delays in the `DELAY_BUCKETS`, counted per packet (video's frames count once
+    per packet they carry, so that its figures compare with audio's)."""
+
+    counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
+    total: float = 0.0  # the delays' sum, seconds
+
+    def add(self, delay: float, packets: int = 1) -> None:
+        self.counts[bisect_left(DELAY_BUCKETS, delay)] += packets
+        self.total += delay * packets
+
+    def add_from(self, other: DelayHistogram) -> None:
+        """Sum `other` into this (a node's totals over its rooms)."""
+        self.total += other.total
+        for i, count in enumerate(other.counts):
+            self.counts[i] += count
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """Prometheus histogram buckets: (upper bound, count at or below it), +Inf last."""
+        seen, buckets = 0, []
+        for bound, count in zip((*DELAY_BUCKETS, float("inf")), self.counts, strict=True):
+            seen += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), seen))
+        return buckets
+
+
+@dataclass
 class ForwardingCounters:
     received: int = 0  # packets the room's sources sent (with a payload)
     forwarded: int = 0  # packets handed to subscribers' senders

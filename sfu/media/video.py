@@ -25,13 +25,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters, RTCRtpSendParameters
 from aiortc.rtp import RtpPacket
+
+from sfu.media.counters import DelayHistogram
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class VideoCounters:
     forwarded: int = 0  # packets handed to subscribers' tracks
     keyframe_requests: int = 0  # sent to sources
     lost_frames: int = 0  # incomplete frames from a source, not forwarded
+    # From a frame's first packet at its source's tap to the subscriber's sender taking the
+    # frame (so it includes waiting for the frame's last packet), once per packet of the frame.
+    delay: DelayHistogram = field(default_factory=DelayHistogram)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class EncodedFrame:
     timestamp: int  # RTP, 90 kHz
     keyframe: bool
     mime: str  # lower case, e.g. "video/vp8"
+    arrival: float = 0.0  # when the tap took its first packet (time.monotonic())
 
 
 def vp8_keyframe(payload: bytes) -> bool:
@@ -120,9 +126,11 @@ class FrameAssembler:
         self._timestamp: int | None = None
         self._next_seq: int | None = None
         self._broken = False
+        self.started = 0.0  # `now` at the first packet of the frame being assembled (or done)
 
-    def add(self, packet: RtpPacket) -> tuple[list[bytes], int, bool] | None:
-        """The frame `packet` completes, if any, as (payloads, timestamp, complete)."""
+    def add(self, packet: RtpPacket, now: float = 0.0) -> tuple[list[bytes], int, bool] | None:
+        """The frame `packet` completes, if any, as (payloads, timestamp, complete); `now`: when
+        the packet arrived."""
         gap = self._next_seq is not None and packet.sequence_number != self._next_seq
         self._next_seq = (packet.sequence_number + 1) & 0xFFFF
         done: tuple[list[bytes], int, bool] | None = None
@@ -132,6 +140,8 @@ class FrameAssembler:
         if gap:
             self._broken = True
         self._timestamp = packet.timestamp
+        if not self._payloads:
+            self.started = now
         self._payloads.append(packet.payload)
         if len(self._payloads) > MAX_FRAME_PACKETS:
             self._payloads, self._broken = [], True
@@ -157,6 +167,8 @@ class ForwardedVideoTrack(MediaStreamTrack):
         self.mime: str | None = None  # what the subscriber's sender sends, once negotiated
         self.dropped = 0  # frames
         self.on_keyframe_needed: Callable[[], None] = lambda: None
+        self.counters: VideoCounters | None = None  # the room's, once subscribed
+        self.clock: Callable[[], float] = time.monotonic  # the stamping tap's, once subscribed
         self._queue: asyncio.Queue[EncodedFrame | None] = asyncio.Queue(maxsize=QUEUE_FRAMES)
         self._pts_origin = pts_origin
         self._origin: int | None = None
@@ -176,7 +188,10 @@ class ForwardedVideoTrack(MediaStreamTrack):
             self._queue.get_nowait()
 
     def sending(self, mime: str) -> None:
-        """The subscriber's sender started with codec `mime`: it needs a keyframe to begin."""
+        """The subscriber's sender started with codec `mime`: it needs a keyframe to begin.
+        (aiortc calls `send` again on every renegotiation: only a new codec restarts.)"""
+        if mime.lower() == self.mime:
+            return
         self.mime = mime.lower()
         self._need_keyframe = True
         self.on_keyframe_needed()
@@ -208,7 +223,9 @@ class ForwardedVideoTrack(MediaStreamTrack):
                 return False
         self._need_keyframe = False
         self._last_pts = pts
-        self._queue.put_nowait(EncodedFrame(frame.payloads, pts, frame.keyframe, frame.mime))
+        self._queue.put_nowait(
+            EncodedFrame(frame.payloads, pts, frame.keyframe, frame.mime, frame.arrival)
+        )
         return True
 
     async def recv(self) -> EncodedFrame:  # type: ignore[override]  # aiortc packs a non-Frame
@@ -217,6 +234,8 @@ class ForwardedVideoTrack(MediaStreamTrack):
         frame = await self._queue.get()
         if frame is None:
             raise MediaStreamError
+        if self.counters is not None and frame.arrival:
+            self.counters.delay.add(self.clock() - frame.arrival, len(frame.payloads))
         return frame
 
     def stop(self) -> None:
@@ -299,7 +318,7 @@ class VideoTap:
             if len(self._assemblers) >= 4:  # a source changes SSRC rarely; keep the map small
                 self._assemblers.clear()
             assembler = self._assemblers[packet.ssrc] = FrameAssembler()
-        done = assembler.add(packet)
+        done = assembler.add(packet, self._clock())
         if done is None:
             return
         payloads, timestamp, complete = done
@@ -310,7 +329,8 @@ class VideoTap:
         if self._on_first_frame is not None:  # the source is published once video flows
             self._on_first_frame()
             self._on_first_frame = None
-        frame = EncodedFrame(tuple(payloads), timestamp, is_keyframe(mime, payloads[0]), mime)
+        keyframe = is_keyframe(mime, payloads[0])
+        frame = EncodedFrame(tuple(payloads), timestamp, keyframe, mime, assembler.started)
         for track in self.subscribers.values():
             if track.push(frame):
                 self.counters.forwarded += len(payloads)
@@ -338,6 +358,7 @@ class VideoTap:
 
     def subscribe(self, subscriber_id: str, track: ForwardedVideoTrack) -> None:
         track.on_keyframe_needed = self.request_keyframe
+        track.counters, track.clock = self.counters, self._clock  # the frames' arrival clock
         self.subscribers[subscriber_id] = track
         if track.mime is not None:
             self.request_keyframe()

@@ -182,6 +182,26 @@ class MeetingPage:
             polling=250,
         )
 
+    async def wait_for_video_from(self, ids: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
+        """Until the camera of each participant of `ids` decodes on this page: a frame width,
+        and more frames decoded than when this was called (issue 19)."""
+        since = await self.page.evaluate(
+            """async () => Object.fromEntries((await window.livecaptions.inboundVideo())
+                .filter((v) => v.source === 'camera')
+                .map((v) => [v.participant, v.framesDecoded]))"""
+        )
+        await self.page.wait_for_function(
+            """async ([ids, since]) => {
+                const videos = await window.livecaptions.inboundVideo();
+                return ids.every((id) => videos.some((v) => v.participant === id
+                    && v.source === 'camera' && v.frameWidth > 0
+                    && v.framesDecoded > (since[id] ?? 0)));
+            }""",
+            arg=[ids, since],
+            timeout=timeout_ms,
+            polling=100,
+        )
+
     async def wait_until_words_end(self) -> None:
         """Until this page's own microphone has been heard speaking and has just fallen silent
         (its speaking indicator): another page that opens its microphone now speaks in the

@@ -262,6 +262,10 @@ async def test_chromium_and_firefox_in_one_room_hear_and_read_everyone_through_r
             await page.wait_in_room()
         start = await pages["Ada"].now()
         await expect_everyone(pages, speakers, texts, start)
+        # Cameras on (issue 19): Chromium decodes Firefox's camera and Firefox Chromium's.
+        ada, bob = await pages["Ada"].participant_id(), await pages["Bob"].participant_id()
+        await pages["Ada"].wait_for_video_from([bob])
+        await pages["Bob"].wait_for_video_from([ada])
 
         pages["Dave"] = await open_page(browsers.bob, server)  # late, listening too (Chromium)
         await pages["Dave"].join("meet", "Dave", listen_only=True)
@@ -278,6 +282,7 @@ async def test_chromium_and_firefox_in_one_room_hear_and_read_everyone_through_r
             # words, a loop period away, were already read by every page).
             rejoined = await pages["Bob"].now()
             await expect_everyone(pages, speakers, texts, rejoined, captioned={"Bob"})
+            await pages["Ada"].wait_for_video_from([await pages["Bob"].participant_id()])
         carol = await pages["Carol"].page.inner_text("#participants")
         listed = set(carol.replace(" · speaking", "").split("\n"))
         assert {"Ada", "Bob", "Dave", "Carol (you)"} <= listed

@@ -22,6 +22,7 @@ from access.grants import DEFAULT_GRANTS
 from access.rooms import RoomAccess, RoomPolicy, RoomRule
 from captionlog.log import LogConfig
 from client import CaptionClient, WavTrack
+from client.camera import SyntheticCamera
 from client.speech import normalize_text
 from protocol import ErrorCode
 from sfu.config import ServerConfig
@@ -29,7 +30,7 @@ from sfu.media.ice import remote_description
 from sfu.server import CaptionServer
 from sfu.web.throttle import ThrottleConfig
 
-from .conftest import client, http_request, wait_for_speech_captioned, ws_url
+from .conftest import client, http_request, until, wait_for_speech_captioned, ws_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -209,7 +210,9 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
     """Cleo (no publish grant) obeys the server's `inactive` answer and sends no audio; Ada (no
     publish grant either) rewrites every server SDP so that her peer sends all along (`inactive`
     read as `recvonly`, `sendonly` as `sendrecv`). Bob speaks at the same time. Only Bob is
-    forwarded and captioned; both listeners hear and read him."""
+    forwarded and captioned; both listeners hear and read him. All three have cameras: only Bob's
+    pictures are forwarded (issue 19: a token without `publish` sends neither sound nor
+    pictures)."""
     listen = frozenset({Grant.JOIN, Grant.CAPTIONS})
     go = asyncio.Event()
     ada_track = WavTrack(speech["ada"][0], start=go)
@@ -230,10 +233,14 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
         audio=ada_track,
         token=token("mute", grants=listen),
         ice_hosts=disobedient,
+        camera=SyntheticCamera(),
     )
-    bob = client(server, "mute", "Bob", audio=bob_track, token=token("mute", "bob", "Bob"))
+    bob_token = token("mute", "bob", "Bob")
+    bob = client(server, "mute", "Bob", audio=bob_track, token=bob_token, camera=SyntheticCamera())
     cleo_token = token("mute", "cleo", "Cleo", listen)
-    cleo = client(server, "mute", "Cleo", audio=cleo_track, token=cleo_token)
+    cleo = client(
+        server, "mute", "Cleo", audio=cleo_track, token=cleo_token, camera=SyntheticCamera()
+    )
     for participant in (cleo, ada, bob):
         await participant.join()
     try:
@@ -241,6 +248,10 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
         await wait_for_speech_captioned(ada, bob_track, timeout=120)
         await cleo.wait_for(lambda: bool(cleo.finals()), 30)
         await asyncio.wait_for(ada_track.finished.wait(), 30)  # Ada did send, all of it
+        assert bob.joined is not None
+        bob_id = bob.joined.participant
+        for viewer in (ada, cleo):
+            await until(lambda v=viewer: bool(v.video_from.get(bob_id)), 10, "Bob's camera")
     finally:
         for participant in (bob, ada, cleo):
             await participant.leave()
@@ -250,6 +261,7 @@ async def test_without_publish_one_listens_and_reads_but_is_never_heard(
     assert {c.speaker.name for c in ada.finals() if c.speaker and c.text} == {"Bob"}
     assert ada.remote_audio_peak > 0.05 and cleo.remote_audio_peak > 0.05  # they hear Bob
     assert bob.remote_audio_frames == 0  # nothing of Ada or Cleo was forwarded
+    assert bob.video_frames_by_mid == {}  # nor any of their pictures
     assert cleo_track.started_at is None  # Cleo's peer sent no audio at all
 
 

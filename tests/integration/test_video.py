@@ -8,14 +8,17 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 import pytest_asyncio
+from aiortc import RTCPeerConnection
 
 from client import CaptionClient, WavTrack
 from client.audio import RATE
 from client.camera import SyntheticCamera
+from protocol import Join, Offer
+from protocol.signaling import serialize
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
-from .conftest import client, until, ws_url
+from .conftest import client, http_request, until, ws_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -67,8 +70,15 @@ async def test_cameras_forwarded_and_an_audio_only_client_hears_everyone(
         assert all(size == (160, 120) for size in bob.video_sizes.values())
         assert cy.statuses, "the audio-only client's captions channel works"
         assert not any(p.negotiation_violations for p in present)
-        room = server.rooms["video"]
-        assert room.video.forwarded > 0 and room.video.keyframe_requests >= 0
+        status, _, body = await http_request(server.port, "GET", "/metrics")
+        metrics = {
+            line.split()[0].split("{")[0]: float(line.split()[-1])
+            for line in body.decode().splitlines()
+            if line and not line.startswith("#")
+        }
+        assert status == 200 and metrics["livecaptions_forwarded_video_packets_total"] > 0
+        assert "livecaptions_keyframe_requests_relayed_total" in metrics
+        assert "livecaptions_video_frames_dropped_total" in metrics
     finally:
         for participant in present:
             await participant.leave()
@@ -78,11 +88,6 @@ async def test_an_offer_with_three_video_sections_is_refused(server: CaptionServ
     guest = CaptionClient(ws_url(server), room="video-refused", name="Eve")
     await guest.connect()
     try:
-        from aiortc import RTCPeerConnection
-
-        from protocol import Join, Offer
-        from protocol.signaling import serialize
-
         await guest.send_frame(serialize(Join("video-refused", "Eve")))
         await guest.wait_for(lambda: guest.joined is not None, 10)
         pc = RTCPeerConnection()

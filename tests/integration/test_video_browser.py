@@ -18,19 +18,10 @@ REMOTE = "#tiles video:not([data-local])"
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 ROOM = "video-browser"
-# Every camera of `ids` decodes (frames counted, a width) on this page, and its frames rise.
-DECODING = """async ([ids, since]) => {
-  const videos = await window.livecaptions.inboundVideo();
-  return ids.every((id) => videos.some((v) => v.participant === id && v.source === 'camera'
-    && v.frameWidth > 0 && v.framesDecoded > (since[id] ?? 0)));
-}"""
-FRAMES = """async () => Object.fromEntries((await window.livecaptions.inboundVideo())
-  .filter((v) => v.source === 'camera').map((v) => [v.participant, v.framesDecoded]))"""
 
 
 async def decodes(page: MeetingPage, ids: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
-    since = await page.page.evaluate(FRAMES)
-    await page.page.wait_for_function(DECODING, arg=[ids, since], timeout=timeout_ms, polling=100)
+    await page.wait_for_video_from(ids, timeout_ms)
 
 
 async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path: Path) -> None:

@@ -138,7 +138,12 @@ async def test_tap_forwards_frames_and_rate_limits_keyframe_requests() -> None:
             packet.timestamp, packet.ssrc, packet.payload = timestamp, 1234, payload
             tap.on_packet(packet)
             seq += 1
+    now[0] += 0.003  # the sender takes the first frame 3 ms after its first packet came
     assert counters.forwarded == seq and (await track.recv()).keyframe
+    first = len(vp8_frames(1)[0][0])
+    assert sum(counters.delay.counts) == first  # once per packet of the frame taken
+    assert dict(counters.delay.cumulative())["0.002"] == 0
+    assert dict(counters.delay.cumulative())["0.005"] == first
     for _ in range(5):
         tap.request_keyframe()  # many subscribers asking at once
     await asyncio.sleep(0)
