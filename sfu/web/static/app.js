@@ -206,9 +206,9 @@ async function join(event) {
   meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
   if (publish && $("camera").checked && !meeting.camera) {
     $("camera").checked = false;
-    // After the microphone's sentence, not instead of it: not being heard matters more.
-    const camera = "The camera could not be opened: the others see your name instead.";
-    showNotice(microphone ? camera : `${$("notice").textContent} ${camera}`);
+    // After, not instead of, what was said of the microphone.
+    const before = $("notice").hidden ? "" : `${$("notice").textContent} `;
+    showNotice(`${before}The camera could not be opened: the others see your name instead.`);
   }
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
