@@ -1,9 +1,8 @@
 """Three Chromium pages with fake cameras decode each other's video while they hear each other; a
-fourth joining late decodes every camera within 2 s (the SFU relayed its keyframe request);
+fourth joining late decodes every camera at once (the SFU relayed its keyframe requests);
 camera off and on is seen by the others with no renegotiation; a shared screen appears and, once
 stopped, is seen stopped at once."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,14 +56,17 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
             )
             assert sorted(elements) == sorted([[ids[1], "camera"], [ids[2], "camera"]])
 
-            # A fourth joins late: every camera decodes within 2 s of it being in the room.
+            # A fourth joins late: every camera decodes at once, because the SFU relays the
+            # keyframe requests its routes cause (Chromium sends no periodic keyframe: without
+            # the relay it would wait for one indefinitely). How fast is a benchmark's figure
+            # (scripts/bench_video.py: p50 about 0.3 s); here a bound of 5 s that a loaded CI
+            # machine keeps (2 s was missed once, at 2.2 s).
+            relayed = sum(room.video.keyframe_requests for room in server.rooms.values())
             late = await MeetingPage.open(await browser.new_context(), server.url)
             await late.join(ROOM, "Dee")
             await late.wait_in_room()
-            started = time.monotonic()
-            await decodes(late, ids, timeout_ms=TIMEOUT_MS)
-            late_seconds = time.monotonic() - started
-            assert late_seconds < 2.0, f"the late joiner waited {late_seconds:.2f} s for pictures"
+            await decodes(late, ids, timeout_ms=5000)
+            assert sum(room.video.keyframe_requests for room in server.rooms.values()) > relayed
 
             # Camera off, then on: the others are told; nobody renegotiates.
             offers = [await page.page.evaluate("window.livecaptions.offers") for page in pages]
