@@ -161,9 +161,13 @@ async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: ob
         storm = await join_all(listeners, args.join_concurrency)
         ids = [s.joined.participant for s in speakers if s.joined is not None]
         for listener in listeners:
-            await listener.wait_packets(
-                lambda li=listener: all(li.packets_from.get(i) for i in ids), 60
-            )
+            try:
+                await listener.wait_packets(
+                    lambda li=listener: all(li.packets_from.get(i) for i in ids), 60
+                )
+            except TimeoutError:  # past capacity: measured all the same, delivery says how far
+                print(f"room of {size}: {listener.name} did not hear every speaker in 60 s")
+                break
         await asyncio.sleep(2.0)  # settle
         offers = sum(li.offers for li in listeners)
         offer_bytes = sum(li.offer_bytes for li in listeners)
