@@ -10,7 +10,8 @@ every listener hears every speaker, it measures for `--seconds`:
   time from /proc), the issue's goal being 20,000 per core;
 - forwarding delay p50/p95 (packet at the source's tap to its sender taking it: the server's
   livecaptions_forwarding_delay_seconds histogram, so the figure is a bucket's upper bound);
-- delivery at the listeners (packets received / expected from the sequence numbers);
+- delivery at the listeners (packets received / expected from the sequence numbers), and the
+  packets the server dropped from full subscriber queues (before a sequence number is given);
 - the join storm: time to join everyone, and the renegotiation offers (count, bytes) it caused;
 - server memory per participant (RSS with the room full minus before it, over its size);
 - with --with-captions (Whisper on the server), final-caption latency p50/p95 at the listeners.
@@ -47,6 +48,7 @@ from client import CaptionClient, WavTrack, load_audio  # noqa: E402
 from client.listener import Listener  # noqa: E402
 from sfu.media.counters import DELAY_BUCKETS  # noqa: E402
 
+DROPPED = 'livecaptions_forwarded_packets_dropped_total{room="*"}'
 SPEECH = Path("/work/shared/speech/jfk.flac")
 FALLBACK_SPEECH = ROOT / "tests" / "data" / "jfk.flac"
 
@@ -65,6 +67,7 @@ class RoomResult:
     delay_p50_ms: float | None
     delay_p95_ms: float | None
     delivered_percent: float | None
+    server_dropped: int  # packets dropped from full subscriber queues (not seen in sequences)
     worst_listener_percent: float | None
     rss_mib_per_participant: float
     caption_p50: float | None
@@ -214,6 +217,7 @@ async def room(args: argparse.Namespace, port: int, pid: int, size: int, pcm: ob
             delay_p50_ms=quantiles[0] if quantiles else None,
             delay_p95_ms=quantiles[1] if quantiles else None,
             delivered_percent=round(100 * received / expected, 2) if expected else None,
+            server_dropped=round(after.get(DROPPED, 0.0) - before.get(DROPPED, 0.0)),
             worst_listener_percent=round(100 * worst, 2) if worst is not None else None,
             rss_mib_per_participant=round((rss_full - rss_before) / 2**20 / size, 2),
             caption_p50=round(statistics.median(latencies), 2) if latencies else None,
@@ -243,15 +247,16 @@ async def bench(args: argparse.Namespace, port: int, pid: int) -> list[RoomResul
 def table(results: list[RoomResult]) -> str:
     rows = [
         "| room | speakers | forwarded/s | server CPU | forwarded per CPU-s | delay p50/p95 ms | "
-        "delivered % (worst) | join storm s | offers/listener (KiB) | RSS MiB/participant | "
+        "delivered % (worst) | dropped | join storm s | offers/listener (KiB) | RSS MiB/participant | "
         "caption p50/p95 s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
             f"| {r.size} | {r.speakers} | {r.forwarded_per_second} | {r.server_cpu} | "
             f"{r.forwarded_per_cpu_second} | {r.delay_p50_ms}/{r.delay_p95_ms} | "
-            f"{r.delivered_percent} ({r.worst_listener_percent}) | {r.join_storm_seconds} | "
+            f"{r.delivered_percent} ({r.worst_listener_percent}) | {r.server_dropped} | "
+            f"{r.join_storm_seconds} | "
             f"{r.offers_per_listener} ({r.offer_kib_per_listener}) | "
             f"{r.rss_mib_per_participant} | {r.caption_p50}/{r.caption_p95} |"
         )
