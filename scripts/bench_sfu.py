@@ -247,7 +247,8 @@ async def bench(args: argparse.Namespace, port: int, pid: int) -> list[RoomResul
 def table(results: list[RoomResult]) -> str:
     rows = [
         "| room | speakers | forwarded/s | server CPU | forwarded per CPU-s | delay p50/p95 ms | "
-        "delivered % (worst) | dropped | join storm s | offers/listener (KiB) | RSS MiB/participant | "
+        "delivered % (worst) | dropped | join storm s | offers/listener (KiB) | "
+        "RSS MiB/participant | "
         "caption p50/p95 s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
