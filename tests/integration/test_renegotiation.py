@@ -33,7 +33,10 @@ BROWSERS = pytest.mark.parametrize("shape", [CHROMIUM, FIREFOX], ids=lambda shap
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     rooms = frozenset(f"{ROOM}-{shape.name}" for shape in (CHROMIUM, FIREFOX))
-    server = CaptionServer(ServerConfig(port=0, per_speaker_rooms=rooms))
+    # Every participant forwarded from its join, silent or not (`--forward-speakers 0`): the
+    # most renegotiation there is, and a silent Bob must be heard (forwarding only who speaks,
+    # the default, is tested in test_large_room.py).
+    server = CaptionServer(ServerConfig(port=0, per_speaker_rooms=rooms, speaking=None))
     await server.start()
     yield server
     await server.stop()
