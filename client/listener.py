@@ -39,7 +39,8 @@ class SectionCount:
     highest: int = 0  # extended highest sequence number (RFC 3550 A.1)
     # Arrival times (time.monotonic()) of the last packets: what a test counts around a moment.
     arrivals: deque[float] = field(default_factory=deque)
-    payloads: set[bytes] | None = None  # every payload received, where kept (tests)
+    # Every payload received and when it first arrived (time.monotonic()), where kept (tests).
+    payloads: dict[bytes, float] | None = None
 
     def add(self, sequence: int, arrival: float, keep: int) -> None:
         if self.first is None:
@@ -114,11 +115,11 @@ class Listener(CaptionClient):
                 return
             section = self._counts.get(mid)
             if section is None:
-                payloads: set[bytes] | None = set() if self.keep_payloads else None
+                payloads: dict[bytes, float] | None = {} if self.keep_payloads else None
                 section = self._counts[mid] = SectionCount(arrivals=deque(), payloads=payloads)
             section.add(packet.sequence_number, time.monotonic(), keep)
             if section.payloads is not None:
-                section.payloads.add(packet.payload)
+                section.payloads.setdefault(packet.payload, time.monotonic())
             self.packets += 1
             if self.on_packet is not None:
                 self.on_packet()
@@ -164,10 +165,14 @@ class Listener(CaptionClient):
             for source, counts in self._by_source().items()
         }
 
-    def payloads_from(self, source: str) -> set[bytes]:
-        """The payloads received from `source` (with `keep_payloads`): the server forwards
-        them untouched, so a test can tell exactly which of a speaker's packets arrived."""
-        return {p for c in self._by_source().get(source, []) for p in c.payloads or ()}
+    def payloads_from(self, source: str) -> dict[bytes, float]:
+        """The payloads received from `source` and when (with `keep_payloads`): the server
+        forwards them untouched, so a test can tell exactly which of a speaker's packets arrived,
+        and when."""
+        received: dict[bytes, float] = {}
+        for count in self._by_source().get(source, []):
+            received.update(count.payloads or {})
+        return received
 
     def arrivals_from(self, source: str) -> list[float]:
         """The kept arrival times (time.monotonic()) of `source`'s packets, in order."""

@@ -82,7 +82,8 @@ class ForwardingGraph:
     """Sources, subscribers and the routes between them, for one room.
 
     Every subscriber wants every other participant's sources, in the order they were published
-    (so that a subscriber's media sections keep one order across renegotiations)."""
+    (so that a subscriber's media sections keep one order across renegotiations); where the room
+    forwards only who speaks, an audio source is published to the others when first heard."""
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ level each carried (RFC 6464), in the order sent."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
@@ -21,6 +22,7 @@ VOICED_DBOV = SpeakingConfig().threshold_dbov
 class Sent:
     payload: bytes
     level: int | None  # -dBov
+    at: float  # time.monotonic() when sent
 
     @property
     def voiced(self) -> bool:
@@ -48,7 +50,8 @@ def record_sent(speaker: CaptionClient) -> list[Sent]:
             packet = RtpPacket.parse(data, extensions)
             level = packet.extensions.audio_level
             if packet.payload:
-                sent.append(Sent(packet.payload, level[1] if level is not None else None))
+                level_dbov = level[1] if level is not None else None
+                sent.append(Sent(packet.payload, level_dbov, time.monotonic()))
         await original(data)
 
     transport._send_rtp = send_rtp

@@ -33,6 +33,8 @@ BROWSERS = pytest.mark.parametrize("shape", [CHROMIUM, FIREFOX], ids=lambda shap
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     rooms = frozenset(f"{ROOM}-{shape.name}" for shape in (CHROMIUM, FIREFOX))
+    # The default forwarding (only who speaks): a source is offered to the others from its
+    # first voiced packet, a renegotiation of its own in the middle of the meeting.
     server = CaptionServer(ServerConfig(port=0, per_speaker_rooms=rooms))
     await server.start()
     yield server
