@@ -123,6 +123,7 @@ class PacketTap:
         self.counters = ForwardingCounters()
         self.speakers: ActiveSpeakers | None = None
         self._on_first_voice: Callable[[], None] | None = None
+        self.last_admitted = 0.0  # time.monotonic() of the last packet the gate let through
         # (payload, RTP timestamp, arrival) of the packets forwarded since the gate last opened.
         self._recent: deque[tuple[bytes, int, float]] = deque(maxlen=REPLAY_PACKETS)
         self._receiver = receiver
@@ -162,6 +163,7 @@ class PacketTap:
             counters.gated += 1
             self._recent.clear()
             return
+        self.last_admitted = now
         if self._on_first_voice is not None:
             on_first_voice, self._on_first_voice = self._on_first_voice, None
             on_first_voice()

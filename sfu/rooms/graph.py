@@ -29,6 +29,12 @@ from sfu.media.speaking import ActiveSpeakers, SpeakingConfig
 # limited here.
 MAX_ROOM_VIDEO = 24
 MAX_SUBSCRIBER_VIDEO = 12
+# Where the room forwards who speaks: the audio sources offered at most (issue 22). Once more
+# people than this have spoken, the one heard least recently goes back to unheard (its section in
+# each subscriber idles, to be reused) and is offered again from its next voiced packet. Each
+# audio section costs a client about 1.1 KiB of SDP: unbounded, some 55 people who had spoken
+# took every answer past the 64 KiB signaling frame limit.
+MAX_HEARD_AUDIO = 20
 
 
 class MediaKind(StrEnum):
@@ -91,11 +97,13 @@ class ForwardingGraph:
         *,
         max_room_video: int = MAX_ROOM_VIDEO,
         max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
+        max_heard_audio: int = MAX_HEARD_AUDIO,
     ) -> None:
         """`speaking`: forward only the audio of who is speaking (`sfu.media.speaking`); None:
         every audio source, always."""
         self.max_room_video = max_room_video
         self.max_subscriber_video = max_subscriber_video
+        self.max_heard_audio = max_heard_audio
         self.counters = ForwardingCounters()
         self.speakers = ActiveSpeakers(speaking) if speaking is not None else None
         self._sources: dict[SourceKey, Source] = {}
@@ -143,21 +151,37 @@ class ForwardingGraph:
             return
         speakers = self.speakers if key.kind is MediaKind.AUDIO else None
         if isinstance(tap, PacketTap):
-            heard = (lambda: self._heard(key)) if speakers is not None else None
-            tap.govern(speakers, self.counters, on_first_voice=heard)
             if speakers is not None:
-                self._unheard[key] = tap
+                self._await_voice(key, tap, speakers)
                 return
+            tap.govern(None, self.counters)
         self._sources[key] = tap
         self._changed(key.participant)
+
+    def _await_voice(self, key: SourceKey, tap: PacketTap, speakers: ActiveSpeakers) -> None:
+        self._unheard[key] = tap
+        tap.govern(speakers, self.counters, on_first_voice=lambda: self._heard(key))
 
     def _heard(self, key: SourceKey) -> None:
         """`key` spoke for the first time: everyone else should receive it from now on (its tap
         replays the packets since, to each route made shortly after)."""
         tap = self._unheard.pop(key, None)
-        if tap is not None:
-            self._sources[key] = tap
-            self._changed(key.participant)
+        if tap is None:
+            return
+        self._sources[key] = tap
+        self._changed(key.participant)
+        heard = {k: t for k, t in self._sources.items() if isinstance(t, PacketTap)}
+        if len(heard) > self.max_heard_audio and self.speakers is not None:
+            stale = min((k for k in heard if k != key), key=lambda k: heard[k].last_admitted)
+            self._demote(stale, heard[stale], self.speakers)
+
+    def _demote(self, key: SourceKey, tap: PacketTap, speakers: ActiveSpeakers) -> None:
+        """`key`, heard least recently, is offered to nobody until it speaks again."""
+        for subscriber_id in list(self._routes.get(key, {})):
+            self.unroute(key, subscriber_id)
+        del self._sources[key]
+        self._await_voice(key, tap, speakers)
+        self._changed(key.participant)
 
     # --- what a subscriber receives --------------------------------------------------------------
 

@@ -3,11 +3,8 @@ pictures, and an audio-only client in the same room still hears everyone and get
 channel; nobody's offer with video is refused, and a token-less guest's video is forwarded like
 its audio."""
 
-from collections.abc import AsyncIterator
-
 import numpy as np
 import pytest
-import pytest_asyncio
 from aiortc import RTCPeerConnection
 
 from client import CaptionClient, WavTrack
@@ -15,20 +12,11 @@ from client.audio import RATE
 from client.camera import SyntheticCamera
 from protocol import Join, Offer
 from protocol.signaling import serialize
-from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .conftest import client, http_request, until, ws_url
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def server() -> AsyncIterator[CaptionServer]:
-    server = CaptionServer(ServerConfig(port=0))
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def tone() -> WavTrack:

@@ -159,3 +159,30 @@ async def test_a_silent_participant_who_leaves_unheard_asks_nobody_to_renegotiat
     graph.publish(audio("ada"), tap())
     graph.leave("ada")
     assert bob.told == 0
+
+
+async def test_past_the_bound_the_source_heard_least_recently_is_offered_again_when_it_speaks() -> (
+    None
+):
+    """Offers stay bounded however many people have spoken: past `max_heard_audio`, the source
+    heard least recently is offered to nobody (its routes end) until its next voiced packet."""
+    graph = ForwardingGraph(SpeakingConfig(), max_heard_audio=2)
+    listener = Subscriber("zoe")
+    graph.join(listener)
+    taps = {name: tap() for name in ("ada", "bob", "carol")}
+    for name, source in taps.items():
+        graph.publish(audio(name), source)
+    tracks = {}
+    for i, name in enumerate(("ada", "bob")):
+        await send_level(taps[name], 960 * i, 30)
+        tracks[name] = ForwardedAudioTrack(name)
+        graph.route(audio(name), "zoe", tracks[name])
+    assert graph.wanted("zoe") == [audio("ada"), audio("bob")]
+    told = listener.told
+    await send_level(taps["carol"], 0, 30)  # a third speaker: Ada, heard least recently, goes
+    assert graph.wanted("zoe") == [audio("bob"), audio("carol")]
+    assert graph.receivers(audio("ada")) == [] and listener.told > told
+    queued = tracks["ada"]._queue.qsize()
+    await send_level(taps["ada"], 2 * 960, 30)
+    assert tracks["ada"]._queue.qsize() == queued  # routed nowhere until zoe renegotiates
+    assert graph.wanted("zoe") == [audio("carol"), audio("ada")]  # and Bob's turn to go
