@@ -9,6 +9,7 @@ provider's group claim makes the signed-in person a reviewer, or a human caption
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -82,68 +83,74 @@ async def server(
     await server.stop()
 
 
-async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(
-    server: CaptionServer,
-) -> None:
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def browser() -> AsyncIterator[Any]:
     from playwright.async_api import async_playwright
 
-    base = f"http://127.0.0.1:{server.port}"
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
+        launched = await p.chromium.launch(
             executable_path=require_chromium(), args=chromium_args(None)
         )
         try:
-            signed = await browser.new_context()
-            ada = await MeetingPage.open(signed, base)
-            await ada.page.fill("#room", "staff-weekly")
-            await ada.page.click("#sign-in", timeout=TIMEOUT_MS)
-            # The provider's own page: pick the user it knows.
-            await ada.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
-            await ada.page.wait_for_selector("#signed-in", timeout=TIMEOUT_MS)
-            signed_in = await ada.page.inner_text("#signed-in")
-            token = await ada.page.input_value("#token")
-            name = await ada.page.input_value("#name")
-            address = ada.page.url
-            await ada.page.set_checked("#listen-only", True)
-            await ada.page.click("#join")
-            await ada.wait_in_room()
-            inside = list(server.rooms["staff-weekly"].participants.values())
-
-            stranger = await MeetingPage.open(await browser.new_context(), base)
-            await stranger.join("staff-weekly", "Eve", listen_only=True)
-            await stranger.page.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
-            refused = await stranger.page.get_attribute("#error", "data-code")
-
-            # Signed in, but not on the list of a restricted room: told so on the page.
-            uninvited = await MeetingPage.open(await browser.new_context(), base)
-            await uninvited.page.fill("#room", "board")
-            await uninvited.page.click("#sign-in", timeout=TIMEOUT_MS)
-            await uninvited.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
-            await uninvited.page.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
-            not_invited = await uninvited.page.inner_text("#signin-error")
-            uninvited_token = await uninvited.page.input_value("#token")
-
-            # An accessibility reviewer signs in to the caption log, from the page's link.
-            reviewer = await MeetingPage.open(await browser.new_context(), base)
-            await reviewer.page.click("#sign-in-review", timeout=TIMEOUT_MS)
-            await reviewer.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
-            await reviewer.page.wait_for_selector("#sessions tbody tr", timeout=TIMEOUT_MS)
-            review_url = reviewer.page.url
-            reviewed_rooms = await reviewer.page.eval_on_selector_all(
-                "#sessions tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
-            )
-            cookies = await reviewer.page.context.cookies()
-
-            # Someone the provider knows, outside the reviewers' group: no caption log.
-            outsider = await browser.new_page()
-            await outsider.goto(f"{base}/auth/login?for=review")
-            await outsider.fill("input[name='sub']", "bob@example.org", timeout=TIMEOUT_MS)
-            await outsider.click("button:has-text('Authorize')")
-            await outsider.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
-            not_reviewer = await outsider.inner_text("#signin-error")
-            outsider_cookies = await outsider.context.cookies()
+            yield launched
         finally:
-            await browser.close()
+            await launched.close()
+
+
+async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(
+    server: CaptionServer,
+    browser: Any,
+) -> None:
+    base = f"http://127.0.0.1:{server.port}"
+    signed = await browser.new_context()
+    ada = await MeetingPage.open(signed, base)
+    await ada.page.fill("#room", "staff-weekly")
+    await ada.page.click("#sign-in", timeout=TIMEOUT_MS)
+    # The provider's own page: pick the user it knows.
+    await ada.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+    await ada.page.wait_for_selector("#signed-in", timeout=TIMEOUT_MS)
+    signed_in = await ada.page.inner_text("#signed-in")
+    token = await ada.page.input_value("#token")
+    name = await ada.page.input_value("#name")
+    address = ada.page.url
+    await ada.page.set_checked("#listen-only", True)
+    await ada.page.click("#join")
+    await ada.wait_in_room()
+    inside = list(server.rooms["staff-weekly"].participants.values())
+
+    stranger = await MeetingPage.open(await browser.new_context(), base)
+    await stranger.join("staff-weekly", "Eve", listen_only=True)
+    await stranger.page.wait_for_selector("#error:not([hidden])", timeout=TIMEOUT_MS)
+    refused = await stranger.page.get_attribute("#error", "data-code")
+
+    # Signed in, but not on the list of a restricted room: told so on the page.
+    uninvited = await MeetingPage.open(await browser.new_context(), base)
+    await uninvited.page.fill("#room", "board")
+    await uninvited.page.click("#sign-in", timeout=TIMEOUT_MS)
+    await uninvited.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+    await uninvited.page.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+    not_invited = await uninvited.page.inner_text("#signin-error")
+    uninvited_token = await uninvited.page.input_value("#token")
+
+    # An accessibility reviewer signs in to the caption log, from the page's link.
+    reviewer = await MeetingPage.open(await browser.new_context(), base)
+    await reviewer.page.click("#sign-in-review", timeout=TIMEOUT_MS)
+    await reviewer.page.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+    await reviewer.page.wait_for_selector("#sessions tbody tr", timeout=TIMEOUT_MS)
+    review_url = reviewer.page.url
+    reviewed_rooms = await reviewer.page.eval_on_selector_all(
+        "#sessions tbody tr td:first-child", "cells => cells.map(c => c.textContent)"
+    )
+    cookies = await reviewer.page.context.cookies()
+
+    # Someone the provider knows, outside the reviewers' group: no caption log.
+    outsider = await browser.new_page()
+    await outsider.goto(f"{base}/auth/login?for=review")
+    await outsider.fill("input[name='sub']", "bob@example.org", timeout=TIMEOUT_MS)
+    await outsider.click("button:has-text('Authorize')")
+    await outsider.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+    not_reviewer = await outsider.inner_text("#signin-error")
+    outsider_cookies = await outsider.context.cookies()
     assert signed_in == "Signed in as Ada Lovelace" and name == "Ada Lovelace"
     assert address == f"{base}/?room=staff-weekly"  # the token left the address bar
     assert [(p.identity, p.name) for p in inside] == [("ada@example.org", "Ada Lovelace")]
@@ -175,45 +182,37 @@ async def test_a_callback_not_started_in_this_browser_is_refused(server: Caption
 
 async def test_a_member_of_the_captioners_group_signs_in_to_caption_a_room(
     server: CaptionServer,
+    browser: Any,
 ) -> None:
-    from playwright.async_api import async_playwright
-
     base = f"http://127.0.0.1:{server.port}"
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=require_chromium(), args=chromium_args(None)
-        )
-        try:
-            listener = await MeetingPage.open(await browser.new_context(), base)
-            await listener.join("open-room", "Dan", listen_only=True)  # a public room
-            await listener.wait_in_room()
-            page = await (await browser.new_context()).new_page()
-            await page.goto(f"{base}/captioner/?room=open-room")
-            await page.click("#sign-in", timeout=TIMEOUT_MS)
-            await page.click(f"button[value='{CY.sub}']", timeout=TIMEOUT_MS)
-            await page.wait_for_selector("#signed-in", timeout=TIMEOUT_MS)
-            back = page.url
-            name = await page.input_value("#name")
-            await page.click("#join")
-            await page.wait_for_function(
-                "document.getElementById('mode-instead').checked", timeout=TIMEOUT_MS
-            )
-            await page.fill("#line", "Signed in and captioning.")
-            await page.press("#line", "Enter")
-            await listener.page.wait_for_function(
-                "window.__captions.some((c) => c.source === 'human'"
-                " && c.text === 'Signed in and captioning.')",
-                timeout=TIMEOUT_MS,
-            )
-            # A reviewer who is no captioner is told so on the captioner page.
-            other = await (await browser.new_context()).new_page()
-            await other.goto(f"{base}/captioner/?room=open-room")
-            await other.click("#sign-in", timeout=TIMEOUT_MS)
-            await other.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
-            await other.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
-            refused = await other.inner_text("#signin-error")
-            await listener.leave()
-        finally:
-            await browser.close()
+    listener = await MeetingPage.open(await browser.new_context(), base)
+    await listener.join("open-room", "Dan", listen_only=True)  # a public room
+    await listener.wait_in_room()
+    page = await (await browser.new_context()).new_page()
+    await page.goto(f"{base}/captioner/?room=open-room")
+    await page.click("#sign-in", timeout=TIMEOUT_MS)
+    await page.click(f"button[value='{CY.sub}']", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#signed-in", timeout=TIMEOUT_MS)
+    back = page.url
+    name = await page.input_value("#name")
+    await page.click("#join")
+    await page.wait_for_function(
+        "document.getElementById('mode-instead').checked", timeout=TIMEOUT_MS
+    )
+    await page.fill("#line", "Signed in and captioning.")
+    await page.press("#line", "Enter")
+    await listener.page.wait_for_function(
+        "window.__captions.some((c) => c.source === 'human'"
+        " && c.text === 'Signed in and captioning.')",
+        timeout=TIMEOUT_MS,
+    )
+    # A reviewer who is no captioner is told so on the captioner page.
+    other = await (await browser.new_context()).new_page()
+    await other.goto(f"{base}/captioner/?room=open-room")
+    await other.click("#sign-in", timeout=TIMEOUT_MS)
+    await other.click(f"button[value='{ADA.sub}']", timeout=TIMEOUT_MS)
+    await other.wait_for_selector("#signin-error", timeout=TIMEOUT_MS)
+    refused = await other.inner_text("#signin-error")
+    await listener.leave()
     assert back == f"{base}/captioner/?room=open-room" and name == "Cy Typist"
     assert refused == "You are signed in as ada@example.org, who is not a captioner."
