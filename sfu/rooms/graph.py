@@ -197,9 +197,6 @@ class ForwardingGraph:
             if key.participant != subscriber_id and (not key.kind.video or key in allowed)
         ]
 
-    def source(self, key: SourceKey) -> Source | None:
-        return self._sources.get(key)
-
     def route(self, key: SourceKey, subscriber_id: str, track: Track) -> None:
         """Deliver `key`'s packets to `track`, `subscriber_id`'s outbound track for it."""
         tap = self._sources.get(key)
@@ -249,9 +246,6 @@ class ForwardingGraph:
             for route in routes.values()
         )
         return self._retired_drops[video] + live
-
-    def video_sources(self) -> list[Source]:
-        return [tap for key, tap in self._sources.items() if key.kind.video]
 
     def _changed(self, source_participant: str) -> None:
         """A source of `source_participant` came or went: everyone else's `wanted` changed."""
