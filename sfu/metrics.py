@@ -15,7 +15,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from sfu.media.counters import DELAY_BUCKETS, DelayHistogram, ForwardingCounters
+from sfu.media.counters import DelayHistogram, ForwardingCounters
 
 if TYPE_CHECKING:
     from captioner.scheduler import SchedulerStats
@@ -84,16 +84,12 @@ class _LiveCollector(Collector):
             "(source, subscriber) pairs being forwarded: the work each packet costs.",
             value=sum(room.forwarding.routes for room in rooms),
         )
-        cumulative, buckets = 0, []
-        for bound, count in zip((*DELAY_BUCKETS, float("inf")), total.delay_counts, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
         yield HistogramMetricFamily(
             "livecaptions_forwarding_delay_seconds",
             "From a packet's arrival at its source's tap to its sender taking it, in the open "
             "rooms.",
-            buckets=buckets,
-            sum_value=total.delay_sum,
+            buckets=total.delay.cumulative(),
+            sum_value=total.delay.total,
         )
         video = DelayHistogram()
         for room in rooms:

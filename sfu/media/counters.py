@@ -48,32 +48,16 @@ class ForwardingCounters:
     received: int = 0  # packets the room's sources sent (with a payload)
     forwarded: int = 0  # packets handed to subscribers' senders
     gated: int = 0  # packets of silent (or outranked) sources, forwarded to nobody
-    delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS) + 1))
-    delay_sum: float = 0.0
+    delay: DelayHistogram = field(default_factory=DelayHistogram)
 
     def sent(self, delay: float) -> None:
         """One packet left for a subscriber `delay` seconds after its source's tap took it."""
         self.forwarded += 1
-        self.delay_sum += delay
-        self.delay_counts[bisect_left(DELAY_BUCKETS, delay)] += 1
-
-    def delay_quantile(self, q: float) -> float | None:
-        """The upper bound of the bucket holding quantile `q` of the delays (None: no packet)."""
-        total = sum(self.delay_counts)
-        if not total:
-            return None
-        rank, seen = q * total, 0
-        for bound, count in zip((*DELAY_BUCKETS, float("inf")), self.delay_counts, strict=True):
-            seen += count
-            if seen >= rank:
-                return bound
-        return float("inf")
+        self.delay.add(delay)
 
     def add(self, other: ForwardingCounters) -> None:
         """Sum `other` into these (a node's totals over its rooms)."""
         self.received += other.received
         self.forwarded += other.forwarded
         self.gated += other.gated
-        self.delay_sum += other.delay_sum
-        for i, count in enumerate(other.delay_counts):
-            self.delay_counts[i] += count
+        self.delay.add_from(other.delay)
