@@ -106,12 +106,27 @@ class MeetingPage:
         return cls(page, base_url)
 
     async def join(
-        self, room: str, name: str, *, token: str = "", listen_only: bool = False
+        self,
+        room: str,
+        name: str,
+        *,
+        token: str = "",
+        listen_only: bool = False,
+        camera: bool | None = None,
     ) -> None:
+        """`camera`: tick or untick "join with camera"; by default a page joining without
+        microphone joins without camera too (a listener), any other keeps the page's default."""
         await self.page.fill("#room", room)
         await self.page.fill("#name", name)
         await self.page.fill("#token", token)
         await self.page.set_checked("#listen-only", listen_only)
+        if camera is None and listen_only:
+            camera = False
+        if camera is not None:  # after the page's own default (is there a camera?) is set
+            await self.page.wait_for_function(
+                "document.getElementById('camera').dataset.ready === 'true'", timeout=TIMEOUT_MS
+            )
+            await self.page.set_checked("#camera", camera)
         await self.page.click("#join")
 
     async def wait_in_room(self) -> None:

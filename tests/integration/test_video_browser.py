@@ -1,5 +1,6 @@
 """Three Chromium pages with fake cameras decode each other's video while they hear each other; a
-fourth joining late decodes every camera at once (the SFU relayed its keyframe requests);
+fourth joining late, without microphone but with a camera (a signer), decodes every camera at
+once (the SFU relayed its keyframe requests) and is seen by the others;
 camera off and on is seen by the others with no renegotiation; a shared screen appears and, once
 stopped, is seen stopped at once."""
 
@@ -61,12 +62,17 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
             # the relay it would wait for one indefinitely). How fast is a benchmark's figure
             # (scripts/bench_video.py: p50 about 0.3 s); here a bound of 5 s that a loaded CI
             # machine keeps (2 s was missed once, at 2.2 s).
+            # Dee joins "without microphone" but with her camera, as a signer who does not speak
+            # does: the others see her.
             relayed = sum(room.video.keyframe_requests for room in server.rooms.values())
             late = await MeetingPage.open(await browser.new_context(), server.url)
-            await late.join(ROOM, "Dee")
+            await late.join(ROOM, "Dee", listen_only=True, camera=True)
             await late.wait_in_room()
             await decodes(late, ids, timeout_ms=5000)
             assert sum(room.video.keyframe_requests for room in server.rooms.values()) > relayed
+            dee = await late.participant_id()
+            for page in pages:
+                await decodes(page, [dee])
 
             # Camera off, then on: the others are told; nobody renegotiates.
             offers = [await page.page.evaluate("window.livecaptions.offers") for page in pages]
@@ -112,5 +118,46 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                     f"{REMOTE}[data-participant='{ids[1]}'][data-source='screen']",
                     "(v) => v.hidden",
                 )
+        finally:
+            await browser.close()
+
+
+# The camera prompt is never answered (a person who walked away from it, or a browser that keeps
+# it behind another window): getUserMedia for video never settles.
+UNANSWERED_CAMERA = """
+const ask = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = (c) => (c && c.video ? new Promise(() => {}) : ask(c));
+"""
+
+
+async def test_an_unanswered_camera_prompt_keeps_nobody_out(
+    server: CaptionServer, tmp_path: Path
+) -> None:
+    """The join does not wait for the camera: a page whose camera prompt is still open is in the
+    room, heard by the others, and its camera is still asked for (the picture follows when the
+    prompt is answered)."""
+    from playwright.async_api import async_playwright
+
+    tone = 0.2 * np.sin(2 * np.pi * 330 * np.arange(48_000 * 2) / 48_000)
+    wav = tmp_path / "tone.wav"
+    import soundfile as sf
+
+    sf.write(wav, tone.astype(np.float32), 48_000, subtype="PCM_16")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=require_chromium(), args=chromium_args(wav)
+        )
+        try:
+            waiting = await MeetingPage.open(
+                await browser.new_context(), server.url, "", (UNANSWERED_CAMERA,)
+            )
+            await waiting.join("prompt-open", "Ada", camera=True)
+            await waiting.wait_in_room()
+            other = await MeetingPage.open(await browser.new_context(), server.url)
+            await other.join("prompt-open", "Bob", camera=False)
+            await other.wait_in_room()
+            await other.wait_for_audio_from({"Ada"})
+            assert await waiting.page.is_checked("#camera")  # still asked for, not given up
+            assert await waiting.page.query_selector("video[data-local]") is None
         finally:
             await browser.close()

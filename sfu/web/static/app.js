@@ -33,7 +33,7 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, camera: null, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, camera: null, cameraChosen: false, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
 const tiles = new Tiles({
   list: $("tiles"), renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
@@ -201,24 +201,42 @@ async function join(event) {
   if (!$("join-form").reportValidity() || !room || !name) return;
   setJoined(true);
   hideError();
+  // "Without microphone" is about sound only: a signer who does not speak still shows a camera.
   const microphone = $("listen-only").checked ? null : await openMicrophone();
-  const publish = !$("listen-only").checked;
-  meeting.camera = publish && $("camera").checked ? await video.openCamera() : null;
-  if (publish && $("camera").checked && !meeting.camera) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
+  if ($("language").value) fields.language = $("language").value;
+  // The camera and screen sections are offered whatever the checkbox says (a camera turned on
+  // later renegotiates nothing); a token without `publish` sends nothing, the server sees to it.
+  const connection = new Connection({
+    url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
+    video: true, camera: null,
+    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia },
+  });
+  meeting.connection = connection;
+  connection.start();
+  // Not awaited before joining: a camera prompt left unanswered must not keep anyone out of the
+  // room (sound and captions first; the picture follows when the prompt is answered).
+  if ($("camera").checked) startCamera(connection);
+}
+
+/** Open the camera for `connection`'s meeting and send it, or say why there is none. */
+async function startCamera(connection) {
+  const track = await video.openCamera();
+  if (meeting.connection !== connection || !$("camera").checked) {
+    track?.stop();  // left, or the camera was turned off, while the prompt was open
+    return;
+  }
+  if (!track) {
     $("camera").checked = false;
     // After, not instead of, what was said of the microphone.
     const before = $("notice").hidden ? "" : `${$("notice").textContent} `;
     showNotice(`${before}The camera could not be opened: the others see your name instead.`);
+    return;
   }
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
-  if ($("language").value) fields.language = $("language").value;
-  meeting.connection = new Connection({
-    url: `${scheme}://${location.host}/ws`, join: fields, track: microphone?.track ?? null,
-    video: publish, camera: meeting.camera,
-    events: { onState, onJoined, onSignal, onError, onChannelMessage, onTrack, onRemoteMedia },
-  });
-  meeting.connection.start();
+  meeting.camera = track;
+  showLocalVideo();
+  await connection.setCamera(track);
 }
 
 async function openMicrophone(deviceId = "") {
@@ -323,7 +341,7 @@ function setJoined(joined) {
   $("stage").hidden = !joined;
   $("join").disabled = joined;
   $("leave").disabled = !joined;
-  $("screen").disabled = !joined || $("listen-only").checked;
+  $("screen").disabled = !joined;
   for (const id of ["room", "name", "token", "language", "listen-only"]) $(id).disabled = joined;
   $("flag").disabled = !joined;
 }
@@ -334,6 +352,7 @@ function setJoined(joined) {
 
 /** The #camera checkbox during a meeting: camera on or off, no renegotiation. */
 async function toggleCamera() {
+  meeting.cameraChosen = true;  // the person's choice: the device check on load keeps off it
   const connection = meeting.connection;
   if (!connection) return;
   if ($("camera").checked) {
@@ -493,7 +512,7 @@ $("mute").addEventListener("click", toggleMute);
 $("camera").addEventListener("change", toggleCamera);
 $("screen").addEventListener("click", toggleScreen);
 video.hasCamera().then((has) => {
-  if (!meeting.connection) $("camera").checked = has;
+  if (!meeting.connection && !meeting.cameraChosen) $("camera").checked = has;
   $("camera").dataset.ready = "true";  // a hook: the default is set
 });
 $("device").addEventListener("change", changeDevice);
