@@ -85,7 +85,11 @@ async def test_one_room_across_two_nodes(
     [session] = json.loads(body)["sessions"]
     _, _, body = await http_request(b.port, "GET", f"/api/sessions/{session['id']}", review)
     logged = [(s["segment"], s["text"]) for s in json.loads(body)["segments"]]
-    assert logged == [(c.segment, c.text) for c in ada.finals() if c.text]
+    # Every final Carol (the last to leave) received, in order; the log may also hold what the
+    # room finalised after she left, as it closed (a trailing "." once), which nobody received.
+    seen = [(c.segment, c.text) for c in carol.finals() if c.text]
+    assert seen and logged[: len(seen)] == seen
+    assert {(c.segment, c.text) for c in ada.finals() if c.text} <= set(seen)
     status, _, vtt = await http_request(
         b.port, "GET", f"/api/sessions/{session['id']}/export.vtt", review
     )
