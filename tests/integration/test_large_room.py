@@ -72,10 +72,17 @@ def received(listener: Listener, speaker: CaptionClient, packets: list[Sent]) ->
     return sum(1 for p in packets if p.payload in got) / len(packets)
 
 
-async def leave_all(clients: list[CaptionClient]) -> None:
-    """One after the other, listeners first (a speaker's leave re-offers the room to everyone
-    still in it)."""
-    for participant in clients:
+async def leave_all(listeners: list[Listener], speakers: list[CaptionClient]) -> None:
+    """The listeners first, 16 at a time (one after the other, 150 took 22 s), then the speakers
+    one after the other (a speaker's leave re-offers the room to everyone still in it)."""
+    gate = asyncio.Semaphore(16)
+
+    async def leave(listener: Listener) -> None:
+        async with gate:
+            await listener.leave()
+
+    await asyncio.gather(*(leave(listener) for listener in listeners))
+    for participant in speakers:
         await participant.leave()
 
 
@@ -129,7 +136,7 @@ async def test_sixty_listeners_hear_two_speakers_through_a_turn_change(
         for listener in listeners:
             assert {c.segment for c in listener.finals() if c.text} == reference, listener.name
     finally:
-        await leave_all([*listeners, ada, bob])
+        await leave_all(listeners, [ada, bob])
 
 
 async def test_a_join_storm_of_150_is_absorbed_while_a_speaker_goes_on(
@@ -180,7 +187,7 @@ async def test_a_join_storm_of_150_is_absorbed_while_a_speaker_goes_on(
         # Captions went on: one arrived while the storm lasted, or right after it.
         await witness.wait_for(lambda: len(witness.captions) > captions_before, 15)
     finally:
-        await leave_all([*storm, witness, speaker])
+        await leave_all([*storm, witness], [speaker])
 
 
 async def test_a_silent_participant_is_not_forwarded_until_it_speaks(
@@ -216,4 +223,4 @@ async def test_a_silent_participant_is_not_forwarded_until_it_speaks(
         assert ada.joined is not None
         assert carol.packets_from[ada.joined.participant] <= len(sent) - 100
     finally:
-        await leave_all([carol, ada])
+        await leave_all([carol], [ada])
