@@ -86,8 +86,8 @@ class _LiveCollector(Collector):
         )
         yield HistogramMetricFamily(
             "livecaptions_forwarding_delay_seconds",
-            "From a packet's arrival at its source's tap to its sender taking it, in the open "
-            "rooms.",
+            "From a packet's arrival at its source's tap to its sending to a subscriber, in the "
+            "open rooms.",
             buckets=total.delay.cumulative(),
             sum_value=total.delay.total,
         )

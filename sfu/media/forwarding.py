@@ -77,6 +77,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
         self.dropped = 0
         self.counters: ForwardingCounters | None = None  # the room's, once routed
         self.outlet: Outlet | None = None
+        self._sending = False  # the outlet was ready: no need to ask it again
         # (payload, pts, arrival) held until the outlet is ready; arrival: when the source's tap
         # took the packet (time.monotonic()).
         self._held: deque[tuple[bytes, int, float]] = deque()
@@ -88,6 +89,7 @@ class ForwardedAudioTrack(MediaStreamTrack):
     def send_through(self, outlet: Outlet) -> None:
         """Send through `outlet` from now on (what is held goes once it is ready)."""
         self.outlet = outlet
+        self._sending = False
         outlet.on_ready = self.flush
 
     def attach(self, source_id: str, *, pts_origin: int) -> None:
@@ -117,21 +119,25 @@ class ForwardedAudioTrack(MediaStreamTrack):
             return
         self._last_pts = pts
         outlet = self.outlet
+        if outlet is not None and self._sending:
+            self._send(outlet, payload, pts, arrival)
+            return
         if outlet is None or not outlet.ready:
             if len(self._held) == QUEUE_PACKETS:
                 self._held.popleft()
                 self.dropped += 1
             self._held.append((payload, pts, arrival))
             return
-        if self._held:
-            self.flush()
+        self.flush()
         self._send(outlet, payload, pts, arrival)
 
     def flush(self) -> None:
-        """Send what is held, if the outlet is ready."""
+        """Send what is held, if the outlet is ready; from then on every packet goes at once
+        (a transport that closes later loses them: its sender never starts again)."""
         outlet = self.outlet
         if outlet is None or not outlet.ready:
             return
+        self._sending = True
         while self._held:
             self._send(outlet, *self._held.popleft())
 

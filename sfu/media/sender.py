@@ -192,24 +192,24 @@ class DirectSender:
         return self.rewriter is not None and self.sender.transport.state == "connected"
 
     def send(self, payload: bytes, pts: int) -> bool:
-        """Send `payload` at `pts`; False when the transport cannot take it (closed, not
-        connected, or its write buffer over `WRITE_BUFFER_LIMIT`): the packet is lost."""
+        """Send `payload` at `pts`; False when the transport cannot take it (closed, or its
+        write buffer over `WRITE_BUFFER_LIMIT`): the packet is lost. Call once `ready`."""
         rewriter = self.rewriter
         dtls = self.sender.transport
-        if rewriter is None or dtls.state != "connected":
-            return False
+        srtp = dtls._tx_srtp
+        # aioice forgets its nominated pair when the connection closes.
         pair = dtls.transport._connection._nominated.get(1)
-        if pair is None:
+        if rewriter is None or srtp is None or pair is None:
             return False
         datagrams = pair.protocol.transport
         # asyncio's selector transports have it; typeshed's DatagramTransport does not say so.
         buffered: int = datagrams.get_write_buffer_size()  # type: ignore[attr-defined]
-        if datagrams.is_closing() or buffered > WRITE_BUFFER_LIMIT:
+        if buffered > WRITE_BUFFER_LIMIT or datagrams.is_closing():
             return False
         ntp = ntp_time(time.time())
         # Marker set on every packet, as aiortc's sender sets it on a frame's last (here only) one.
         data = rewriter.packet(payload, pts, ntp=ntp, marker=True)
-        datagrams.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        datagrams.sendto(srtp.protect(data), pair.remote_addr)
         counters = self._counters
         counters[_NTP_TIMESTAMP] = ntp
         counters[_RTP_TIMESTAMP] = rewriter.timestamp
