@@ -37,15 +37,23 @@ path (`sfu.media.video`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiortc import RTCRtpSender
+from aiortc.codecs import is_rtx
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from aiortc.rtcrtpsender import random_sequence_number
-from aiortc.rtp import pack_header_extensions
+from aiortc.rtp import (
+    RTP_HISTORY_SIZE,
+    HeaderExtensionsMap,
+    RtpPacket,
+    pack_header_extensions,
+    wrap_rtx,
+)
 from aiortc.utils import random32
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,7 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900-01-01 (NTP's epoch) to 1970-01-01
 WRITE_BUFFER_LIMIT = 64 * 1024  # bytes waiting in a subscriber's datagram transport
 _HEADER = struct.Struct("!BBHII")  # RFC 3550 section 5.1, no CSRC
+_SEQUENCE = struct.Struct("!H")
 _VERSION_WITH_EXTENSION = 0x90  # V=2, P=0, X=1, CC=0
 _VERSION = 0x80
 
@@ -162,30 +171,49 @@ class DirectSender:
     """Sends a forwarded track's packets on an aiortc sender's stream, synchronously.
 
     Until aiortc starts the sender (`send`, at the negotiation that added it) and its DTLS
-    transport connects, it is not `ready`: the track holds what it is given until then."""
+    transport connects, it is not `ready`: the track holds what it is given until then.
+
+    For video it keeps the last `RTP_HISTORY_SIZE` packets, as aiortc's sender does, and answers
+    a receiver's NACK (RFC 4585 section 6.2.1) in aiortc's place: from RTX where negotiated (RFC
+    4588 section 4), else the packet again."""
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self.sender = sender
         self.on_ready: Callable[[], None] | None = None  # once started: the track flushes
         self.rewriter: RtpRewriter | None = None
+        self.retransmitted = 0
         self._counters = vars(sender)  # the sender report's counters (module docstring)
         if _PACKET_COUNT not in self._counters:
             raise RuntimeError("aiortc's RTCRtpSender changed: see sfu/media/sender.py")
+        self._history: dict[int, bytes] | None = {} if sender.kind == "video" else None
+        self._extensions = HeaderExtensionsMap()
+        self._rtx_payload_type: int | None = None
+        self._rtx_sequence_number = random_sequence_number()
         send = sender.send
 
         async def send_with(parameters: RTCRtpSendParameters) -> None:
             await send(parameters)
             if self.rewriter is None and parameters.codecs:  # aiortc starts a sender once
-                self.rewriter = RtpRewriter.negotiated(
-                    parameters,
-                    sender._ssrc,
-                    sequence_number=random_sequence_number(),
-                    origin=random32(),
-                )
-                if self.on_ready is not None:
-                    self.on_ready()
+                self._started(parameters)
 
         sender.send = send_with  # type: ignore[method-assign]  # learn the negotiated stream
+        if self._history is not None:
+            sender._retransmit = self._retransmit  # type: ignore[method-assign]  # NACK hook
+
+    def _started(self, parameters: RTCRtpSendParameters) -> None:
+        self.rewriter = RtpRewriter.negotiated(
+            parameters,
+            self.sender._ssrc,
+            sequence_number=random_sequence_number(),
+            origin=random32(),
+        )
+        self._extensions.configure(parameters)
+        primary = parameters.codecs[0].payloadType
+        for codec in parameters.codecs:
+            if is_rtx(codec) and codec.parameters.get("apt") == primary:
+                self._rtx_payload_type = codec.payloadType
+        if self.on_ready is not None:
+            self.on_ready()
 
     @property
     def ready(self) -> bool:
@@ -194,25 +222,67 @@ class DirectSender:
     def send(self, payload: bytes, pts: int) -> bool:
         """Send `payload` at `pts`; False when the transport cannot take it (closed, or its
         write buffer over `WRITE_BUFFER_LIMIT`): the packet is lost. Call once `ready`."""
-        rewriter = self.rewriter
+        # Marker set on every packet, as aiortc's sender sets it on a frame's last (here only) one.
+        return self.send_frame((payload,), pts)
+
+    def send_frame(self, payloads: Sequence[bytes], pts: int) -> bool:
+        """Send one frame's packets at `pts`, the marker bit on the last (RFC 7741 section 4.1,
+        RFC 6184 section 5.1); False when the transport cannot take it: none is sent."""
+        rewriter, out = self.rewriter, self._output()
+        if rewriter is None or out is None:
+            return False
+        protect, datagrams, address = out
+        ntp = ntp_time(time.time())
+        history = self._history
+        last = len(payloads) - 1
+        octets = 0
+        for i, payload in enumerate(payloads):
+            data = rewriter.packet(payload, pts, ntp=ntp, marker=i == last)
+            if history is not None:
+                history[(rewriter.sequence_number - 1) % RTP_HISTORY_SIZE] = data
+            datagrams.sendto(protect(data), address)
+            octets += len(payload)
+        counters = self._counters
+        counters[_NTP_TIMESTAMP] = ntp
+        counters[_RTP_TIMESTAMP] = rewriter.timestamp
+        counters[_OCTET_COUNT] += octets
+        counters[_PACKET_COUNT] += len(payloads)
+        return True
+
+    def _output(
+        self,
+    ) -> tuple[Callable[[bytes], bytes], asyncio.DatagramTransport, tuple[str, int]] | None:
+        """SRTP protect, the datagram transport and the address of the subscriber, or None
+        when the transport cannot take a packet now (closed, or its write buffer over
+        `WRITE_BUFFER_LIMIT`)."""
         dtls = self.sender.transport
         srtp = dtls._tx_srtp
         # aioice forgets its nominated pair when the connection closes.
         pair = dtls.transport._connection._nominated.get(1)
-        if rewriter is None or srtp is None or pair is None:
-            return False
+        if srtp is None or pair is None:
+            return None
         datagrams = pair.protocol.transport
         # asyncio's selector transports have it; typeshed's DatagramTransport does not say so.
         buffered: int = datagrams.get_write_buffer_size()  # type: ignore[attr-defined]
         if buffered > WRITE_BUFFER_LIMIT or datagrams.is_closing():
-            return False
-        ntp = ntp_time(time.time())
-        # Marker set on every packet, as aiortc's sender sets it on a frame's last (here only) one.
-        data = rewriter.packet(payload, pts, ntp=ntp, marker=True)
-        datagrams.sendto(srtp.protect(data), pair.remote_addr)
-        counters = self._counters
-        counters[_NTP_TIMESTAMP] = ntp
-        counters[_RTP_TIMESTAMP] = rewriter.timestamp
-        counters[_OCTET_COUNT] += len(payload)
-        counters[_PACKET_COUNT] += 1
-        return True
+            return None
+        return srtp.protect, datagrams, pair.remote_addr
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        """A receiver lost packet `sequence_number` (aiortc's sender calls this per NACKed one)."""
+        data = (self._history or {}).get(sequence_number % RTP_HISTORY_SIZE)
+        out = self._output()
+        if data is None or out is None or _SEQUENCE.unpack_from(data, 2)[0] != sequence_number:
+            return  # long gone
+        if self._rtx_payload_type is not None:
+            rtx = wrap_rtx(
+                RtpPacket.parse(data, self._extensions),
+                payload_type=self._rtx_payload_type,
+                sequence_number=self._rtx_sequence_number,
+                ssrc=self.sender._rtx_ssrc,
+            )
+            self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
+            data = rtx.serialize(self._extensions)
+        protect, datagrams, address = out
+        datagrams.sendto(protect(data), address)
+        self.retransmitted += 1

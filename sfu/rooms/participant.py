@@ -316,6 +316,7 @@ class Participant:
             # A section of its own, never one of the client's (those carry its own video up).
             sender = self.pc.addTransceiver(track, direction="sendonly").sender
             forward_through(sender, track)
+            track.send_through(DirectSender(sender))
         else:
             track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock(rate))
             sender = self.pc.addTrack(track)

@@ -9,14 +9,21 @@ import asyncio
 import pytest
 from aiortc import RTCPeerConnection
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
-from aiortc.rtp import HeaderExtensionsMap, RtcpSrPacket, RtpPacket
+from aiortc.rtp import (
+    RTCP_RTPFB_NACK,
+    HeaderExtensionsMap,
+    RtcpRtpfbPacket,
+    RtcpSrPacket,
+    RtpPacket,
+)
 
 from sfu.media.counters import ForwardingCounters
 from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
 from sfu.media.sender import ABS_SEND_TIME_URI, MID_URI, DirectSender, RtpRewriter, ntp_time
+from sfu.media.video import VP8, EncodedFrame, ForwardedVideoTrack, forward_through
 
-from .fakes import RecordingOutlet
+from .fakes import RecordingFrameOutlet, RecordingOutlet
 
 EXTENSIONS = {MID_URI: 1, ABS_SEND_TIME_URI: 3}
 
@@ -183,3 +190,74 @@ async def test_a_receiver_gets_the_packets_and_sender_reports_that_count_them() 
     assert report.ssrc == rewriter.ssrc
     assert (report.sender_info.packet_count, report.sender_info.octet_count) == (4, 4 + 3 * 5)
     assert report.sender_info.rtp_timestamp == received[-1].timestamp
+
+
+def video_frame(timestamp: int, *, keyframe: bool) -> EncodedFrame:
+    return EncodedFrame((b"first", b"last"), timestamp, keyframe, VP8)
+
+
+def test_video_frames_go_at_once_and_one_refused_waits_for_a_keyframe() -> None:
+    outlet = RecordingFrameOutlet(ready=False)
+    track = ForwardedVideoTrack("ada", pts_origin=90_000)
+    asked: list[int] = []
+    track.on_keyframe_needed = lambda: asked.append(1)
+    track.sending("video/vp8")
+    track.send_through(outlet)
+    assert track.push(video_frame(1_000, keyframe=True))  # queued: the sender is not started
+    outlet.ready = True
+    track.flush()
+    assert track.push(video_frame(4_000, keyframe=False))
+    assert outlet.sent == [((b"first", b"last"), 90_000), ((b"first", b"last"), 93_000)]
+    asked.clear()
+    outlet.accepts = False
+    assert not track.push(video_frame(7_000, keyframe=False))  # the transport refuses it
+    outlet.accepts = True
+    assert asked and track.dropped == 1
+    assert not track.push(video_frame(10_000, keyframe=False))  # undecodable without a keyframe
+    assert track.push(video_frame(13_000, keyframe=True))
+    assert [pts for _, pts in outlet.sent] == [90_000, 93_000, 102_000]
+
+
+@pytest.mark.asyncio
+async def test_video_packets_carry_the_marker_on_a_frames_last_and_a_nack_gets_rtx() -> None:
+    """Real aiortc peers: a frame's packets, the marker bit on its last (RFC 7741 section 4.1);
+    a NACK answered from the sender's history as RTX (RFC 4588 section 4)."""
+    restrict_host_addresses(["127.0.0.1"])
+    server, client = RTCPeerConnection(rtc_configuration()), RTCPeerConnection(rtc_configuration())
+    track = ForwardedVideoTrack("ada", pts_origin=0)
+    sender = server.addTransceiver(track, direction="sendonly").sender
+    forward_through(sender, track)
+    direct = DirectSender(sender)
+    track.send_through(direct)
+    received: list[RtpPacket] = []
+    arrived = asyncio.Event()
+    try:
+        await server.setLocalDescription(await server.createOffer())
+        await client.setRemoteDescription(server.localDescription)
+
+        async def on_rtp(packet: RtpPacket, arrival_time_ms: int) -> None:
+            received.append(packet)
+            if len(received) in (3, 4):
+                arrived.set()
+
+        receiver = client.getTransceivers()[0].receiver
+        receiver._handle_rtp_packet = on_rtp  # type: ignore[method-assign]  # see what arrives
+        await client.setLocalDescription(await client.createAnswer())
+        await server.setRemoteDescription(client.localDescription)
+        while not direct.ready:  # DTLS connecting
+            await asyncio.sleep(0.01)
+        track.push(EncodedFrame((b"a", b"b", b"c"), 3000, True, VP8))
+        await asyncio.wait_for(arrived.wait(), 5)
+        arrived.clear()
+        lost = received[1].sequence_number
+        nack = RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=sender._ssrc)
+        nack.lost.append(lost)
+        await sender._handle_rtcp_packet(nack)
+        await asyncio.wait_for(arrived.wait(), 5)
+    finally:
+        await client.close()
+        await server.close()
+    assert [(p.payload, p.marker) for p in received[:3]] == [(b"a", 0), (b"b", 0), (b"c", 1)]
+    rtx = received[3]
+    assert rtx.ssrc == sender._rtx_ssrc and rtx.payload == lost.to_bytes(2, "big") + b"b"
+    assert rtx.timestamp == received[1].timestamp and direct.retransmitted == 1
