@@ -31,8 +31,9 @@ buffer: asyncio buffers a datagram the socket refused without limit, so a subscr
 holds more than `WRITE_BUFFER_LIMIT` loses the packet instead (counted as dropped, like a packet
 sent to a transport that closed), and nobody else is slowed.
 
-Audio only: video's senders answer NACKs from aiortc's own packet history, and keep aiortc's
-path (`sfu.media.video`).
+Video too (`send_frame`: a frame's packets, the marker bit on its last). aiortc's sender answers
+a NACK from its own packet history, which only its loop fills: `DirectSender` keeps that history
+itself for a video sender and takes the sender's `_retransmit` hook (private, as above).
 """
 
 from __future__ import annotations

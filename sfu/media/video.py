@@ -4,11 +4,13 @@ As for audio (`sfu.media.forwarding`), the SFU neither decodes nor re-encodes. a
 would depacketize, reassemble and decode every inbound frame in a thread, and its sender would
 encode every outbound one; a `VideoTap` takes the receiver's packets instead of it (so nothing is
 decoded), groups them into frames (one RTP timestamp, RFC 7741 section 4 / RFC 6184 section 5.1)
-and hands each frame's payloads to the subscribers' `ForwardedVideoTrack`s. A `PassthroughEncoder`
-installed in each subscriber's sender sends those payloads as they came: aiortc numbers the
-packets (one sequence per sender, so it never jumps back) and offsets the timestamps.
+and hands each frame's payloads to the subscribers' `ForwardedVideoTrack`s, which send them as they
+came through a `DirectSender` (`sfu.media.sender`, in the tap's callback: one sequence of numbers
+per sender, so it never jumps back, and timestamps rebased). The server gives every track one;
+a track without one (tests/sfu/test_video.py) is read by aiortc's own loop (`recv`), whose
+`PassthroughEncoder` sends the frames as they came.
 
-Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed) or
+Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed, or its transport refused a frame) or
 reports picture loss (RTCP PLI or FIR, RFC 4585 section 6.3.1, RFC 5104 section 4.3.1) makes the
 source's tap ask the source for a keyframe, at most once per `KEYFRAME_INTERVAL` per source;
 until a keyframe comes, such a subscriber is sent nothing (a decoder cannot use the frames after a
