@@ -10,15 +10,15 @@ per sender, so it never jumps back, and timestamps rebased). The server gives ev
 a track without one (tests/sfu/test_video.py) is read by aiortc's own loop (`recv`), whose
 `PassthroughEncoder` sends the frames as they came.
 
-Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed, or its transport refused a frame) or
-reports picture loss (RTCP PLI or FIR, RFC 4585 section 6.3.1, RFC 5104 section 4.3.1) makes the
-source's tap ask the source for a keyframe, at most once per `KEYFRAME_INTERVAL` per source;
-until a keyframe comes, such a subscriber is sent nothing (a decoder cannot use the frames after a
-gap).
+Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed,
+or its transport refused a frame) or reports picture loss (RTCP PLI or FIR, RFC 4585 section
+6.3.1, RFC 5104 section 4.3.1) makes the source's tap ask the source for a keyframe, at most once
+per `KEYFRAME_INTERVAL` per source; until a keyframe comes, such a subscriber is sent nothing (a
+decoder cannot use the frames after a gap).
 
 aiortc hooks used (private in aiortc 1.16, pinned; covered by the integration tests): the
 receiver's `_handle_rtp_packet` and `_send_rtcp_pli`, the sender's encoder slot and
-`_send_keyframe`.
+`_send_keyframe` (and `sfu.media.sender`'s).
 """
 
 from __future__ import annotations
