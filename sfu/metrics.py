@@ -115,7 +115,8 @@ class _LiveCollector(Collector):
         )
         forwarded_dropped = CounterMetricFamily(
             "livecaptions_forwarded_packets_dropped",
-            "Forwarded Opus packets dropped because a subscriber's queue was full, per room.",
+            "Forwarded Opus packets dropped because a subscriber could not take them (its "
+            "transport full or closed, or over 1 s held before its sender started), per room.",
             labels=["room"],
         )
         late = CounterMetricFamily(
@@ -153,8 +154,9 @@ class _LiveCollector(Collector):
         )
         frames_dropped = CounterMetricFamily(
             "livecaptions_video_frames_dropped",
-            "Video frames dropped for subscribers whose queue was full (they wait for a "
-            "keyframe), per room.",
+            "Video frames dropped for subscribers who could not take them (transport full or "
+            "closed, or a full queue before their sender started; they wait for a keyframe), "
+            "per room.",
             labels=["room"],
         )
         families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (
