@@ -230,7 +230,8 @@ class ForwardingGraph:
 
     @property
     def dropped(self) -> int:
-        """Audio packets dropped because a subscriber's queue was full, since the room opened."""
+        """Audio packets dropped because a subscriber could not take them (its transport full
+        or closed, or over 1 s held before its sender started), since the room opened."""
         return self._dropped(video=False)
 
     @property

@@ -43,6 +43,7 @@ from protocol.sdp import video_sources
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
+from sfu.media.sender import DirectSender
 from sfu.media.video import (
     FORWARDED_CODECS,
     VIDEO_CLOCK,
@@ -315,9 +316,11 @@ class Participant:
             # A section of its own, never one of the client's (those carry its own video up).
             sender = self.pc.addTransceiver(track, direction="sendonly").sender
             forward_through(sender, track)
+            track.send_through(DirectSender(sender))
         else:
             track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock(rate))
             sender = self.pc.addTrack(track)
+            track.send_through(DirectSender(sender))
         # The msid names the source: its stream id is the participant's id, and for video its
         # track id starts with `camera` or `screen` (docs/protocol-notes.md, "Video").
         sender._stream_id = key.participant
