@@ -101,6 +101,7 @@ class CaptionClient:
         self._frames_by_mid: dict[str, int] = {}  # audio frames received per media section
         # Every way a server offer broke what was negotiated before (JSEP: it must not).
         self.negotiation_violations: list[str] = []
+        self.offers = 0  # server offers received
         self.changed = asyncio.Condition()
         self.pc: RTCPeerConnection | None = None
         self._ws: ClientConnection | None = None
@@ -188,6 +189,7 @@ class CaptionClient:
 
     async def _renegotiate(self, offer: ServerOffer) -> None:
         assert self.pc is not None
+        self.offers += 1
         if self.answer_when_connected:
             await self.connected.wait()
         agreed = sections(self.pc.remoteDescription.sdp)
