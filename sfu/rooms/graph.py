@@ -101,8 +101,10 @@ class ForwardingGraph:
     """Sources, subscribers and the routes between them, for one room.
 
     Every subscriber wants every other participant's sources, in the order they were published
-    (so that a subscriber's media sections keep one order across renegotiations); where the room
-    forwards only who speaks, an audio source is published to the others when first heard."""
+    (so that a subscriber's media sections keep one order across renegotiations), video only as
+    the camera rule above chooses; where the room forwards only who speaks, an audio source is
+    published to the others when first heard, and a turn (the gate's `on_turn`) moves its
+    participant's camera to the front of the speakers'."""
 
     def __init__(
         self,
