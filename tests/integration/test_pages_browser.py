@@ -54,15 +54,17 @@ async def chromium() -> AsyncIterator[Any]:
 
 
 async def shows_picture_of(page: MeetingPage, participant: str) -> None:
-    """Until `participant`'s tile is on the page shown, with a decoded picture."""
+    """Until `participant`'s tile is on the page shown, the server says it forwards that
+    camera, and frames of it decode (more than when the server said so)."""
     await page.page.wait_for_function(
         """(id) => { const t = document.querySelector(`#tiles .tile[data-key="${id}"]`);
             const v = t?.querySelector('video');
-            return t.dataset.offPage === 'false' && t.dataset.camera === 'on'
-                && v && !v.hidden && v.videoWidth > 0; }""",
+            return t.dataset.offPage === 'false' && t.dataset.forwarded === 'true'
+                && v && !v.hidden; }""",
         arg=participant,
         timeout=TIMEOUT_MS,
     )
+    await page.wait_for_video_from([participant])
 
 
 async def test_pages_of_tiles_pins_and_tiles_without_a_forwarded_camera(
