@@ -9,6 +9,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
 from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
+from sfu.cli import config_from_args, parse_args
 from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.graph import CameraView, ForwardingGraph, MediaKind, SourceKey
 
@@ -275,3 +276,10 @@ async def test_a_view_puts_screens_then_pins_then_speakers_then_its_page() -> No
     # Without a view: screens, the speakers' cameras (a's own excepted: g), then the earliest.
     chosen = {k for k in graph.wanted("a") if k.kind.video}
     assert chosen == {screen, camera("g"), camera("b"), camera("c"), camera("d")}
+
+
+async def test_the_operator_sets_the_cameras_per_participant() -> None:
+    assert config_from_args(parse_args([])).max_subscriber_video == 12
+    assert config_from_args(parse_args(["--max-video", "4"])).max_subscriber_video == 4
+    with pytest.raises(SystemExit):
+        parse_args(["--max-video", "-1"])
