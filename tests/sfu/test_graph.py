@@ -8,8 +8,8 @@ from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTrans
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
-from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
 from sfu.cli import config_from_args, parse_args
+from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
 from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.graph import CameraView, ForwardingGraph, MediaKind, SourceKey
 
