@@ -35,6 +35,9 @@ from .signaling import (
     ServerMessage,
     ServerOffer,
     SubtitlesToggle,
+    VideoSection,
+    VideoSections,
+    View,
 )
 
 __all__ = [
@@ -71,6 +74,9 @@ __all__ = [
     "Status",
     "StatusState",
     "SubtitlesToggle",
+    "VideoSection",
+    "VideoSections",
+    "View",
     "Word",
     "parse_client_channel_message",
 ]

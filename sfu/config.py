@@ -13,6 +13,7 @@ from protocol.session import SessionLimits
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster.config import ClusterConfig
 from sfu.media.speaking import SpeakingConfig
+from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO
 from sfu.rooms.language import LanguageDefaults
 from sfu.web.throttle import ThrottleConfig
 
@@ -33,6 +34,8 @@ class ServerConfig:
     max_participants: int = 150  # per room (docs/large-rooms.md: what one node carries)
     # Forward only who is speaking (the N loudest, sfu.media.speaking); None: every source.
     speaking: SpeakingConfig | None = field(default_factory=SpeakingConfig)
+    # Video sources (cameras, screens) forwarded to each participant at most (sfu.rooms.graph).
+    max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
     engine: str = "whisper"  # one of captioner.engines.ENGINES

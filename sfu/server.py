@@ -387,6 +387,7 @@ class CaptionServer:
             mode=self.config.caption_mode_of(name),
             default_language=self.config.languages.for_room(name),
             speaking=self.config.speaking,
+            max_subscriber_video=self.config.max_subscriber_video,
         )
         self.rooms[name] = room
         if self._recorder is not None:

@@ -8,9 +8,10 @@ from aiortc import RTCCertificate, RTCDtlsTransport, RTCIceGatherer, RTCIceTrans
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RtpPacket
 
+from sfu.cli import config_from_args, parse_args
 from sfu.media.forwarding import QUEUE_PACKETS, ForwardedAudioTrack, PacketTap
 from sfu.media.speaking import SpeakingConfig
-from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
+from sfu.rooms.graph import CameraView, ForwardingGraph, MediaKind, SourceKey
 
 from .fakes import RecordingOutlet
 
@@ -189,3 +190,99 @@ async def test_past_the_bound_the_source_heard_least_recently_is_offered_again_w
     await send_level(taps["ada"], 2 * 960, 30)
     assert tracks["ada"].held == held  # routed nowhere until zoe renegotiates
     assert graph.wanted("zoe") == [audio("carol"), audio("ada")]  # and Bob's turn to go
+
+
+# --- whose cameras each subscriber receives (issue 22) ----------------------------------------
+
+
+def camera(participant: str) -> SourceKey:
+    return SourceKey(participant, MediaKind.CAMERA)
+
+
+def cameras_room(names: str, **limits: int) -> tuple[ForwardingGraph, dict[str, PacketTap]]:
+    """A room where everyone in `names` has a microphone and a camera, and listener `z`."""
+    graph = ForwardingGraph(SpeakingConfig(hold=1.0), **limits)
+    taps = {name: tap() for name in names}
+    for name in (*names, "z"):
+        graph.join(Subscriber(name))
+    for name in names:
+        graph.publish(audio(name), taps[name])
+        graph.publish(camera(name), object())  # type: ignore[arg-type]  # no frames needed here
+    return graph, taps
+
+
+def talk(graph: ForwardingGraph, source: PacketTap, start: float, seconds: float) -> None:
+    """`source` voiced for `seconds` from `start`, a packet every 20 ms, through the room's gate
+    (time passed in, as the tap would pass the packets' arrival)."""
+    assert graph.speakers is not None
+    for i in range(round(seconds / 0.02) + 1):
+        graph.speakers.admit(source, (False, 30), start + i * 0.02)
+
+
+def video_of(graph: ForwardingGraph, subscriber: str) -> list[str]:
+    return sorted(k.participant for k in graph.wanted(subscriber) if k.kind.video)
+
+
+async def test_without_a_view_the_last_speakers_cameras_come_first_then_publication_order() -> None:
+    graph, taps = cameras_room("abcdef", max_subscriber_video=3, camera_speakers=2)
+    assert video_of(graph, "z") == ["a", "b", "c"]
+    talk(graph, taps["f"], 0.0, 1.2)  # a turn: past the 1 s hold
+    assert video_of(graph, "z") == ["a", "b", "f"]
+    talk(graph, taps["e"], 5.0, 1.2)
+    assert video_of(graph, "z") == ["a", "e", "f"]
+    talk(graph, taps["d"], 10.0, 1.2)  # two speakers' cameras at most: f, heard first, goes
+    assert video_of(graph, "z") == ["a", "d", "e"]
+    graph.leave("d")
+    assert video_of(graph, "z") == ["a", "b", "e"]
+
+
+async def test_a_cough_swaps_no_camera_and_a_turn_tells_only_whose_choice_changed() -> None:
+    graph, taps = cameras_room("abcd", max_subscriber_video=2)
+    subscribers = {s: graph._subscribers[s] for s in "abcdz"}
+    for name in subscribers:
+        graph.wanted(name)  # each has brought its tracks in line
+    told = {n: s.told for n, s in subscribers.items()}  # type: ignore[attr-defined]
+    talk(graph, taps["d"], 0.0, 0.3)  # a cough: voiced 0.3 s, silent past the hold
+    assert graph.speakers is not None
+    graph.speakers.admit(taps["d"], (False, 127), 1.5)
+    assert video_of(graph, "z") == ["a", "b"]
+    assert all(s.told == told[n] for n, s in subscribers.items())  # type: ignore[attr-defined]
+    talk(graph, taps["d"], 3.0, 1.0)
+    assert video_of(graph, "z") == ["a", "d"]
+    changed = {n for n, s in subscribers.items() if s.told > told[n]}  # type: ignore[attr-defined]
+    assert changed == {"a", "b", "c", "z"}  # not d: its own camera
+    for name in subscribers:
+        graph.wanted(name)
+    told = {n: s.told for n, s in subscribers.items()}  # type: ignore[attr-defined]
+    talk(graph, taps["d"], 8.0, 1.2)  # d again: its camera is forwarded already
+    assert all(s.told == told[n] for n, s in subscribers.items())  # type: ignore[attr-defined]
+
+
+async def test_a_view_puts_screens_then_pins_then_speakers_then_its_page() -> None:
+    graph, taps = cameras_room("abcdefgh", max_subscriber_video=5, camera_speakers=2)
+    screen = SourceKey("h", MediaKind.SCREEN)
+    graph.publish(screen, object())  # type: ignore[arg-type]
+    graph.view("z", CameraView(pinned=("g",), visible=("a", "b", "c", "d")))
+    chosen = {k for k in graph.wanted("z") if k.kind.video}
+    assert chosen == {screen, camera("g"), camera("a"), camera("b"), camera("c")}
+    talk(graph, taps["e"], 0.0, 1.2)
+    talk(graph, taps["f"], 5.0, 1.2)
+    talk(graph, taps["g"], 10.0, 1.2)  # the pinned one speaks: it counts once
+    chosen = {k for k in graph.wanted("z") if k.kind.video}
+    assert chosen == {screen, camera("g"), camera("f"), camera("a"), camera("b")}
+    talk(graph, taps["a"], 15.0, 1.2)  # whoever speaks, the pin stays
+    chosen = {k for k in graph.wanted("z") if k.kind.video}
+    assert chosen == {screen, camera("g"), camera("a"), camera("b"), camera("c")}
+    graph.view("z", CameraView(pinned=("g",), visible=("e", "gone")))  # next page; a stale id
+    chosen = {k for k in graph.wanted("z") if k.kind.video}
+    assert chosen == {screen, camera("g"), camera("a"), camera("e")}  # no fill past its page
+    # Without a view: screens, the speakers' cameras (a's own excepted: g), then the earliest.
+    chosen = {k for k in graph.wanted("a") if k.kind.video}
+    assert chosen == {screen, camera("g"), camera("b"), camera("c"), camera("d")}
+
+
+async def test_the_operator_sets_the_cameras_per_participant() -> None:
+    assert config_from_args(parse_args([])).max_subscriber_video == 12
+    assert config_from_args(parse_args(["--max-video", "4"])).max_subscriber_video == 4
+    with pytest.raises(SystemExit):
+        parse_args(["--max-video", "-1"])
