@@ -207,9 +207,9 @@ class CaptionServer:
         return list(self.rooms)
 
     def forwarded_packets(self) -> int:
-        return self._forwarded_closed + sum(
-            r.forwarding.counters.forwarded for r in self.rooms.values()
-        )
+        """Audio and video packets forwarded since the server started: the forwarding work the
+        cluster's placement weighs (a video room is as big as the packets it moves)."""
+        return self._forwarded_closed + sum(_forwarded(r) for r in self.rooms.values())
 
     def load_counts(self) -> tuple[int, int, int]:
         participants = sum(len(r.participants) for r in self.rooms.values())
@@ -366,7 +366,7 @@ class CaptionServer:
             logger.warning("releasing memory failed: %r", task.exception())
 
     async def _close_room(self, room: Room) -> None:
-        self._forwarded_closed += room.forwarding.counters.forwarded
+        self._forwarded_closed += _forwarded(room)
         try:
             await room.close()
         finally:
@@ -421,3 +421,8 @@ class CaptionServer:
         self.metrics.flags.inc()
         if self._recorder is not None:
             self._recorder.flag(room, participant, segment, reason)
+
+
+def _forwarded(room: Room) -> int:
+    """Packets `room` forwarded so far, audio and video."""
+    return room.forwarding.counters.forwarded + room.video.forwarded

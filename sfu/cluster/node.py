@@ -47,7 +47,7 @@ class HostedRooms(Protocol):
         ...
 
     def forwarded_packets(self) -> int:
-        """Audio packets forwarded since the node started (never decreases)."""
+        """Audio and video packets forwarded since the node started (never decreases)."""
         ...
 
     async def evict(self, room: str) -> None:
