@@ -186,9 +186,11 @@ async def test_a_browser_denied_the_microphone_hears_and_reads_the_others(
             await reader.join("deny", name)
             notice = await reader.wait_for_notice()
             assert "did not allow the microphone" in notice, (name, notice)
+        ada_id = await ada.participant_id()
         for name, reader in readers.items():
             await reader.wait_in_room()
             await reader.wait_for_audio_from({"Ada"})
+            await reader.wait_for_video_from([ada_id])  # and see her (issue 19)
             await reader.wait_for_words("Ada", browsers.texts["Ada"])
             assert name in await ada.page.inner_text("#participants")
             assert not await reader.is_visible("#microphone"), name
@@ -406,6 +408,10 @@ async def test_pages_rejoin_by_themselves_after_a_server_restart(
                     await page.wait_for_words(other, browsers.texts[other], after=restarted)
                 except AssertionError as exc:
                     raise AssertionError(f"{exc}; {await diagnose(pages, second)}") from exc
+            # Cameras are back too (issue 19): each page decodes the speakers' cameras again.
+            ids = {name: await page.participant_id() for name, page in pages.items()}
+            for name, page in pages.items():
+                await page.wait_for_video_from([ids[n] for n in ("Ada", "Bob") if n != name])
         finally:
             await close(*pages.values())
             await second.stop()
