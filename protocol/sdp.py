@@ -8,7 +8,7 @@ from collections.abc import Collection
 
 from .bundle import with_bundle_transport
 from .errors import ErrorCode, ProtocolError
-from .sdptext import attribute, lines, split
+from .sdptext import attribute, join, lines, split
 
 # RFC 8866 section 5.14: m=<media> <port>[/<number>] <proto> <fmt> ...
 MEDIA_LINE = re.compile(r"m=[a-z]+ \d{1,5}(/\d+)? [A-Za-z0-9/_.-]+( \S+)+")
@@ -162,3 +162,34 @@ def keep_candidates(sdp: str, allowed_hosts: Collection[str]) -> str:
                 continue
         kept.append(line)
     return "\r\n".join(kept) + "\r\n"
+
+
+def with_opus_dtx(sdp: str) -> str:
+    """`sdp` (ours) asking the peer to send Opus with DTX: `usedtx=1` on each Opus payload type's
+    `a=fmtp` of its audio sections (RFC 7587 section 6.1: the receiver's preference, which
+    Chromium and Firefox follow), a line added where there is none.
+
+    A participant who says nothing then sends a packet every 400 ms instead of 50 a second (a
+    room of 150 mostly listens); the caption tap and the forwarding already take a track whose
+    timestamps jump over a silence (`sfu.media.tap`, `sfu.media.speaking`)."""
+    head, blocks = split(sdp)
+    for block in blocks:
+        if not block[0].startswith("m=audio "):
+            continue
+        opus = {
+            line[len("a=rtpmap:") :].split()[0]
+            for line in block
+            if line.startswith("a=rtpmap:") and " opus/48000" in line.lower()
+        }
+        for payload_type in opus:
+            fmtp = f"a=fmtp:{payload_type} "
+            at = next((i for i, line in enumerate(block) if line.startswith(fmtp)), None)
+            if at is None:
+                rtpmap = f"a=rtpmap:{payload_type} "
+                after = next(i for i, line in enumerate(block) if line.startswith(rtpmap))
+                block.insert(after + 1, f"{fmtp}usedtx=1")
+                continue
+            parameters = [p.strip() for p in block[at][len(fmtp) :].split(";") if p.strip()]
+            kept = [p for p in parameters if p.split("=", 1)[0].strip().lower() != "usedtx"]
+            block[at] = fmtp + ";".join([*kept, "usedtx=1"])
+    return join(head, blocks)

@@ -42,7 +42,7 @@ from protocol import (
 from protocol.captions import StatusState, serialize_channel_message
 from protocol.errors import ErrorCode, ProtocolError
 from protocol.jsep import Negotiated
-from protocol.sdp import video_sources
+from protocol.sdp import video_sources, with_opus_dtx
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
@@ -241,7 +241,7 @@ class Participant:
                 opus_only(self.pc)
                 forwarded_video_codecs(self.pc)
                 await self.pc.setLocalDescription(await self.pc.createAnswer())
-            answer: str = self.pc.localDescription.sdp
+            answer = with_opus_dtx(self.pc.localDescription.sdp)  # silence costs little
             self._negotiated = Negotiated.from_exchange(sdp, answer)
             return answer
 
@@ -290,7 +290,7 @@ class Participant:
             offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
-            self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
+            self.signaling.send(ServerOffer(with_opus_dtx(self.pc.localDescription.sdp)))
             self._send_video_sections()
 
     def _swap_video(self, gone: list[SourceKey], new: list[SourceKey]) -> bool:

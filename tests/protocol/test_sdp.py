@@ -1,7 +1,13 @@
 import pytest
 
 from protocol import ErrorCode, ProtocolError
-from protocol.sdp import keep_candidates, validate_answer, validate_offer, video_sources
+from protocol.sdp import (
+    keep_candidates,
+    validate_answer,
+    validate_offer,
+    video_sources,
+    with_opus_dtx,
+)
 
 
 def _without(sdp: str, prefix: str) -> str:
@@ -101,3 +107,26 @@ def test_an_answer_must_choose_a_dtls_role() -> None:
     with pytest.raises(ProtocolError, match="not one of active, passive in an answer"):
         validate_answer(answer)
     validate_answer(answer.replace("a=setup:actpass", "a=setup:active"))
+
+
+def test_our_sdp_asks_for_opus_dtx() -> None:
+    """`usedtx=1` joins each Opus fmtp of an audio section (a line added where there is none);
+    nothing else changes, and asking twice is asking once."""
+    sdp = (
+        OFFER.replace(
+            "a=rtpmap:111 opus/48000/2",
+            "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;usedtx=0",
+        )
+        + VIDEO.format(mid="v1")
+        + "m=audio 9 UDP/TLS/RTP/SAVPF 109\r\na=rtpmap:109 opus/48000/2\r\n"
+    )
+    out = with_opus_dtx(sdp)
+    assert "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1" in out.split("\r\n")
+    lines = out.rstrip("\r\n").split("\r\n")
+    assert lines[lines.index("a=rtpmap:109 opus/48000/2") + 1] == "a=fmtp:109 usedtx=1"
+    assert with_opus_dtx(out) == out
+    changed = {line for line in lines if "usedtx" in line}
+    assert [line for line in lines if line not in changed] == [
+        line for line in sdp.rstrip("\r\n").split("\r\n") if "usedtx" not in line
+    ]
+    assert "usedtx" not in with_opus_dtx(VIDEO.format(mid="v2").join(["v=0\r\n", ""]))
