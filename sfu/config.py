@@ -14,6 +14,7 @@ from sfu.captioning.stream import CaptionMode
 from sfu.cluster.config import ClusterConfig
 from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.language import LanguageDefaults
+from sfu.rooms.presence import PresenceConfig
 from sfu.web.throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
@@ -33,6 +34,8 @@ class ServerConfig:
     max_participants: int = 150  # per room (docs/large-rooms.md: what one node carries)
     # Forward only who is speaking (the N loudest, sfu.media.speaking); None: every source.
     speaking: SpeakingConfig | None = field(default_factory=SpeakingConfig)
+    # How joins and leaves are batched for participants who ask (the `participants` extension).
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
     engine: str = "whisper"  # one of captioner.engines.ENGINES

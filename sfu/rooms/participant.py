@@ -27,6 +27,7 @@ from protocol import (
     Caption,
     CaptionChoice,
     CaptionSources,
+    Encoded,
     Flag,
     HumanStatus,
     MediaState,
@@ -67,6 +68,9 @@ class Signaling(Protocol):
     """What a participant needs of its signaling connection."""
 
     def send(self, message: ServerMessage) -> None: ...
+
+    def send_encoded(self, encoded: Encoded) -> None:
+        """`send`, of a message serialized once for all the participants it goes to."""
 
     def reject(self, error: ProtocolError) -> None:
         """Answer an invalid channel message with an `error`, counted as abuse of the socket."""
@@ -171,6 +175,7 @@ class Participant:
         jitter_prefetch: int,
         identity: str | None = None,
         grants: frozenset[Grant] = DEFAULT_GRANTS,
+        batch_presence: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = participant_id
@@ -179,6 +184,8 @@ class Participant:
         self.grants = grants
         self.room = room
         self.signaling = signaling
+        # It takes joins and leaves as `participants` batches (join.features), not one by one.
+        self.batch_presence = batch_presence
         self.pc = pc
         self.subtitles = subtitles
         self.language = language

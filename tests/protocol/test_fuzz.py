@@ -74,7 +74,15 @@ JSON = st.recursive(
     max_leaves=8,
 )
 VALID: dict[str, dict[str, Any]] = {
-    "join": {"v": 1, "room": "R", "name": "Ada", "token": "", "subtitles": True, "language": "en"},
+    "join": {
+        "v": 1,
+        "room": "R",
+        "name": "Ada",
+        "token": "",
+        "subtitles": True,
+        "language": "en",
+        "features": ["participants"],
+    },
     "offer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
     "answer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
     "subtitles": {"enabled": False},
@@ -112,6 +120,10 @@ VALID: dict[str, dict[str, Any]] = {
         "languages": ["en"],
     },
     "participant-joined": {"participant": {"id": "p-2", "name": "Bob"}},
+    "participants": {
+        "joined": [{"id": "p-2", "name": "Bob"}, {"id": "p-3", "name": "Cy"}],
+        "left": [{"id": "p-1", "name": "Ada"}],
+    },
     "error": {"code": "bad-request", "message": "m", "ref": None},
 }
 
@@ -205,7 +217,9 @@ def test_client_frames(cases: Counter[str], frame: str | bytes) -> None:
 @given(frame=frames())
 def test_server_frames(cases: Counter[str], frame: str | bytes) -> None:
     cases["server-frames"] += 1
-    parses_or_refuses(parse_server_frame, frame, serialize)
+    message = parses_or_refuses(parse_server_frame, frame, serialize)
+    if message is not None:
+        assert parse_server_frame(serialize(message)) == message
 
 
 @fuzz(1500)
