@@ -123,10 +123,9 @@ class CaptionClient:
         assert self._ws is not None
         await self._ws.send(frame)
 
-    async def join(self, timeout: float = 10.0) -> Joined:
-        """Connect, join, and complete the first offer/answer."""
-        if self.ice_hosts:
-            restrict_host_addresses(self.ice_hosts)
+    async def join_without_media(self, timeout: float = 10.0) -> Joined:
+        """Connect and join, and offer nothing: in the room, told who comes and goes, with no
+        peer connection (PROTOCOL.md lets the offer come later; cheap clients for a storm)."""
         if self._ws is None:
             await self.connect()
         features = frozenset({Feature.PARTICIPANTS.value}) if self.batch_presence else frozenset()
@@ -135,6 +134,13 @@ class CaptionClient:
         await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
         if self.joined is None:
             raise RuntimeError(f"join refused: {self.errors[-1]}")
+        return self.joined
+
+    async def join(self, timeout: float = 10.0) -> Joined:
+        """Connect, join, and complete the first offer/answer."""
+        if self.ice_hosts:
+            restrict_host_addresses(self.ice_hosts)
+        await self.join_without_media(timeout)
         self.pc = pc = RTCPeerConnection(rtc_configuration())
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         if self.audio is not None:
@@ -151,6 +157,7 @@ class CaptionClient:
         await self.send_frame(serialize(Offer(self.shape.offer(pc.localDescription.sdp))))
         await asyncio.wait_for(self._answer, timeout)
         await asyncio.wait_for(self.channel_open.wait(), timeout)
+        assert self.joined is not None
         return self.joined
 
     # --- signaling -----------------------------------------------------------------------------

@@ -14,8 +14,7 @@ import pytest
 
 from client import CaptionClient
 from client.listener import Listener
-from protocol import Join, ParticipantJoined, ParticipantLeft
-from protocol.signaling import serialize
+from protocol import ParticipantJoined, ParticipantLeft
 from sfu.server import CaptionServer
 
 from .conftest import ws_url
@@ -23,15 +22,6 @@ from .conftest import ws_url
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 STORM = 40
-
-
-async def join_signaling(client: CaptionClient) -> None:
-    """`join` and nothing more: in the room, told of joins and leaves, without media."""
-    await client.connect()
-    features = frozenset({"participants"}) if client.batch_presence else frozenset()
-    await client.send_frame(serialize(Join(client.room, client.name, features=features)))
-    await client.wait_for(lambda: client.joined is not None or bool(client.errors), 10)
-    assert client.joined is not None, client.errors
 
 
 def others(server: CaptionServer, room: str, client: CaptionClient) -> dict[str, str]:
@@ -68,7 +58,7 @@ async def test_a_storm_of_joins_and_leaves_reaches_everyone_in_a_few_batches(
         await views_match(server, room, [witness, plain])
         witness.events.clear()
         witness.presence_frames = 0
-        await asyncio.gather(*(join_signaling(client) for client in storm))
+        await asyncio.gather(*(client.join_without_media() for client in storm))
         assert len(server.rooms[room].participants) == STORM + 2
         await views_match(server, room, everyone)
         # The one that did not ask got PROTOCOL.md's frames, one per join; the witness a few
