@@ -159,6 +159,10 @@ class ParticipantRoom(Protocol):
     def media_changed(self, participant: Participant) -> None:
         """`participant` turned its camera or screen share on or off: tell the others."""
 
+    def flush_presence(self) -> None:
+        """Send the joins and leaves held for a batch now (before a message that may name one
+        of those participants)."""
+
 
 class Participant:
     def __init__(
@@ -288,6 +292,8 @@ class Participant:
             offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
+            # Its sections name participants (msid): the client hears of their joins first.
+            self.room.flush_presence()
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
 
     def _refuse_inbound_media(self) -> None:

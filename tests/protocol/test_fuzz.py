@@ -512,6 +512,9 @@ class _Room:
     def on_audio(self, participant_id: str, pcm: object) -> None:
         pass
 
+    def flush_presence(self) -> None:
+        pass
+
 
 class _Signaling:
     can_offer = False
