@@ -32,6 +32,17 @@ def test_a_windows_joins_go_out_as_one_message_in_order() -> None:
     assert presence.flush() == []
 
 
+def test_the_window_grows_with_the_recipients_so_a_room_sends_at_most_500_frames_a_second() -> None:
+    presence = Presence()
+    assert presence.window == 0.05
+    for n in range(150):
+        presence.joined(person(n), 0.0, batched=n % 3 != 0)  # 100 take batches
+    assert presence.window == 100 * 0.002  # one frame each per window: 500 a second
+    for n in range(150, 1000):
+        presence.joined(person(n), 0.0, batched=True)
+    assert presence.window == 1.0  # at most
+
+
 def test_one_who_joins_in_the_window_hears_only_what_came_after_its_join() -> None:
     """Its `joined` listed the room as it was: p-1 is in it, its own join is not news to it."""
     presence = Presence()
