@@ -159,9 +159,9 @@ class ParticipantRoom(Protocol):
     def media_changed(self, participant: Participant) -> None:
         """`participant` turned its camera or screen share on or off: tell the others."""
 
-    def flush_presence(self) -> None:
-        """Send the joins and leaves held for a batch now (before a message that may name one
-        of those participants)."""
+    def flush_presence_for(self, participant: Participant) -> None:
+        """Send `participant` the joins and leaves held for it in a batch, now (before a
+        message that may name one of those participants)."""
 
 
 class Participant:
@@ -293,7 +293,7 @@ class Participant:
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
             # Its sections name participants (msid): the client hears of their joins first.
-            self.room.flush_presence()
+            self.room.flush_presence_for(self)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
 
     def _refuse_inbound_media(self) -> None:

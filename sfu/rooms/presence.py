@@ -112,6 +112,16 @@ class Presence:
         self.deadline = None
         return batches
 
+    def flush_for(self, participant_id: str) -> Participants | None:
+        """What is held for one participant, now (before a message that may name someone it
+        holds); the others' window goes on. None when nothing is held for it."""
+        known = self._known.get(participant_id)
+        if known is None or known == len(self._changes):
+            return None
+        self._known[participant_id] = len(self._changes)
+        message = net_changes(self._changes[known:])
+        return message if message.joined or message.left else None
+
 
 def net_changes(changes: list[Change]) -> Participants:
     """What a participant who knew the room as it was before `changes` must be told: joins and

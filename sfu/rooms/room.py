@@ -207,6 +207,13 @@ class Room:
                 if recipient is not None:
                     recipient.signaling.send_encoded(encoded)
 
+    def flush_presence_for(self, participant: Participant) -> None:
+        """Send `participant` the joins and leaves held for it, now (its window goes on for the
+        others): before an offer whose sections name participants (msid)."""
+        message = self.presence.flush_for(participant.id)
+        if message is not None:
+            participant.signaling.send_encoded(Encoded.of(message))
+
     def _update_language(self) -> None:
         """The room's language follows who is present (participants are kept in join order). In
         per-speaker mode a participant who chose a language is captioned in it, whatever the

@@ -512,7 +512,7 @@ class _Room:
     def on_audio(self, participant_id: str, pcm: object) -> None:
         pass
 
-    def flush_presence(self) -> None:
+    def flush_presence_for(self, participant: object) -> None:
         pass
 
 

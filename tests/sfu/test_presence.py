@@ -86,6 +86,22 @@ def test_leaves_of_known_participants_are_told_and_the_gone_are_told_nothing() -
     }
 
 
+def test_one_participant_may_be_told_early_and_the_window_goes_on_for_the_others() -> None:
+    presence = Presence()
+    presence.joined(person(0), 0.0, batched=True)
+    presence.joined(person(1), 0.0, batched=True)
+    presence.joined(person(2), 0.0, batched=True)  # its own join is not held for it
+    assert presence.flush_for("p-2") is None
+    assert presence.flush_for("p-1") == Participants(joined=(person(2),))
+    assert presence.flush_for("p-1") is None
+    presence.joined(person(3), 0.0, batched=False)
+    assert to(presence.flush()) == {
+        "p-0": Participants(joined=(person(1), person(2), person(3))),
+        "p-1": Participants(joined=(person(3),)),
+        "p-2": Participants(joined=(person(3),)),
+    }
+
+
 def test_a_full_window_says_so() -> None:
     presence = Presence(PresenceConfig(max_changes=3))
     presence.joined(person(0), 0.0, batched=True)
@@ -113,7 +129,10 @@ def test_the_largest_batch_fits_a_frame() -> None:
 # --- every view ends equal to the room's --------------------------------------------------------
 
 OPERATIONS = st.lists(
-    st.tuples(st.sampled_from(["join", "join-batched", "leave", "flush"]), st.integers(0, 30)),
+    st.tuples(
+        st.sampled_from(["join", "join-batched", "leave", "flush", "flush-one"]),
+        st.integers(0, 30),
+    ),
     max_size=60,
 )
 
@@ -131,19 +150,27 @@ def test_every_batching_view_follows_the_room(
     views: dict[str, dict[str, ParticipantInfo]] = {}  # each batching participant's others
     serial = 0
 
+    def tell(recipient: str, message: Participants) -> None:
+        view = views[recipient]
+        assert len(message.joined) + len(message.left) <= max_changes
+        for gone in message.left:
+            assert view.pop(gone.id) == gone
+        for new in message.joined:
+            assert new.id not in view and new.id != recipient
+            view[new.id] = new
+
     def flush() -> None:
         for recipient, message in to(presence.flush()).items():
-            view = views[recipient]
-            assert len(message.joined) + len(message.left) <= max_changes
-            for gone in message.left:
-                assert view.pop(gone.id) == gone
-            for new in message.joined:
-                assert new.id not in view and new.id != recipient
-                view[new.id] = new
+            tell(recipient, message)
 
     for operation, pick in operations:
         if operation == "flush":
             flush()
+        elif operation == "flush-one" and views:  # before an offer to it
+            recipient = list(views)[pick % len(views)]
+            message = presence.flush_for(recipient)
+            if message is not None:
+                tell(recipient, message)
         elif operation == "leave" and room:
             gone = list(room.values())[pick % len(room)]
             del room[gone.id]
