@@ -35,6 +35,9 @@ from protocol import (
     ServerOffer,
     Status,
     SubtitlesToggle,
+    VideoSection,
+    VideoSections,
+    View,
 )
 from protocol.captions import Flag, parse_channel_message, serialize_channel_message
 from protocol.jsep import sections, violations
@@ -89,6 +92,10 @@ class CaptionClient:
         self.video_frames_by_mid: dict[str, int] = {}  # decoded video frames per media section
         self.video_sizes: dict[str, tuple[int, int]] = {}  # the last frame's size, per section
         self.media: dict[str, ParticipantMedia] = {}  # the others' camera/screen state
+        # Once this client sent `view`: the source each server video section carries now, and
+        # the frames decoded per (participant, source) as the sections said when they came.
+        self.video_sections: dict[str, VideoSection] | None = None
+        self.video_frames_by_source: dict[tuple[str, str], int] = {}
         self.connected = asyncio.Event()
         self.joined: Joined | None = None
         self.captions: list[ReceivedCaption] = []
@@ -105,6 +112,7 @@ class CaptionClient:
         self._frames_by_mid: dict[str, int] = {}  # audio frames received per media section
         # Every way a server offer broke what was negotiated before (JSEP: it must not).
         self.negotiation_violations: list[str] = []
+        self.offers = 0  # server offers received
         self.changed = asyncio.Condition()
         self.pc: RTCPeerConnection | None = None
         self._ws: ClientConnection | None = None
@@ -188,6 +196,8 @@ class CaptionClient:
                     self.errors.append(message)
                 elif isinstance(message, ParticipantMedia):
                     self.media[message.participant] = message
+                elif isinstance(message, VideoSections):
+                    self.video_sections = {s.mid: s for s in message.sections}
                 await self._notify()
         except ConnectionClosed:
             pass
@@ -216,6 +226,7 @@ class CaptionClient:
 
     async def _renegotiate(self, offer: ServerOffer) -> None:
         assert self.pc is not None
+        self.offers += 1
         if self.answer_when_connected:
             await self.connected.wait()
         agreed = sections(self.pc.remoteDescription.sdp)
@@ -230,6 +241,11 @@ class CaptionClient:
         """Say which video this client sends (a v1 extension: camera on/off without
         renegotiation)."""
         await self.send_frame(serialize(MediaState(camera, screen)))
+
+    async def view(self, pinned: Sequence[str] = (), visible: Sequence[str] = ()) -> None:
+        """Say which tiles this client pinned and which it shows (a v1 extension): the server
+        then sends `video-sections`, and `video_from` follows them."""
+        await self.send_frame(serialize(View(tuple(pinned), tuple(visible))))
 
     async def set_subtitles(self, enabled: bool) -> None:
         await self.send_frame(serialize(SubtitlesToggle(enabled)))
@@ -281,6 +297,11 @@ class CaptionClient:
                 if mid is not None:
                     self.video_frames_by_mid[mid] = self.video_frames_by_mid.get(mid, 0) + 1
                     self.video_sizes[mid] = (frame.width, frame.height)
+                    section = (self.video_sections or {}).get(mid)
+                    if section is not None:
+                        key = (section.participant, section.source)
+                        counts = self.video_frames_by_source
+                        counts[key] = counts.get(key, 0) + 1
                 continue
             assert isinstance(frame, av.AudioFrame)
             samples = frame.to_ndarray().astype(np.float32) / 32768.0
@@ -306,7 +327,13 @@ class CaptionClient:
     @property
     def video_from(self) -> dict[str, dict[str, int]]:
         """Decoded video frames per source participant and source (`camera`, `screen`): the
-        server names them in each forwarded section's msid (docs/protocol-notes.md, "Video")."""
+        server names them in each forwarded section's msid (docs/protocol-notes.md, "Video"), or,
+        once this client sent `view`, in `video-sections`."""
+        if self.video_sections is not None:
+            by_participant: dict[str, dict[str, int]] = {}
+            for (participant, source), count in self.video_frames_by_source.items():
+                by_participant.setdefault(participant, {})[source] = count
+            return by_participant
         if self.pc is None or self.pc.remoteDescription is None:
             return {}
         named = {s.mid: s for s in sections(self.pc.remoteDescription.sdp)}

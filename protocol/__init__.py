@@ -38,6 +38,9 @@ from .signaling import (
     ServerMessage,
     ServerOffer,
     SubtitlesToggle,
+    VideoSection,
+    VideoSections,
+    View,
 )
 
 __all__ = [
@@ -77,6 +80,9 @@ __all__ = [
     "Status",
     "StatusState",
     "SubtitlesToggle",
+    "VideoSection",
+    "VideoSections",
+    "View",
     "Word",
     "parse_client_channel_message",
 ]

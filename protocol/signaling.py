@@ -1,9 +1,10 @@
 """Signaling frames of protocol v1 (PROTOCOL.md section 1): one JSON object per text frame.
 
-Client → server: join, offer, answer, subtitles, leave; media (a v1 extension).
+Client → server: join, offer, answer, subtitles, leave; media and view (v1 extensions).
 Server → client: joined, answer, offer, participant-joined, participant-left, error;
-participant-media (a v1 extension, docs/protocol-notes.md "Video"); participants (a v1
-extension a client asks for in `join.features`, docs/protocol-notes.md "Signaling").
+participant-media and video-sections (v1 extensions, docs/protocol-notes.md "Video");
+participants (a v1 extension a client asks for in `join.features`, docs/protocol-notes.md
+"Signaling").
 
 `parse_client_frame` turns a raw frame into a validated message or raises ProtocolError with the
 code the server must answer with; `parse_server_frame` does the same for clients. `serialize` is
@@ -38,6 +39,12 @@ class Feature(StrEnum):
     changes what the server sends it, so only a client that names it gets it."""
 
     PARTICIPANTS = "participants"  # `participants` batches instead of participant-joined/-left
+
+
+MAX_ID_CHARS = 64  # a participant id as the server makes them, with room to spare
+MAX_PINNED = 4  # tiles a `view` may pin: an interpreter or two, a speaker, a slide
+MAX_VISIBLE = 25  # tiles on one page of a `view`: a 5x5 grid at most
+MAX_VIDEO_SECTIONS = 64  # in a `video-sections`: far above the server's 12 per subscriber
 
 
 @dataclass(frozen=True)
@@ -191,9 +198,65 @@ class MediaState:
         return cls(camera=f.boolean("camera"), screen=f.boolean("screen"))
 
 
-ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave | MediaState
+@dataclass(frozen=True)
+class View:
+    """Whose cameras a subscriber wants most: the tiles it pinned, then (after the last
+    speakers') those on the page of tiles it shows (docs/protocol-notes.md, "Which cameras")."""
+
+    TYPE: ClassVar[str] = "view"
+    pinned: tuple[str, ...] = ()
+    visible: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for key, ids, most in (
+            ("pinned", self.pinned, MAX_PINNED),
+            ("visible", self.visible, MAX_VISIBLE),
+        ):
+            _check_ids(key, ids, most, self.TYPE)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pinned": list(self.pinned), "visible": list(self.visible)}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> View:
+        return cls(
+            pinned=tuple(_ids(f, "pinned", MAX_PINNED)),
+            visible=tuple(_ids(f, "visible", MAX_VISIBLE)),
+        )
+
+
+def _ids(f: Fields, key: str, most: int) -> list[str]:
+    """An optional array of participant ids (absent: empty)."""
+    if not f.has(key):
+        return []
+    values = f.array(key)
+    if len(values) > most:
+        raise f.fail(f"field {key!r} has {len(values)} ids; at most {most}")
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise f.fail(f"field {key!r}[{index}] must be a string (a participant id)")
+        if not is_valid_unicode(value):
+            raise f.fail(f"field {key!r}[{index}] is not valid Unicode (a lone surrogate)")
+    return values
+
+
+def _check_ids(key: str, ids: tuple[str, ...], most: int, ref: str) -> None:
+    if len(ids) > most:
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {key!r}: at most {most} ids", ref)
+    for index, value in enumerate(ids):
+        if not 1 <= len(value) <= MAX_ID_CHARS:
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST,
+                f"field {key!r}[{index}] must be a participant id of 1-{MAX_ID_CHARS} characters",
+                ref,
+            )
+    if len(set(ids)) != len(ids):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"field {key!r} names an id twice", ref)
+
+
+ClientMessage = Join | Offer | Answer | SubtitlesToggle | Leave | MediaState | View
 CLIENT_MESSAGES: dict[str, MessageClass[ClientMessage]] = {
-    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave, MediaState)
+    m.TYPE: m for m in (Join, Offer, Answer, SubtitlesToggle, Leave, MediaState, View)
 }
 
 
@@ -330,6 +393,49 @@ class ParticipantMedia:
 
 
 @dataclass(frozen=True)
+class VideoSection:
+    """One of the server's video sections and the source it carries now."""
+
+    mid: str
+    participant: str
+    source: str  # "camera" | "screen"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mid": self.mid, "participant": self.participant, "source": self.source}
+
+    @classmethod
+    def from_json(cls, value: Any, ref: str | None) -> VideoSection:
+        f = as_object(value, ref, "section")
+        source = f.string("source")
+        if source not in ("camera", "screen"):
+            raise f.fail(f"section source must be 'camera' or 'screen', not {source[:16]!r}")
+        return cls(
+            mid=f.string("mid", min_len=1, max_len=32),
+            participant=f.string("participant", min_len=1, max_len=MAX_ID_CHARS),
+            source=source,
+        )
+
+
+@dataclass(frozen=True)
+class VideoSections:
+    """Which source each of the server's video sections carries now (to a client that sent
+    `view`): a section may switch sources without an offer; one not listed carries none."""
+
+    TYPE: ClassVar[str] = "video-sections"
+    sections: tuple[VideoSection, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"sections": [s.to_json() for s in self.sections]}
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> VideoSections:
+        values = f.array("sections")
+        if len(values) > MAX_VIDEO_SECTIONS:
+            raise f.fail(f"at most {MAX_VIDEO_SECTIONS} sections")
+        return cls(tuple(VideoSection.from_json(v, cls.TYPE) for v in values))
+
+
+@dataclass(frozen=True)
 class ErrorMessage:
     TYPE: ClassVar[str] = "error"
     code: ErrorCode
@@ -361,6 +467,7 @@ ServerMessage = (
     | ParticipantLeft
     | ParticipantMedia
     | Participants
+    | VideoSections
     | ErrorMessage
 )
 SERVER_MESSAGES: dict[str, MessageClass[ServerMessage]] = {
@@ -373,6 +480,7 @@ SERVER_MESSAGES: dict[str, MessageClass[ServerMessage]] = {
         ParticipantLeft,
         ParticipantMedia,
         Participants,
+        VideoSections,
         ErrorMessage,
     )
 }

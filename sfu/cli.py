@@ -25,6 +25,7 @@ from sfu.captioning.stream import CaptionMode
 from sfu.cluster import ClusterConfig, ClusterError
 from sfu.config import LOOPBACK, ServerConfig
 from sfu.media.speaking import SpeakingConfig
+from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO
 from sfu.rooms.language import LanguageDefaults, UnsupportedLanguage, primary
 from sfu.server import CaptionServer
 
@@ -116,6 +117,14 @@ def parse_args(
         help="forward the audio of at most N speaking participants at once, the loudest, from "
         "the audio level their packets carry (default %(default)s); 0: forward every "
         "participant's audio, silent or not",
+    )
+    parser.add_argument(
+        "--max-video",
+        type=int,
+        default=MAX_SUBSCRIBER_VIDEO,
+        metavar="N",
+        help="forward at most N cameras and screens to each participant: screens, pinned "
+        "cameras, the last speakers', then the page of tiles it shows (default %(default)s)",
     )
     parser.add_argument(
         "--caption-mode",
@@ -216,6 +225,8 @@ def parse_args(
         parser.error(str(exc))
     if args.retention_days is not None and args.retention_days <= 0:
         parser.error("--retention-days must be positive")
+    if args.max_video < 0:
+        parser.error("--max-video must be 0 (no video forwarded) or more")
     if args.reviewer_token is not None and args.reviewer_token == args.participant_token:
         parser.error("--reviewer-token must differ from --participant-token")
     oidc = (args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret)
@@ -353,6 +364,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         access=access_from_args(args, policy),
         metrics_room_labels=args.metrics_room_labels,
         max_participants=args.max_participants,
+        max_subscriber_video=args.max_video,
         speaking=SpeakingConfig(max_speakers=args.forward_speakers)
         if args.forward_speakers > 0
         else None,

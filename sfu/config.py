@@ -13,6 +13,7 @@ from protocol.session import SessionLimits
 from sfu.captioning.stream import CaptionMode
 from sfu.cluster.config import ClusterConfig
 from sfu.media.speaking import SpeakingConfig
+from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO
 from sfu.rooms.language import LanguageDefaults
 from sfu.rooms.presence import PresenceConfig
 from sfu.web.throttle import ThrottleConfig
@@ -36,6 +37,8 @@ class ServerConfig:
     speaking: SpeakingConfig | None = field(default_factory=SpeakingConfig)
     # How joins and leaves are batched for participants who ask (the `participants` extension).
     presence: PresenceConfig = field(default_factory=PresenceConfig)
+    # Video sources (cameras, screens) forwarded to each participant at most (sfu.rooms.graph).
+    max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO
     max_rooms: int = 200
     jitter_prefetch: int = 1  # frames aiortc holds before decoding (its default of 4 adds ~60 ms)
     engine: str = "whisper"  # one of captioner.engines.ENGINES

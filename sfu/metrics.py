@@ -86,8 +86,8 @@ class _LiveCollector(Collector):
         )
         yield HistogramMetricFamily(
             "livecaptions_forwarding_delay_seconds",
-            "From a packet's arrival at its source's tap to its sender taking it, in the open "
-            "rooms.",
+            "From a packet's arrival at its source's tap to its sending to a subscriber, in the "
+            "open rooms.",
             buckets=total.delay.cumulative(),
             sum_value=total.delay.total,
         )
@@ -115,7 +115,8 @@ class _LiveCollector(Collector):
         )
         forwarded_dropped = CounterMetricFamily(
             "livecaptions_forwarded_packets_dropped",
-            "Forwarded Opus packets dropped because a subscriber's queue was full, per room.",
+            "Forwarded Opus packets dropped because a subscriber could not take them (its "
+            "transport full or closed, or over 1 s held before its sender started), per room.",
             labels=["room"],
         )
         late = CounterMetricFamily(
@@ -153,8 +154,9 @@ class _LiveCollector(Collector):
         )
         frames_dropped = CounterMetricFamily(
             "livecaptions_video_frames_dropped",
-            "Video frames dropped for subscribers whose queue was full (they wait for a "
-            "keyframe), per room.",
+            "Video frames dropped for subscribers who could not take them (transport full or "
+            "closed, or a full queue before their sender started; they wait for a keyframe), "
+            "per room.",
             labels=["room"],
         )
         families: tuple[GaugeMetricFamily | CounterMetricFamily, ...] = (

@@ -389,6 +389,7 @@ class CaptionServer:
             default_language=self.config.languages.for_room(name),
             speaking=self.config.speaking,
             presence=self.config.presence,
+            max_subscriber_video=self.config.max_subscriber_video,
         )
         self.rooms[name] = room
         if self._recorder is not None:

@@ -1,8 +1,9 @@
 """What a room's forwarding did: packets in, packets out, and how long each waited in between.
 
 One `ForwardingCounters` per room, shared by its packet taps (packets in, gated) and the tracks
-they feed (packets out, and the forwarding delay: from the tap taking a packet to the sender
-taking it off the subscriber's queue to packetise and send, measured on `time.monotonic()`). Plain
+they feed (packets out, and the forwarding delay: from the tap taking a packet to its sending on
+the subscriber's transport, measured on `time.monotonic()`; for a subscriber whose sender is not
+started yet, the wait for it too). Plain
 integers and fixed buckets, cheap enough for every packet; /metrics and the cluster's load read
 them.
 """

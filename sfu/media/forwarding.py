@@ -4,7 +4,9 @@ Decoding and re-encoding per subscriber (aiortc's MediaRelay) saturated a core w
 room; forwarding the packets costs a fraction of that (DESIGN.md). The receive side needs the
 packets before aiortc's jitter buffer and decoder: `PacketTap` wraps the receiver's
 `_handle_rtp_packet`, a private method of aiortc 1.16 (pinned, and covered by the integration
-tests). The send side is public: a track whose `recv()` returns `av.Packet` is sent unencoded.
+tests). The send side does each subscriber's work in the tap's callback, through an `Outlet`
+(`sfu.media.sender.DirectSender` on an aiortc sender): aiortc's own sending loop, a coroutine
+woken per packet per subscriber, cost most of a large room's CPU.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from fractions import Fraction
-from typing import Any
+from typing import Any, Protocol
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpReceiver
@@ -29,8 +30,9 @@ from sfu.media.speaking import ActiveSpeakers
 logger = logging.getLogger(__name__)
 
 OPUS_CLOCK = 48_000
-TIME_BASE = Fraction(1, OPUS_CLOCK)
-QUEUE_PACKETS = 50  # 1 s of 20 ms packets: a subscriber further behind loses the oldest
+# 1 s of 20 ms packets held for a subscriber whose sender is not started yet (its
+# renegotiation): past that it loses the oldest.
+QUEUE_PACKETS = 50
 # A route made while its source is speaking first gets the source's packets of the last 0.5 s
 # since it started speaking: a source is routed only once it has spoken (`ForwardingGraph`), and
 # a renegotiation takes a few round trips, which must not cut its first syllable.
@@ -38,14 +40,33 @@ REPLAY_SECONDS = 0.5
 REPLAY_PACKETS = 25
 
 
+class Outlet(Protocol):
+    """Where a forwarded track's packets go out: a subscriber's sender (`sfu.media.sender`)."""
+
+    on_ready: Callable[[], None] | None  # set by the track: called once `ready` may be true
+
+    @property
+    def ready(self) -> bool:
+        """Whether `send` can send now (the sender is started, its transport connected)."""
+
+    def send(self, payload: bytes, pts: int) -> bool:
+        """Send `payload` at `pts` (the stream's clock); False when it was lost."""
+
+
 class ForwardedAudioTrack(MediaStreamTrack):
-    """The Opus packets of one source at a time, queued for one subscriber's sender.
+    """The Opus packets of one source at a time, sent to one subscriber.
 
     A sender keeps one track for its whole life: aiortc's sender stops for good when its track
     ends. When the source leaves, the track is detached and idles; a later source is attached to
     it. The sender keeps its SSRC, and a receiver (Chromium's jitter buffer and aiortc's alike)
     discards packets whose RTP timestamps jump back on one SSRC, so each source's packets start at
     `pts_origin`: where the subscriber's 48 kHz media clock is when it is attached.
+
+    Each packet goes out in the tap's callback, through the `outlet` (`sfu.media.sender`: no
+    coroutine per packet per subscriber); aiortc's own sending loop waits in `recv` until the
+    track stops. Until the outlet is ready (the renegotiation that adds the sender takes a few
+    round trips) the track holds the last `QUEUE_PACKETS` packets and sends them once it is: a
+    route's first packets (the tap's replay of the word being spoken) are not cut.
     """
 
     kind = "audio"
@@ -55,13 +76,21 @@ class ForwardedAudioTrack(MediaStreamTrack):
         self.source_id: str | None = source_id
         self.dropped = 0
         self.counters: ForwardingCounters | None = None  # the room's, once routed
-        # Each packet with the time its source's tap took it (time.monotonic()).
-        self._queue: asyncio.Queue[tuple[av.Packet[Any], float] | None] = asyncio.Queue(
-            maxsize=QUEUE_PACKETS
-        )
+        self.outlet: Outlet | None = None
+        self._sending = False  # the outlet was ready: no need to ask it again
+        # (payload, pts, arrival) held until the outlet is ready; arrival: when the source's tap
+        # took the packet (time.monotonic()).
+        self._held: deque[tuple[bytes, int, float]] = deque()
+        self._stopped = asyncio.Event()
         self._pts_origin = pts_origin
         self._origin: int | None = None  # the source's first RTP timestamp
         self._last_pts = -1
+
+    def send_through(self, outlet: Outlet) -> None:
+        """Send through `outlet` from now on (what is held goes once it is ready)."""
+        self.outlet = outlet
+        self._sending = False
+        outlet.on_ready = self.flush
 
     def attach(self, source_id: str, *, pts_origin: int) -> None:
         """Carry `source_id`'s packets from now on, on a timeline that never goes back."""
@@ -70,13 +99,17 @@ class ForwardedAudioTrack(MediaStreamTrack):
         self._origin = None
 
     def detach(self) -> None:
-        """The source left: drop what it left queued and idle until the next `attach`."""
+        """The source left: drop what is held and idle until the next `attach`."""
         self.source_id = None
-        while not self._queue.empty():
-            self._queue.get_nowait()
+        self._held.clear()
+
+    @property
+    def held(self) -> int:
+        """Packets waiting for the outlet."""
+        return len(self._held)
 
     def push(self, payload: bytes, rtp_timestamp: int, arrival: float = 0.0) -> None:
-        """Queue one packet of the source; `arrival`: when its tap took it (time.monotonic())."""
+        """Send one packet of the source; `arrival`: when its tap took it (time.monotonic())."""
         if self.readyState != "live" or self.source_id is None:
             return
         if self._origin is None:
@@ -85,28 +118,44 @@ class ForwardedAudioTrack(MediaStreamTrack):
         if pts <= self._last_pts:  # reordered or duplicated: the subscriber's buffer can't use it
             return
         self._last_pts = pts
-        packet = av.Packet(payload)
-        packet.pts = pts
-        packet.time_base = TIME_BASE
-        if self._queue.full():
-            self._queue.get_nowait()
+        outlet = self.outlet
+        if outlet is not None and self._sending:
+            self._send(outlet, payload, pts, arrival)
+            return
+        if outlet is None or not outlet.ready:
+            if len(self._held) == QUEUE_PACKETS:
+                self._held.popleft()
+                self.dropped += 1
+            self._held.append((payload, pts, arrival))
+            return
+        self.flush()
+        self._send(outlet, payload, pts, arrival)
+
+    def flush(self) -> None:
+        """Send what is held, if the outlet is ready; from then on every packet goes at once
+        (a transport that closes later loses them: its sender never starts again)."""
+        outlet = self.outlet
+        if outlet is None or not outlet.ready:
+            return
+        self._sending = True
+        while self._held:
+            self._send(outlet, *self._held.popleft())
+
+    def _send(self, outlet: Outlet, payload: bytes, pts: int, arrival: float) -> None:
+        if not outlet.send(payload, pts):
             self.dropped += 1
-        self._queue.put_nowait((packet, arrival))
+        elif self.counters is not None:
+            self.counters.sent(time.monotonic() - arrival)
 
     async def recv(self) -> av.Packet[Any]:
-        if self.readyState != "live":
-            raise MediaStreamError
-        item = await self._queue.get()
-        if item is None:
-            raise MediaStreamError
-        packet, arrival = item
-        if self.counters is not None:
-            self.counters.sent(time.monotonic() - arrival)
-        return packet
+        """Never yields a packet (they go out through the outlet): aiortc's sending loop waits
+        here until the track stops."""
+        await self._stopped.wait()
+        raise MediaStreamError
 
     def stop(self) -> None:
-        if self.readyState == "live" and not self._queue.full():
-            self._queue.put_nowait(None)
+        self._held.clear()
+        self._stopped.set()
         super().stop()
 
 

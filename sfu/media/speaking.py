@@ -9,6 +9,11 @@ its last voiced packet (so the pauses inside a sentence are forwarded too, and a
 buffer sees the quiet tail of a turn). When every slot is taken, a newcomer takes the slot of
 the quietest open source only if it is louder by `margin_db`; otherwise it waits for a slot.
 
+A turn: a source that has stayed open for `hold` seconds since the voiced packet that opened it,
+and is voiced again then, is taking a turn (`on_turn` is called once per opening). A cough or a
+"mm" opens a source for its sound plus the hold, but is silent by the time the hold has run, so
+it is no turn: what follows the speaker (a camera tile) does not swap for it.
+
 A source whose packets carry no audio level (a client that does not send the extension) cannot
 be judged and is always forwarded.
 
@@ -17,7 +22,7 @@ Sans-I/O: the caller passes `now` (seconds, monotonic) with each packet.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 # RFC 6464 section 3: the level is 0..127, in -dBov (0 the loudest, 127 digital silence).
@@ -43,13 +48,22 @@ class SpeakingConfig:
 class _Source:
     last_voiced: float
     loudness: float  # dB above digital silence, smoothed over voiced packets
+    opened: float = 0.0  # the voiced packet that opened it
+    turn: bool = False  # `on_turn` was called for this opening
 
 
 class ActiveSpeakers:
     """The open sources of one room, at most `max_speakers` of them."""
 
-    def __init__(self, config: SpeakingConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: SpeakingConfig | None = None,
+        *,
+        on_turn: Callable[[Hashable], None] | None = None,
+    ) -> None:
+        """`on_turn(source)`: `source` is taking a turn (the module docstring)."""
         self.config = config or SpeakingConfig()
+        self.on_turn = on_turn
         self._open: dict[Hashable, _Source] = {}
 
     def admit(self, source: Hashable, level: tuple[bool, int] | None, now: float) -> bool:
@@ -66,6 +80,10 @@ class ActiveSpeakers:
                 state.last_voiced = now
                 loud = SILENCE_DBOV - dbov
                 state.loudness += config.smoothing * (loud - state.loudness)
+                if not state.turn and now - state.opened >= config.hold:
+                    state.turn = True
+                    if self.on_turn is not None:
+                        self.on_turn(source)
                 return True
             if now - state.last_voiced <= config.hold:
                 return True
@@ -85,7 +103,7 @@ class ActiveSpeakers:
             if loudness < self._open[quietest].loudness + config.margin_db:
                 return False
             del self._open[quietest]
-        self._open[source] = _Source(now, loudness)
+        self._open[source] = _Source(now, loudness, opened=now)
         return True
 
     def forget(self, source: Hashable) -> None:

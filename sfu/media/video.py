@@ -4,19 +4,21 @@ As for audio (`sfu.media.forwarding`), the SFU neither decodes nor re-encodes. a
 would depacketize, reassemble and decode every inbound frame in a thread, and its sender would
 encode every outbound one; a `VideoTap` takes the receiver's packets instead of it (so nothing is
 decoded), groups them into frames (one RTP timestamp, RFC 7741 section 4 / RFC 6184 section 5.1)
-and hands each frame's payloads to the subscribers' `ForwardedVideoTrack`s. A `PassthroughEncoder`
-installed in each subscriber's sender sends those payloads as they came: aiortc numbers the
-packets (one sequence per sender, so it never jumps back) and offsets the timestamps.
+and hands each frame's payloads to the subscribers' `ForwardedVideoTrack`s, which send them as they
+came through a `DirectSender` (`sfu.media.sender`, in the tap's callback: one sequence of numbers
+per sender, so it never jumps back, and timestamps rebased). The server gives every track one;
+a track without one (tests/sfu/test_video.py) is read by aiortc's own loop (`recv`), whose
+`PassthroughEncoder` sends the frames as they came.
 
-Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed) or
-reports picture loss (RTCP PLI or FIR, RFC 4585 section 6.3.1, RFC 5104 section 4.3.1) makes the
-source's tap ask the source for a keyframe, at most once per `KEYFRAME_INTERVAL` per source;
-until a keyframe comes, such a subscriber is sent nothing (a decoder cannot use the frames after a
-gap).
+Keyframes: a subscriber that starts receiving a source, loses its place (its queue overflowed,
+or its transport refused a frame) or reports picture loss (RTCP PLI or FIR, RFC 4585 section
+6.3.1, RFC 5104 section 4.3.1) makes the source's tap ask the source for a keyframe, at most once
+per `KEYFRAME_INTERVAL` per source; until a keyframe comes, such a subscriber is sent nothing (a
+decoder cannot use the frames after a gap).
 
 aiortc hooks used (private in aiortc 1.16, pinned; covered by the integration tests): the
 receiver's `_handle_rtp_packet` and `_send_rtcp_pli`, the sender's encoder slot and
-`_send_keyframe`.
+`_send_keyframe` (and `sfu.media.sender`'s).
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
@@ -151,13 +153,31 @@ class FrameAssembler:
         return done
 
 
+class FrameOutlet(Protocol):
+    """Where a forwarded track's frames go out: a subscriber's sender (`sfu.media.sender`)."""
+
+    on_ready: Callable[[], None] | None  # set by the track: called once `ready` may be true
+
+    @property
+    def ready(self) -> bool:
+        """Whether `send_frame` can send now (the sender is started, its transport connected)."""
+
+    def send_frame(self, payloads: Sequence[bytes], pts: int) -> bool:
+        """Send one frame's packets at `pts` (the stream's clock); False when it was lost."""
+
+
 class ForwardedVideoTrack(MediaStreamTrack):
     """The frames of one video source at a time, queued for one subscriber's sender.
 
     Like `ForwardedAudioTrack`: kept for the sender's life, attached to one source after another,
     each source's timestamps rebased so that they never go back on the sender's SSRC. It forwards
     from a keyframe on, and when its queue is full it drops what it holds and waits for the next
-    keyframe (asking for one): the subscriber loses pictures, never the others' time or memory."""
+    keyframe (asking for one): the subscriber loses pictures, never the others' time or memory.
+
+    With an `outlet` (`send_through`), each frame goes out in the tap's callback once the outlet
+    is ready, the queue holding frames only until then, and a frame the subscriber's transport
+    cannot take loses its place the same way; without one, aiortc's sender takes the frames
+    (`recv`, `PassthroughEncoder`)."""
 
     kind = "video"
 
@@ -174,6 +194,15 @@ class ForwardedVideoTrack(MediaStreamTrack):
         self._origin: int | None = None
         self._last_pts = -1
         self._need_keyframe = True
+        self.outlet: FrameOutlet | None = None
+        self._sending = False  # the outlet was ready: no need to ask it again
+        self._stopped = asyncio.Event()
+
+    def send_through(self, outlet: FrameOutlet) -> None:
+        """Send through `outlet` from now on (what is queued goes once it is ready)."""
+        self.outlet = outlet
+        self._sending = False
+        outlet.on_ready = self.flush
 
     def attach(self, source_id: str, *, pts_origin: int) -> None:
         self.source_id = source_id
@@ -223,13 +252,45 @@ class ForwardedVideoTrack(MediaStreamTrack):
                 return False
         self._need_keyframe = False
         self._last_pts = pts
-        self._queue.put_nowait(
-            EncodedFrame(frame.payloads, pts, frame.keyframe, frame.mime, frame.arrival)
-        )
+        rebased = EncodedFrame(frame.payloads, pts, frame.keyframe, frame.mime, frame.arrival)
+        outlet = self.outlet
+        if outlet is not None and self._sending:
+            return self._send(outlet, rebased)
+        self._queue.put_nowait(rebased)
+        if outlet is not None and outlet.ready:
+            self.flush()
+            return not self._need_keyframe  # else the transport refused it
         return True
+
+    def flush(self) -> None:
+        """Send what is queued, if the outlet is ready; from then on every frame goes at once."""
+        outlet = self.outlet
+        if outlet is None or not outlet.ready:
+            return
+        self._sending = True
+        while not self._queue.empty():
+            frame = self._queue.get_nowait()
+            if frame is not None and not self._send(outlet, frame):
+                break
+
+    def _send(self, outlet: FrameOutlet, frame: EncodedFrame) -> bool:
+        if outlet.send_frame(frame.payloads, frame.timestamp):
+            if self.counters is not None and frame.arrival:
+                self.counters.delay.add(self.clock() - frame.arrival, len(frame.payloads))
+            return True
+        # The subscriber's transport cannot take it: the frames after it are undecodable.
+        self.dropped += 1 + self._queue.qsize()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._need_keyframe = True
+        self.on_keyframe_needed()
+        return False
 
     async def recv(self) -> EncodedFrame:  # type: ignore[override]  # aiortc packs a non-Frame
         if self.readyState != "live":
+            raise MediaStreamError
+        if self.outlet is not None:  # the frames go out through it: aiortc's loop waits here
+            await self._stopped.wait()
             raise MediaStreamError
         frame = await self._queue.get()
         if frame is None:
@@ -239,6 +300,7 @@ class ForwardedVideoTrack(MediaStreamTrack):
         return frame
 
     def stop(self) -> None:
+        self._stopped.set()
         if self.readyState == "live" and not self._queue.full():
             self._queue.put_nowait(None)
         super().stop()

@@ -14,6 +14,7 @@ the taps it holds.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -22,13 +23,16 @@ from sfu.media.counters import ForwardingCounters
 from sfu.media.forwarding import ForwardedAudioTrack, PacketTap
 from sfu.media.speaking import ActiveSpeakers, SpeakingConfig
 
-# Per-room and per-subscriber limits on forwarded video (issue 19). Policy: video sources are
-# forwarded in the order they were published; in a room, only the first MAX_ROOM_VIDEO sources are
-# forwarded at all, and each subscriber receives at most MAX_SUBSCRIBER_VIDEO of them (the
-# earliest). A source past a limit waits, unforwarded, until an earlier one ends; audio is never
-# limited here.
-MAX_ROOM_VIDEO = 24
+# Which video each subscriber receives (issues 19 and 22), at most MAX_SUBSCRIBER_VIDEO sources:
+# screen shares first (shown large), then the cameras the subscriber pinned, then the cameras of
+# the CAMERA_SPEAKERS participants who took a turn most recently (most recent first; a turn is
+# the speaking gate's, `sfu.media.speaking`: a cough is none), then the cameras on the page of
+# tiles it looks at. A subscriber that never said what it looks at (`view`) gets the rest of the
+# cameras in publication order after the speakers' (with 12 or fewer cameras: all of them, as
+# before). 12 is what a phone decodes smoothly at the 320x180-640x360 a browser sends a tile (and
+# what a 3x3 page plus a pin and two speakers needs); each costs the server one route per frame.
 MAX_SUBSCRIBER_VIDEO = 12
+CAMERA_SPEAKERS = 4
 # Where the room forwards who speaks: the audio sources offered at most (issue 22). Once more
 # people than this have spoken, the one heard least recently goes back to unheard (its section in
 # each subscriber idles, to be reused) and is offered again from its next voiced packet. Each
@@ -55,6 +59,15 @@ class SourceKey:
 
     participant: str
     kind: MediaKind
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """What a subscriber looks at (the `view` message): tiles it pinned, and the people on the
+    page of tiles it shows. Bounded by the protocol (`protocol.signaling.View`)."""
+
+    pinned: tuple[str, ...] = ()
+    visible: tuple[str, ...] = ()
 
 
 class Track(Protocol):
@@ -88,24 +101,33 @@ class ForwardingGraph:
     """Sources, subscribers and the routes between them, for one room.
 
     Every subscriber wants every other participant's sources, in the order they were published
-    (so that a subscriber's media sections keep one order across renegotiations); where the room
-    forwards only who speaks, an audio source is published to the others when first heard."""
+    (so that a subscriber's media sections keep one order across renegotiations), video only as
+    the camera rule above chooses; where the room forwards only who speaks, an audio source is
+    published to the others when first heard, and a turn (the gate's `on_turn`) moves its
+    participant's camera to the front of the speakers'."""
 
     def __init__(
         self,
         speaking: SpeakingConfig | None = None,
         *,
-        max_room_video: int = MAX_ROOM_VIDEO,
         max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
+        camera_speakers: int = CAMERA_SPEAKERS,
         max_heard_audio: int = MAX_HEARD_AUDIO,
     ) -> None:
-        """`speaking`: forward only the audio of who is speaking (`sfu.media.speaking`); None:
-        every audio source, always."""
-        self.max_room_video = max_room_video
+        """`speaking`: forward only the audio of who is speaking (`sfu.media.speaking`), and
+        follow who takes a turn for cameras; None: every audio source, always (cameras then
+        follow `view`s and publication order only)."""
         self.max_subscriber_video = max_subscriber_video
+        self.camera_speakers = camera_speakers
         self.max_heard_audio = max_heard_audio
         self.counters = ForwardingCounters()
-        self.speakers = ActiveSpeakers(speaking) if speaking is not None else None
+        self.speakers = (
+            ActiveSpeakers(speaking, on_turn=self._turn) if speaking is not None else None
+        )
+        # Participants who took a turn, most recent first (at most `camera_speakers`).
+        self._recent_speakers: list[str] = []
+        self._views: dict[str, CameraView] = {}  # by subscriber, once it said
+        self._chosen: dict[str, frozenset[SourceKey]] = {}  # video last `wanted` by subscriber
         self._sources: dict[SourceKey, Source] = {}
         # Audio sources published but never heard: nobody is asked to receive them until their
         # first voiced packet, so a silent participant's join costs the others no renegotiation
@@ -127,6 +149,10 @@ class ForwardingGraph:
         """`participant_id` is gone: its sources and the routes to it end, and whoever received
         one of its sources is told to renegotiate."""
         self._subscribers.pop(participant_id, None)
+        self._views.pop(participant_id, None)
+        self._chosen.pop(participant_id, None)
+        if participant_id in self._recent_speakers:
+            self._recent_speakers.remove(participant_id)
         for key in [k for k in self._routes if participant_id in self._routes[k]]:
             self.unroute(key, participant_id)
         for key in [key for key in self._unheard if key.participant == participant_id]:
@@ -186,16 +212,59 @@ class ForwardingGraph:
     # --- what a subscriber receives --------------------------------------------------------------
 
     def wanted(self, subscriber_id: str) -> list[SourceKey]:
-        """The sources `subscriber_id` should receive now, in a stable order (video within the
-        limits above)."""
-        room_video = [key for key in self._sources if key.kind.video][: self.max_room_video]
-        video = [key for key in room_video if key.participant != subscriber_id]
-        allowed = set(video[: self.max_subscriber_video])
+        """The sources `subscriber_id` should receive now, in a stable order (video as chosen
+        by the rule above)."""
+        chosen = self._choose_video(subscriber_id)
+        self._chosen[subscriber_id] = chosen
         return [
             key
             for key in self._sources
-            if key.participant != subscriber_id and (not key.kind.video or key in allowed)
+            if key.participant != subscriber_id and (not key.kind.video or key in chosen)
         ]
+
+    def _choose_video(self, subscriber_id: str) -> frozenset[SourceKey]:
+        video = [k for k in self._sources if k.kind.video and k.participant != subscriber_id]
+        cameras = {k.participant: k for k in video if k.kind is MediaKind.CAMERA}
+        view = self._views.get(subscriber_id)
+        speakers = self._recent_speakers[: self.camera_speakers]
+        order = [k for k in video if k.kind is MediaKind.SCREEN]
+        if view is not None:
+            order += [cameras[p] for p in (*view.pinned, *speakers, *view.visible) if p in cameras]
+        else:
+            order += [cameras[p] for p in speakers if p in cameras] + list(cameras.values())
+        return frozenset(list(dict.fromkeys(order))[: self.max_subscriber_video])
+
+    def view(self, subscriber_id: str, view: CameraView) -> None:
+        """`subscriber_id` pinned tiles or turned the page: it is told to bring its tracks in
+        line if that changes what it should receive."""
+        if subscriber_id not in self._subscribers:
+            return
+        self._views[subscriber_id] = view
+        self._tell_if_chosen_changed([subscriber_id])
+
+    def _turn(self, source: Hashable) -> None:
+        """The speaking gate says `source` is taking a turn: its participant's camera goes to
+        the front of the speakers' cameras."""
+        taps = [*self._sources.items(), *self._unheard.items()]
+        key = next((k for k, tap in taps if id(tap) == id(source)), None)
+        if key is None:
+            return
+        recent = self._recent_speakers
+        if recent[:1] == [key.participant]:
+            return
+        if key.participant in recent:
+            recent.remove(key.participant)
+        recent.insert(0, key.participant)
+        del recent[self.camera_speakers :]
+        if SourceKey(key.participant, MediaKind.CAMERA) in self._sources:
+            self._tell_if_chosen_changed([s for s in self._subscribers if s != key.participant])
+
+    def _tell_if_chosen_changed(self, subscriber_ids: list[str]) -> None:
+        """Tell each of `subscriber_ids` whose video choice differs from what it last asked."""
+        for subscriber_id in subscriber_ids:
+            chosen = self._choose_video(subscriber_id)
+            if chosen != self._chosen.get(subscriber_id, frozenset()):
+                self._subscribers[subscriber_id].forwarding_changed()
 
     def route(self, key: SourceKey, subscriber_id: str, track: Track) -> None:
         """Deliver `key`'s packets to `track`, `subscriber_id`'s outbound track for it."""
@@ -230,7 +299,8 @@ class ForwardingGraph:
 
     @property
     def dropped(self) -> int:
-        """Audio packets dropped because a subscriber's queue was full, since the room opened."""
+        """Audio packets dropped because a subscriber could not take them (its transport full
+        or closed, or over 1 s held before its sender started), since the room opened."""
         return self._dropped(video=False)
 
     @property

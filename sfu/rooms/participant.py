@@ -35,6 +35,9 @@ from protocol import (
     ServerMessage,
     ServerOffer,
     Status,
+    VideoSection,
+    VideoSections,
+    View,
     parse_client_channel_message,
 )
 from protocol.captions import StatusState, serialize_channel_message
@@ -44,6 +47,7 @@ from protocol.sdp import video_sources
 from protocol.session import CloseCode
 from sfu.media.forwarding import OPUS_CLOCK, ForwardedAudioTrack, PacketTap
 from sfu.media.ice import PEER_REFLEXIVE_WAIT, remote_description
+from sfu.media.sender import DirectSender
 from sfu.media.video import (
     FORWARDED_CODECS,
     VIDEO_CLOCK,
@@ -52,7 +56,7 @@ from sfu.media.video import (
     VideoTap,
     forward_through,
 )
-from sfu.rooms.graph import ForwardingGraph, MediaKind, SourceKey
+from sfu.rooms.graph import CameraView, ForwardingGraph, MediaKind, SourceKey
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +204,9 @@ class Participant:
         self.video_taps: dict[MediaKind, VideoTap] = {}
         self._video_mids: dict[str, MediaKind] = {}  # the client's video sections
         self.media: MediaState | None = None  # as the client last said; None until it says
+        # Whether the client sent `view`: it then learns from `video-sections` which source each
+        # video section carries, and a section may switch sources without an offer.
+        self.viewing = False
         self.closed = False
         self._ice_hosts = ice_hosts
         self._jitter_prefetch = jitter_prefetch
@@ -276,16 +283,18 @@ class Participant:
                 return  # retried after the pending answer arrives
             forwarding = self.room.forwarding
             wanted = forwarding.wanted(self.id)
-            changed = False
-            for key in [k for k in self.senders if k not in wanted]:
+            gone = [k for k in self.senders if k not in wanted]
+            new = [k for k in wanted if k not in self.senders]
+            swapped = self._swap_video(gone, new)
+            changed = bool(gone or new)
+            for key in gone:
                 self._stop_forwarding(key)
-                changed = True
-            for key in wanted:
-                if key not in self.senders:
-                    forwarding.route(key, self.id, self._start_forwarding(key))
-                    changed = True
-            if not changed:
-                return
+            for key in new:
+                forwarding.route(key, self.id, self._start_forwarding(key))
+            if not changed and not (swapped and not self.viewing):
+                if swapped:
+                    self._send_video_sections()
+                return  # a client that does not read `video-sections` learns msids by offer
             opus_only(self.pc)
             forwarded_video_codecs(self.pc)
             offer = await create_offer_keeping_agreed(self.pc)
@@ -295,6 +304,50 @@ class Participant:
             # Its sections name participants (msid): the client hears of their joins first.
             self.room.flush_presence_for(self)
             self.signaling.send(ServerOffer(self.pc.localDescription.sdp))
+            self._send_video_sections()
+
+    def _swap_video(self, gone: list[SourceKey], new: list[SourceKey]) -> bool:
+        """Move video sources that are no longer wanted off their sections onto sources that
+        are, pair by pair, so that no section is added or idled (no offer needed): the track
+        rebases the new source's timestamps after the old one's, and routing it asks the new
+        source for a keyframe, so the picture appears within a keyframe round trip. Takes the
+        swapped keys out of `gone` and `new`; True if any."""
+        old_video = [k for k in gone if k.kind.video]
+        new_video = [k for k in new if k.kind.video]
+        pairs = list(zip(old_video, new_video, strict=False))
+        forwarding = self.room.forwarding
+        for old, key in pairs:
+            gone.remove(old)
+            new.remove(key)
+            sender, track = self.senders.pop(old)
+            forwarding.unroute(old, self.id)
+            track.detach()
+            track.attach(key.participant, pts_origin=self._media_clock(VIDEO_CLOCK))
+            self._name_sender(sender, key)
+            self.senders[key] = (sender, track)
+            forwarding.route(key, self.id, track)
+        return bool(pairs)
+
+    def _send_video_sections(self) -> None:
+        """Tell a client that sent `view` which source each video section carries now."""
+        if not self.viewing:
+            return
+        mids = {t.sender: t.mid for t in self.pc.getTransceivers()}
+        sections = tuple(
+            VideoSection(mid, key.participant, str(key.kind))
+            for key, (sender, _) in self.senders.items()
+            if key.kind.video and (mid := mids.get(sender)) is not None
+        )
+        self.room.flush_presence_for(self)  # it names participants: their joins come first
+        self.signaling.send(VideoSections(sections))
+
+    def set_view(self, view: View) -> None:
+        """The client says which tiles it pinned and which page of tiles it shows."""
+        first = not self.viewing
+        self.viewing = True
+        self.room.forwarding.view(self.id, CameraView(view.pinned, view.visible))
+        if first:
+            self._send_video_sections()
 
     def _refuse_inbound_media(self) -> None:
         """Without the publish grant our answer asks for no audio or video from the client (JSEP:
@@ -328,16 +381,22 @@ class Participant:
             # A section of its own, never one of the client's (those carry its own video up).
             sender = self.pc.addTransceiver(track, direction="sendonly").sender
             forward_through(sender, track)
+            track.send_through(DirectSender(sender))
         else:
             track = ForwardedAudioTrack(key.participant, pts_origin=self._media_clock(rate))
             sender = self.pc.addTrack(track)
-        # The msid names the source: its stream id is the participant's id, and for video its
-        # track id starts with `camera` or `screen` (docs/protocol-notes.md, "Video").
+            track.send_through(DirectSender(sender))
+        self._name_sender(sender, key)
+        self.senders[key] = (sender, track)
+        return track
+
+    @staticmethod
+    def _name_sender(sender: RTCRtpSender, key: SourceKey) -> None:
+        """The msid names the source: its stream id is the participant's id, and for video its
+        track id starts with `camera` or `screen` (docs/protocol-notes.md, "Video")."""
         sender._stream_id = key.participant
         if key.kind.video:
             sender._track_id = f"{key.kind}-{key.participant}"
-        self.senders[key] = (sender, track)
-        return track
 
     def _stop_forwarding(self, key: SourceKey) -> None:
         sender, track = self.senders.pop(key)

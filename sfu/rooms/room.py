@@ -30,7 +30,7 @@ from sfu.media.speaking import SpeakingConfig
 from sfu.media.tap import TrackTimeline, VoiceActivity
 from sfu.media.video import VideoCounters
 from sfu.rooms.delay import CaptionDelay
-from sfu.rooms.graph import ForwardingGraph
+from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO, ForwardingGraph
 from sfu.rooms.human import Accepted, HumanCaptions, Line
 from sfu.rooms.language import room_language
 from sfu.rooms.participant import Participant
@@ -98,6 +98,7 @@ class Room:
         default_language: str | None = None,
         speaking: SpeakingConfig | None = None,
         presence: PresenceConfig | None = None,
+        max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
     ) -> None:
         self.name = name
         self.stream_id = stream_id
@@ -110,7 +111,8 @@ class Room:
         self.clock_origin = time.time()  # unix time of room-clock zero
         self._monotonic_origin = time.monotonic()
         self.participants: dict[str, Participant] = {}
-        self.forwarding = ForwardingGraph(speaking)  # whose media goes to whom
+        # Whose media goes to whom.
+        self.forwarding = ForwardingGraph(speaking, max_subscriber_video=max_subscriber_video)
         self.video = VideoCounters()  # the video forwarding, for /metrics
         self._names: dict[str, str] = {}  # everyone who spoke here, for attribution after leaving
         self.mode = mode

@@ -26,6 +26,7 @@ from protocol import (
     ServerMessage,
     ServerSession,
     SubtitlesToggle,
+    View,
 )
 from protocol.sdp import validate_answer, validate_offer
 from protocol.session import CloseCode, SessionLimits
@@ -225,6 +226,8 @@ class SignalingConnection:
             participant.set_subtitles(message.enabled)
         elif isinstance(message, MediaState):
             participant.set_media(message)
+        elif isinstance(message, View):
+            participant.set_view(message)
         elif isinstance(message, Leave):
             pass  # the session is closed; `run` leaves the room
 

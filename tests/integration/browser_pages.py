@@ -6,7 +6,9 @@ both implement."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,22 @@ def chromium_args(wav: Path | None, *, grant_microphone: bool = True) -> list[st
     if wav is not None:
         args.append(f"--use-file-for-fake-audio-capture={wav}")
     return args
+
+
+@contextlib.asynccontextmanager
+async def launched_chromium(wav: Path | None = None) -> AsyncIterator[Any]:
+    """A headless Chromium with `chromium_args(wav)`, closed on the way out (a module's browser
+    fixture yields it)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=require_chromium(), args=chromium_args(wav)
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 LEAD = 1.5  # seconds of silence before the words in every looped WAV

@@ -209,6 +209,16 @@ async def test_a_captioner_types_and_participants_read_human_captions_in_both_mo
             "document.getElementById('status').dataset.state === 'in-room'", timeout=TIMEOUT_MS
         )
         await captioner.wait_for_function("document.getElementById('mode-instead').checked")
+        # The captioner hears the room: Ada's packets rise on its page.
+        await captioner.wait_for_function(
+            """async () => {
+                const before = await window.captioner.inboundAudioPackets();
+                await new Promise((r) => setTimeout(r, 1000));
+                return (await window.captioner.inboundAudioPackets()) > before + 10;
+            }""",
+            timeout=TIMEOUT_MS,
+            polling=250,
+        )
         chromium = await participant(browsers.participant, server, room, "carol", WATCH_HUMAN)
         firefox = await participant(browsers.firefox, server, room, "dan", WATCH_HUMAN)
         pages = [chromium, firefox]

@@ -22,7 +22,11 @@ from captionlog.log import LogConfig
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
-from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
+from .browser_pages import (
+    TIMEOUT_MS,
+    MeetingPage,
+    launched_chromium,
+)
 from .conftest import http_request
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
@@ -85,16 +89,8 @@ async def server(
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        launched = await p.chromium.launch(
-            executable_path=require_chromium(), args=chromium_args(None)
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+    async with launched_chromium() as browser:
+        yield browser
 
 
 async def test_a_signed_in_person_joins_a_trusted_room_and_others_are_refused(

@@ -25,7 +25,11 @@ from client.camera import SyntheticCamera
 from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
-from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
+from .browser_pages import (
+    TIMEOUT_MS,
+    MeetingPage,
+    launched_chromium,
+)
 from .conftest import ws_url
 from .firefox import PREFS, Firefox, require_firefox
 from .scripted import ScriptedEngine
@@ -55,16 +59,8 @@ async def server() -> AsyncIterator[CaptionServer]:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def chromium() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=require_chromium(), args=chromium_args(None)
-        )
-        try:
-            yield browser
-        finally:
-            await browser.close()
+    async with launched_chromium() as browser:
+        yield browser
 
 
 def base(server: CaptionServer) -> str:

@@ -95,3 +95,47 @@ def test_tagged_attribute_reads_the_tagged_section_then_the_session() -> None:
     ).startswith("sha-256 AD:3D")
     reordered = FIREFOX_ANSWER.replace("BUNDLE 0 1 2", "BUNDLE 2 0 1")
     assert tagged_attribute(reordered, "setup") == "active"
+
+
+def test_every_transport_attribute_of_the_other_sections_gives_way() -> None:
+    """Not only `a=setup`: whatever transport attribute a non-tagged section states differently
+    (ICE credentials, a fingerprint, ICE options, lite, candidates, DTLS ids) is replaced by the
+    tagged section's, and one the tagged section lacks is dropped."""
+    junk = [
+        "a=ice-ufrag:other",
+        "a=ice-pwd:000000000000000000000000000000ff",
+        "a=ice-options:renomination",
+        "a=ice-lite",
+        "a=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF",
+        "a=candidate:9 1 UDP 1 198.51.100.9 9 typ host",
+        "a=end-of-candidates",
+        "a=tls-id:abc",
+        "a=setup:active",
+    ]
+    answer = FIREFOX_ANSWER.replace(
+        "a=mid:2\r\n", "a=mid:2\r\n" + "".join(line + "\r\n" for line in junk)
+    )
+    _, blocks = split(with_bundle_transport(answer))
+    tagged = [line for line in split(answer)[1][0] if line[2:].split(":", 1)[0] in TRANSPORTS]
+    for block in blocks:
+        assert [line for line in block if line[2:].split(":", 1)[0] in TRANSPORTS] == tagged
+    stated_only_there = [line for line in junk if line not in tagged]
+    assert not any(line in block for line in stated_only_there for block in blocks)
+
+
+# RFC 8859's TRANSPORT category, written out here so that a name missing from the module shows.
+TRANSPORTS = [
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "ice-pacing",
+    "ice-mismatch",
+    "candidate",
+    "remote-candidates",
+    "end-of-candidates",
+    "fingerprint",
+    "setup",
+    "tls-id",
+    "dtls-id",
+]

@@ -40,7 +40,14 @@ from protocol.captions import (
     serialize_channel_message,
 )
 from protocol.session import SessionLimits
-from protocol.signaling import parse_client_frame, parse_server_frame, serialize
+from protocol.signaling import (
+    MAX_PINNED,
+    MAX_VISIBLE,
+    View,
+    parse_client_frame,
+    parse_server_frame,
+    serialize,
+)
 from protocol.text import is_valid_unicode
 from sfu.media.ice import restrict_host_addresses, rtc_configuration
 from sfu.media.video import VideoCounters
@@ -87,6 +94,8 @@ VALID: dict[str, dict[str, Any]] = {
     "answer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
     "subtitles": {"enabled": False},
     "leave": {},
+    "view": {"pinned": ["p-2"], "visible": ["p-3", "p-4"]},
+    "video-sections": {"sections": [{"mid": "3", "participant": "p-2", "source": "camera"}]},
     "flag": {"segment": "R#1-0", "reason": "wrong"},
     "caption-sources": {"show": "human"},
     "caption": {
@@ -211,6 +220,28 @@ def test_client_frames(cases: Counter[str], frame: str | bytes) -> None:
     message = parses_or_refuses(parse_client_frame, frame, serialize)
     if message is not None:
         assert parse_client_frame(serialize(message)) == message
+
+
+@fuzz(1000)
+@given(
+    pinned=st.lists(st.one_of(TEXT, JSON), max_size=6) | JSON,
+    visible=st.lists(st.one_of(TEXT, st.sampled_from(["p-1", "p-2"])), max_size=30) | JSON,
+)
+def test_view_frames(cases: Counter[str], pinned: Any, visible: Any) -> None:
+    """A `view` is valid or refused with a message naming the field; a valid one is bounded."""
+    cases["view"] += 1
+    frame = json.dumps({"type": "view", "pinned": pinned, "visible": visible})
+    try:
+        view = parse_client_frame(frame)
+    except ProtocolError as error:
+        assert error.code is ErrorCode.BAD_REQUEST and error.ref == "view"
+        assert (
+            "'pinned'" in error.message or "'visible'" in error.message or "JSON" in error.message
+        )
+        return
+    assert isinstance(view, View)
+    assert len(view.pinned) <= MAX_PINNED and len(view.visible) <= MAX_VISIBLE
+    assert parse_client_frame(serialize(view)) == view
 
 
 @fuzz(1000)

@@ -8,6 +8,9 @@ from protocol.signaling import (
     ErrorMessage,
     Offer,
     SubtitlesToggle,
+    VideoSection,
+    VideoSections,
+    View,
     parse_client_frame,
     parse_server_frame,
     serialize,
@@ -192,3 +195,29 @@ def test_invalid_participants_say_which_field(fields: dict[str, object], needle:
     assert info.value.code is ErrorCode.BAD_REQUEST
     assert info.value.ref == "participants"
     assert needle in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ('{"type":"view","pinned":"p-1"}', "field 'pinned' must be an array"),
+        ('{"type":"view","pinned":["a","b","c","d","e"]}', "field 'pinned' has 5 ids; at most 4"),
+        ('{"type":"view","visible":[1]}', "field 'visible'[0] must be a string"),
+        ('{"type":"view","visible":[""]}', "field 'visible'[0] must be a participant id of 1-64"),
+        ('{"type":"view","pinned":["a","a"]}', "field 'pinned' names an id twice"),
+        ('{"type":"view","visible":["\\ud800"]}', "field 'visible'[0] is not valid Unicode"),
+    ],
+)
+def test_an_invalid_view_is_refused_naming_the_field(frame: str, message: str) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        parse_client_frame(frame)
+    assert caught.value.code is ErrorCode.BAD_REQUEST and caught.value.ref == "view"
+    assert message in caught.value.message
+
+
+def test_a_view_without_fields_is_the_default_and_round_trips() -> None:
+    assert parse_client_frame('{"type":"view"}') == View()
+    view = View(("p-1",), ("p-2", "p-3"))
+    assert parse_client_frame(serialize(view)) == view
+    sections = VideoSections((VideoSection("3", "p-1", "camera"),))
+    assert parse_server_frame(serialize(sections)) == sections

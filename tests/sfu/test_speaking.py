@@ -65,3 +65,16 @@ def test_configuration_is_checked() -> None:
         SpeakingConfig(max_speakers=0)
     with pytest.raises(ValueError):
         SpeakingConfig(threshold_dbov=200)
+
+
+def test_a_turn_is_voice_past_the_hold_and_a_cough_is_none() -> None:
+    turns: list[str] = []
+    gate = ActiveSpeakers(SpeakingConfig(hold=1.0), on_turn=turns.append)
+    for i in range(15):  # a 0.3 s cough, then silence until its hold ran out
+        gate.admit("cough", VOICED, i * PACKET)
+    for i in range(15, 120):
+        gate.admit("cough", SILENT, i * PACKET)
+    assert turns == [] and gate.speaking == []
+    for i in range(60):  # 1.2 s of speech, pauses under the hold included
+        gate.admit("talk", VOICED if i % 10 < 6 else SILENT, 3.0 + i * PACKET)
+    assert turns == ["talk"]  # once per opening, however long the turn goes on

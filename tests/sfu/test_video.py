@@ -154,7 +154,7 @@ async def test_tap_forwards_frames_and_rate_limits_keyframe_requests() -> None:
     tap.close()
 
 
-async def test_video_limits_per_room_and_per_subscriber() -> None:
+async def test_video_limit_per_subscriber_without_a_view() -> None:
     class Subscriber:
         def __init__(self, participant_id: str) -> None:
             self.id = participant_id
@@ -162,7 +162,7 @@ async def test_video_limits_per_room_and_per_subscriber() -> None:
         def forwarding_changed(self) -> None:
             pass
 
-    graph = ForwardingGraph(max_room_video=3, max_subscriber_video=2)
+    graph = ForwardingGraph(max_subscriber_video=2)
     for name in "abcde":
         graph.join(Subscriber(name))
         graph.publish(SourceKey(name, MediaKind.AUDIO), object())  # type: ignore[arg-type]

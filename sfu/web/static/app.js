@@ -33,11 +33,21 @@ const STATE_TEXT = {
 
 const settings = loadSettings();
 const meeting = {
-  connection: null, microphone: null, lastTrack: null, camera: null, cameraChosen: false, screen: null, media: new Map(), sources: new Map(), lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
+  connection: null, microphone: null, lastTrack: null, camera: null, cameraChosen: false, screen: null, media: new Map(), sources: new Map(), sections: null, lastState: State.IDLE, room: "", clockOrigin: 0, session: 0, book: new SegmentBook(),
 };
 const tiles = new Tiles({
   list: $("tiles"), renderText: (element, caption) => renderCaptionText(element, caption, settings.underlineUncertain),
   onPin: (key) => emit("pin", { pinned: key }),
+  pager: { nav: $("pager"), previous: $("page-previous"), next: $("page-next"), label: $("page-number") },
+  // A page holds what fits without scrolling (3×3 beside the captions, 2×2 on a phone), or what
+  // the person chose (fewer, larger tiles: for lip-reading).
+  pageSize: () => settings.tilesPerPage === "auto"
+    ? (window.matchMedia("(max-width: 600px)").matches ? 4 : 9) : Number(settings.tilesPerPage),
+  onView: (view) => {
+    // Whose cameras the server forwards first (docs/protocol-notes.md, "Which cameras").
+    meeting.connection?.send({ type: "view", ...view });
+    emit("view", view);
+  },
 });
 const roster = new Roster({
   list: $("participants"), events: $("events"), onChange: () => tiles.update(roster.snapshot()),
@@ -86,6 +96,7 @@ function onJoined(joined, session) {
   meeting.room = joined.room;
   meeting.clockOrigin = joined.clock_origin;
   meeting.session = session;
+  meeting.sections = null;
   meeting.book = new SegmentBook();
   view.clear();
   tiles.clear();
@@ -111,17 +122,24 @@ function onSignal(message) {
   } else if (message.type === "participant-media") {
     meeting.media.set(message.participant, message);
     video.applyMediaState($("tiles"), message);
+    tiles.setMediaState(message);
     tiles.adopt();
     emit("media", message);
+  } else if (message.type === "video-sections") {
+    meeting.sections = video.sectionsOf(message);
+    if (meeting.connection?.pc) onRemoteMedia(meeting.connection.pc);
+    emit("video-sections", message);
   }
 }
 
 /** The server's SDP changed: its forwarded video sections are shown as <video> elements. */
 function onRemoteMedia(pc) {
   // video.js keeps the elements under #tiles; the tiles take each into its person's tile.
-  video.syncRemoteVideo($("tiles"), pc);
+  video.syncRemoteVideo($("tiles"), pc, meeting.sections);
   for (const state of meeting.media.values()) video.applyMediaState($("tiles"), state);
   tiles.adopt();
+  const sections = meeting.sections && [...meeting.sections.values()];
+  tiles.setForwarded(sections && new Set(sections.filter((s) => s.source === "camera").map((s) => s.participant)));
   sync.apply();  // receivers added by this negotiation are held back like the others
 }
 
@@ -331,6 +349,7 @@ function endMeeting() {
   meeting.screen?.stop();
   meeting.screen = null;
   meeting.media.clear();
+  meeting.sections = null;
   $("screen").disabled = true;
   showLocalVideo();
   $("microphone").hidden = true;
@@ -406,6 +425,7 @@ function changeSetting(key, value) {
   applySettings($("caption-area"), settings);
   if (key === "captionsUnderTiles" && !value) tiles.clearCaptions();
   if (key === "syncMode") sync.setEnabled(value);
+  if (key === "tilesPerPage") tiles.turnPage(0);
 }
 
 function pickOnScreen(segment) {
@@ -501,6 +521,7 @@ function prefill() {
   $("caption-size").value = settings.size;
   $("caption-colors").value = settings.colors;
   $("caption-position").value = settings.position;
+  $("tiles-per-page").value = settings.tilesPerPage;
   $("underline-uncertain").checked = settings.underlineUncertain;
   $("captions-under-tiles").checked = settings.captionsUnderTiles;
   $("sync-mode").checked = settings.syncMode;
@@ -528,12 +549,14 @@ $("language").addEventListener("change", (event) => changeSetting("language", ev
 $("caption-size").addEventListener("change", (event) => changeSetting("size", event.target.value));
 $("caption-colors").addEventListener("change", (event) => changeSetting("colors", event.target.value));
 $("caption-position").addEventListener("change", (event) => changeSetting("position", event.target.value));
+$("tiles-per-page").addEventListener("change", (event) => changeSetting("tilesPerPage", event.target.value));
 $("underline-uncertain").addEventListener("change", (event) => changeSetting("underlineUncertain", event.target.checked));
 $("captions-under-tiles").addEventListener("change", (event) => changeSetting("captionsUnderTiles", event.target.checked));
 $("sync-mode").addEventListener("change", (event) => changeSetting("syncMode", event.target.checked));
 $("download-text").addEventListener("click", () => transcript.downloadText(meeting.room || "meeting"));
 $("download-vtt").addEventListener("click", () => transcript.downloadVTT(meeting.room || "meeting"));
 document.addEventListener("keydown", onKey);
+window.matchMedia("(max-width: 600px)").addEventListener("change", () => tiles.turnPage(0));
 // The page keeps room for the fixed caption area (style.css), so that it never covers a control.
 if (typeof ResizeObserver === "function") {
   new ResizeObserver(([entry]) => {
@@ -560,7 +583,7 @@ window.livecaptions = {
   /** Remote video as this browser decodes it: [{mid, participant, source, framesDecoded, frameWidth}]. */
   async inboundVideo() {
     const pc = meeting.connection?.pc;
-    return pc ? video.inboundVideo(pc) : [];
+    return pc ? video.inboundVideo(pc, meeting.sections) : [];
   },
   /** The others' camera and screen state as this page last heard it, by participant id. */
   media() { return Object.fromEntries(meeting.media); },

@@ -192,3 +192,17 @@ $("leave").addEventListener("click", leave);
 $("line-form").addEventListener("submit", sendLine);
 for (const input of document.querySelectorAll("input[name=mode]")) input.addEventListener("change", changeMode);
 prefill();
+
+// Test and tool hook (docs/protocol-notes.md, "Page hooks"): the room's audio as this page
+// receives it, in packets (the captioner must hear what it captions).
+window.captioner = {
+  async inboundAudioPackets() {
+    const pc = page.connection?.pc;
+    if (!pc) return 0;
+    let packets = 0;
+    for (const s of (await pc.getStats()).values()) {
+      if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived ?? 0;
+    }
+    return packets;
+  },
+};

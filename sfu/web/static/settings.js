@@ -7,11 +7,13 @@ export const CHOICES = Object.freeze({
   colors: ["white-box", "yellow-black", "white-black", "black-white"],
   position: ["bottom", "top"],
   captionSources: ["room", "human", "automatic", "both"],
+  tilesPerPage: ["auto", "1", "4", "9"],
 });
 
 export const DEFAULTS = Object.freeze({
   size: "m", colors: "white-box", position: "bottom", subtitles: true, language: "",
   captionSources: "room", underlineUncertain: false, captionsUnderTiles: false, syncMode: false,
+  tilesPerPage: "auto",
 });
 
 const FLAGS = ["subtitles", "underlineUncertain", "captionsUnderTiles", "syncMode"];

@@ -3,6 +3,12 @@
 // large, a tile pinned large whoever speaks (a sign-language interpreter), and, as a display
 // option, each person's live caption under their own tile. Nothing here is said only in colour:
 // speaking, camera and pin states are words too.
+//
+// Pages (issue 22): with more tiles than fit, the large tiles (pinned, screens) stay and the others
+// are shown a page at a time ("Previous page" / "Next page", "Page 2 of 3"). What is pinned and
+// which people are on the page shown is told to the server (`onView`: the `view` message), which
+// forwards those cameras first after the last speakers'; a camera that is on but that the server
+// does not forward now (`setForwarded`) shows the name and says "not shown now".
 
 const CAPTION_KEPT_MS = 8000;  // a tile's caption stays this long after its last update
 
@@ -16,10 +22,24 @@ export function initials(name) {
 export class Tiles {
   /** `list`: the element the tiles go in (a `ul`); `renderText(element, caption)` writes a
    *  caption's text (uncertain.js); `onPin(key)`: the pinned tile changed (null: none). */
-  constructor({ list, renderText = (e, c) => { e.textContent = c.text; }, onPin = () => {} }) {
+  constructor({
+    list, renderText = (e, c) => { e.textContent = c.text; }, onPin = () => {},
+    pager = null, pageSize = () => 9, onView = () => {},
+  }) {
     this.list = list;
     this.renderText = renderText;
     this.onPin = onPin;
+    this.pager = pager;         // {nav, previous, next, label} or null
+    this.pageSize = pageSize;   // tiles a page holds besides the large ones, now
+    this.onView = onView;       // ({pinned: [id], visible: [id]}) when either changed
+    this.page = 0;              // from 0
+    this.pages = 1;
+    this.forwarded = null;      // ids whose camera the server forwards now; null: not said
+    this.cameraOn = new Map();  // id -> camera on, as `participant-media` said
+    this.cameraSeen = new Set();  // ids whose camera was forwarded here at some time
+    this.lastView = "";
+    pager?.previous.addEventListener("click", () => this.turnPage(-1));
+    pager?.next.addEventListener("click", () => this.turnPage(1));
     this.tiles = new Map();     // key ("<id>" or "<id>:screen") -> tile element
     this.people = new Map();    // id -> {id, label, me, speaking}
     this.pinned = null;         // key of the pinned tile
@@ -125,6 +145,25 @@ export class Tiles {
     this.onPin(this.pinned);
   }
 
+  /** Show the previous (-1) or next (1) page of tiles. */
+  turnPage(delta) {
+    this.page += delta;
+    this.#layout();
+  }
+
+  /** The ids whose camera the server forwards now (from `video-sections`); null: it does not say. */
+  setForwarded(ids) {
+    this.forwarded = ids;
+    for (const id of ids ?? []) this.cameraSeen.add(id);
+    this.#renderAll();
+  }
+
+  /** Another participant's `participant-media`: whether its camera is on. */
+  setMediaState(message) {
+    this.cameraOn.set(message.participant, Boolean(message.camera));
+    this.#renderAll();
+  }
+
   /** A caption update of `speakerId`, shown under their tile ("captions under each speaker"). */
   caption(speakerId, caption, now = performance.now()) {
     const tile = this.tiles.get(speakerId);
@@ -154,7 +193,19 @@ export class Tiles {
     for (const key of [...this.tiles.keys()]) this.#remove(key);
     this.people.clear();
     this.pinned = null;
+    this.page = 0;
+    this.forwarded = null;
+    this.cameraOn.clear();
+    this.cameraSeen.clear();
+    this.lastView = "";
     this.#layout();
+  }
+
+  #renderAll() {
+    for (const tile of this.tiles.values()) {
+      const person = this.people.get(tile.dataset.participant);
+      if (person) this.#render(tile, person);
+    }
   }
 
   #clearCaption(key) {
@@ -225,7 +276,14 @@ export class Tiles {
     tile.querySelector(".initials").textContent = initials(person.label);
     tile.querySelector(".tile-name").textContent = screen ? `${who}: screen` : who;
     const words = [];
-    if (!screen && tile.dataset.camera !== "on") words.push("camera off");
+    // On at its source, but not among the cameras the server forwards to this page now.
+    // Its camera is on by its `participant-media`, else if it was ever forwarded here.
+    const on = this.cameraOn.get(person.id) ?? this.cameraSeen.has(person.id);
+    const unsent = !screen && !person.me && tile.dataset.camera !== "on" && this.forwarded !== null
+      && on && !this.forwarded.has(person.id);
+    tile.dataset.forwarded = screen || person.me || this.forwarded === null ? "" : String(!unsent && tile.dataset.camera === "on");
+    if (unsent) words.push("camera not shown now (too many cameras)");
+    else if (!screen && tile.dataset.camera !== "on") words.push("camera off");
     if (speaking) words.push("speaking");
     if (tile.dataset.pinned === "true") words.push("pinned");
     tile.querySelector(".tile-state").textContent = words.join(" · ");
@@ -245,5 +303,39 @@ export class Tiles {
     }
     this.list.dataset.large = String(large);
     this.list.dataset.count = String(this.tiles.size);
+    this.#paginate();
+  }
+
+  /** Pages of the tiles that are not large (large ones are on every page); tell the view. */
+  #paginate() {
+    const paged = [...this.tiles.values()].filter((t) => !t.hidden && t.dataset.large !== "true");
+    const size = Math.max(1, this.pageSize());
+    this.pages = Math.max(1, Math.ceil(paged.length / size));
+    this.page = Math.min(Math.max(0, this.page), this.pages - 1);
+    for (const tile of this.tiles.values()) tile.dataset.offPage = "false";
+    paged.forEach((tile, i) => { tile.dataset.offPage = String(Math.floor(i / size) !== this.page); });
+    this.list.dataset.page = String(this.page + 1);
+    this.list.dataset.pages = String(this.pages);
+    if (this.pager) {
+      this.pager.nav.hidden = this.pages < 2;
+      this.pager.previous.disabled = this.page === 0;
+      this.pager.next.disabled = this.page >= this.pages - 1;
+      const text = `Page ${this.page + 1} of ${this.pages}`;
+      if (this.pager.label.textContent !== text) this.pager.label.textContent = text;
+    }
+    this.#tellView();
+  }
+
+  #tellView() {
+    const others = (tile) => tile.dataset.source === "camera" && !this.people.get(tile.dataset.participant)?.me;
+    const pinnedTile = this.pinned === null ? null : this.tiles.get(this.pinned);
+    const pinned = pinnedTile && others(pinnedTile) ? [pinnedTile.dataset.participant] : [];
+    const visible = [...this.tiles.values()]
+      .filter((t) => others(t) && t.dataset.offPage !== "true" && t.dataset.large !== "true")
+      .map((t) => t.dataset.participant);
+    const view = JSON.stringify({ pinned, visible });
+    if (view === this.lastView || !this.people.size) return;
+    this.lastView = view;
+    this.onView({ pinned, visible });
   }
 }

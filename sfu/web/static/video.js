@@ -6,6 +6,8 @@
 // Which participant and which of its sources a forwarded video section carries is read from the
 // server's SDP by mid (its msid: stream id = participant id, track id `camera-…` or `screen-…`),
 // never from MediaStreamTrack.id or stream ids as the browser reports them: Firefox makes its own.
+// Once the page has sent `view`, the server says it in `video-sections` instead (a section may
+// then switch sources without an offer): `sections`, a Map mid -> {participant, source}, wins.
 
 /** {participant, source} of each media section of `sdp`, by mid. */
 export function sourcesByMid(sdp) {
@@ -25,8 +27,8 @@ export function sourcesByMid(sdp) {
 }
 
 /** The forwarded video sections `pc` receives now: [{mid, participant, source, track}]. */
-export function remoteVideos(pc) {
-  const sources = sourcesByMid(pc.remoteDescription?.sdp);
+export function remoteVideos(pc, sections = null) {
+  const sources = sections ?? sourcesByMid(pc.remoteDescription?.sdp);
   const videos = [];
   for (const transceiver of pc.getTransceivers()) {
     const source = sources.get(transceiver.mid);
@@ -40,8 +42,8 @@ export function remoteVideos(pc) {
 
 /** Bring `container`'s <video> elements in line with what `pc` receives: one per forwarded
  *  section, keyed by mid (a section the server reuses for another source is relabelled). */
-export function syncRemoteVideo(container, pc) {
-  const wanted = new Map(remoteVideos(pc).map((v) => [v.mid, v]));
+export function syncRemoteVideo(container, pc, sections = null) {
+  const wanted = new Map(remoteVideos(pc, sections).map((v) => [v.mid, v]));
   for (const element of [...container.querySelectorAll("video[data-mid]")]) {
     if (!wanted.has(element.dataset.mid)) element.remove();
   }
@@ -59,6 +61,11 @@ export function syncRemoteVideo(container, pc) {
     element.dataset.participant = video.participant;
     element.dataset.source = video.source;
   }
+}
+
+/** The `video-sections` message as a Map mid -> {participant, source}. */
+export function sectionsOf(message) {
+  return new Map((message.sections ?? []).map((s) => [s.mid, { participant: s.participant, source: s.source }]));
 }
 
 /** Another participant's `participant-media` message: its camera or screen turned on or off. */
@@ -109,8 +116,8 @@ export async function openScreen() {
 
 /** Decoded-frame counts of the remote video this page receives, for tests and tools:
  *  [{mid, participant, source, framesDecoded, frameWidth}]. */
-export async function inboundVideo(pc) {
-  const sources = sourcesByMid(pc.remoteDescription?.sdp);
+export async function inboundVideo(pc, sections = null) {
+  const sources = sections ?? sourcesByMid(pc.remoteDescription?.sdp);
   // Not every browser puts `mid` in its stats; the receiver's track id leads to it too.
   const midOfTrack = new Map(pc.getTransceivers().map((t) => [t.receiver.track?.id, t.mid]));
   const stats = await pc.getStats();
