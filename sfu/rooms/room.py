@@ -403,11 +403,11 @@ class Room:
         media = participant.media
         if media is None:
             return
-        update = ParticipantMedia(participant.id, media.camera, media.screen)
+        update = Encoded.of(ParticipantMedia(participant.id, media.camera, media.screen))
         self.flush_presence()  # who it is comes before what it sends
         for other in self.participants.values():
             if other is not participant:
-                other.signaling.send(update)
+                other.signaling.send_encoded(update)
 
     def media_states(self, but: str) -> list[ParticipantMedia]:
         """What each other participant said it sends, for one who joins."""

@@ -553,6 +553,9 @@ class _Signaling:
     def send(self, message: object) -> None:
         pass
 
+    def send_encoded(self, encoded: object) -> None:
+        pass
+
     def reject(self, error: ProtocolError) -> None:
         pass
 
