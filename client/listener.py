@@ -91,9 +91,16 @@ class Listener(CaptionClient):
         language: str | None = None,
         keep_arrivals: int = 0,
         keep_payloads: bool = False,
+        batch_presence: bool = True,
     ) -> None:
         super().__init__(
-            url, room=room, name=name, subtitles=subtitles, token=token, language=language
+            url,
+            room=room,
+            name=name,
+            subtitles=subtitles,
+            token=token,
+            language=language,
+            batch_presence=batch_presence,
         )
         self.keep_arrivals = keep_arrivals
         self.keep_payloads = keep_payloads

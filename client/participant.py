@@ -20,14 +20,17 @@ from protocol import (
     Answer,
     Caption,
     ErrorMessage,
+    Feature,
     Join,
     Joined,
     Leave,
     MediaState,
     Offer,
+    ParticipantInfo,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantMedia,
+    Participants,
     ServerAnswer,
     ServerOffer,
     Status,
@@ -63,6 +66,7 @@ class CaptionClient:
         language: str | None = None,
         answer_when_connected: bool = False,
         camera: MediaStreamTrack | None = None,
+        batch_presence: bool = True,
     ) -> None:
         """`shape`: write offers and answers as this browser does (`client.browsers`: Chromium
         offers Opus as 111 where aiortc says 96; Firefox answers a section a re-offer adds as DTLS
@@ -70,7 +74,9 @@ class CaptionClient:
         `answer_when_connected`: answer a server offer only once the connection is up, as a
         browser may (the server's first re-offer is then pending while media starts).
         `camera`: a video track to publish as this participant's camera (a first video section,
-        `sendonly`; aiortc encodes it as VP8)."""
+        `sendonly`; aiortc encodes it as VP8).
+        `batch_presence`: ask for joins and leaves in `participants` batches (join.features; a
+        v1 extension), else one `participant-joined`/`participant-left` frame each."""
         self.url = url
         self.language = language  # join.language: the captions this participant asks for
         self.room = room
@@ -82,6 +88,7 @@ class CaptionClient:
         self.shape = shape
         self.answer_when_connected = answer_when_connected
         self.camera = camera
+        self.batch_presence = batch_presence
         self.video_frames_by_mid: dict[str, int] = {}  # decoded video frames per media section
         self.video_sizes: dict[str, tuple[int, int]] = {}  # the last frame's size, per section
         self.media: dict[str, ParticipantMedia] = {}  # the others' camera/screen state
@@ -95,7 +102,11 @@ class CaptionClient:
         self.statuses: list[Status] = []
         self.errors: list[ErrorMessage] = []
         self.channel: RTCDataChannel | None = None
+        # Joins and leaves of others, one per change (a `participants` batch is unfolded).
         self.events: list[ParticipantJoined | ParticipantLeft] = []
+        self.people: dict[str, ParticipantInfo] = {}  # the others in the room, in join order
+        self.presence_frames = 0  # frames that told of joins and leaves, and their bytes
+        self.presence_bytes = 0
         self.remote_audio_peak = 0.0  # peak level of the audio forwarded to us
         self.remote_audio_frames = 0
         self._frames_by_mid: dict[str, int] = {}  # audio frames received per media section
@@ -120,18 +131,24 @@ class CaptionClient:
         assert self._ws is not None
         await self._ws.send(frame)
 
+    async def join_without_media(self, timeout: float = 10.0) -> Joined:
+        """Connect and join, and offer nothing: in the room, told who comes and goes, with no
+        peer connection (PROTOCOL.md lets the offer come later; cheap clients for a storm)."""
+        if self._ws is None:
+            await self.connect()
+        features = frozenset({Feature.PARTICIPANTS.value}) if self.batch_presence else frozenset()
+        join = Join(self.room, self.name, self.token, self.subtitles, self.language, features)
+        await self.send_frame(serialize(join))
+        await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
+        if self.joined is None:
+            raise RuntimeError(f"join refused: {self.errors[-1]}")
+        return self.joined
+
     async def join(self, timeout: float = 10.0) -> Joined:
         """Connect, join, and complete the first offer/answer."""
         if self.ice_hosts:
             restrict_host_addresses(self.ice_hosts)
-        if self._ws is None:
-            await self.connect()
-        await self.send_frame(
-            serialize(Join(self.room, self.name, self.token, self.subtitles, self.language))
-        )
-        await self.wait_for(lambda: self.joined is not None or bool(self.errors), timeout)
-        if self.joined is None:
-            raise RuntimeError(f"join refused: {self.errors[-1]}")
+        await self.join_without_media(timeout)
         self.pc = pc = RTCPeerConnection(rtc_configuration())
         transceiver = pc.addTransceiver("audio", direction="sendrecv")
         if self.audio is not None:
@@ -148,6 +165,7 @@ class CaptionClient:
         await self.send_frame(serialize(Offer(self.shape.offer(pc.localDescription.sdp))))
         await asyncio.wait_for(self._answer, timeout)
         await asyncio.wait_for(self.channel_open.wait(), timeout)
+        assert self.joined is not None
         return self.joined
 
     # --- signaling -----------------------------------------------------------------------------
@@ -159,6 +177,11 @@ class CaptionClient:
                 message = parse_server_frame(frame)
                 if isinstance(message, Joined):
                     self.joined = message
+                    self.people = {p.id: p for p in message.participants}
+                elif isinstance(message, ParticipantJoined | ParticipantLeft | Participants):
+                    self.presence_frames += 1
+                    self.presence_bytes += len(frame)
+                    self._presence(message)
                 elif isinstance(message, ServerAnswer):
                     # Applied here, in order: a server offer may follow right behind it.
                     assert self.pc is not None
@@ -175,13 +198,27 @@ class CaptionClient:
                     self.media[message.participant] = message
                 elif isinstance(message, VideoSections):
                     self.video_sections = {s.mid: s for s in message.sections}
-                else:
-                    self.events.append(message)
                 await self._notify()
         except ConnectionClosed:
             pass
         finally:
             await self._notify()
+
+    def _presence(self, message: ParticipantJoined | ParticipantLeft | Participants) -> None:
+        events: list[ParticipantJoined | ParticipantLeft]
+        if isinstance(message, Participants):
+            events = [
+                *(ParticipantLeft(p) for p in message.left),
+                *(ParticipantJoined(p) for p in message.joined),
+            ]
+        else:
+            events = [message]
+        for event in events:
+            if isinstance(event, ParticipantJoined):
+                self.people[event.participant.id] = event.participant
+            else:
+                self.people.pop(event.participant.id, None)
+        self.events.extend(events)
 
     def _on_connection_state(self) -> None:
         if self.pc is not None and self.pc.connectionState == "connected":

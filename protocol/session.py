@@ -19,6 +19,7 @@ from .errors import ErrorCode, ProtocolError
 from .signaling import (
     Answer,
     ClientMessage,
+    Encoded,
     ErrorMessage,
     Join,
     Joined,
@@ -149,8 +150,14 @@ class ServerSession:
         self.reject(error)
 
     def send(self, message: ServerMessage) -> None:
+        if self.state is not SessionState.CLOSED:
+            self.send_encoded(Encoded.of(message))
+
+    def send_encoded(self, encoded: Encoded) -> None:
+        """`send`, of a message already serialized (once for all its recipients)."""
         if self.state is SessionState.CLOSED:
             return
+        message = encoded.message
         if isinstance(message, Joined):
             self._join_pending = False
             self.state = SessionState.JOINED
@@ -158,7 +165,7 @@ class ServerSession:
             if self._server_offer_pending:
                 raise RuntimeError("a server offer is already awaiting its answer")
             self._server_offer_pending = True
-        self._outgoing.append(serialize(message))
+        self._outgoing.append(encoded.frame)
 
     @property
     def can_offer(self) -> bool:

@@ -2,7 +2,9 @@
 
 Client → server: join, offer, answer, subtitles, leave; media and view (v1 extensions).
 Server → client: joined, answer, offer, participant-joined, participant-left, error;
-participant-media and video-sections (v1 extensions, docs/protocol-notes.md "Video").
+participant-media and video-sections (v1 extensions, docs/protocol-notes.md "Video");
+participants (a v1 extension a client asks for in `join.features`, docs/protocol-notes.md
+"Signaling").
 
 `parse_client_frame` turns a raw frame into a validated message or raises ProtocolError with the
 code the server must answer with; `parse_server_frame` does the same for clients. `serialize` is
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Self, TypeVar
 
 from .errors import ErrorCode, ProtocolError
@@ -27,6 +30,17 @@ LANGUAGE_PATTERN = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*")
 MAX_NAME_CHARS = 64
 MAX_TOKEN_CHARS = 4096
 MAX_SDP_CHARS = MAX_FRAME_BYTES
+FEATURE_PATTERN = re.compile(r"[a-z0-9-]{1,32}")
+MAX_FEATURES = 16
+
+
+class Feature(StrEnum):
+    """Extensions of v1 a client asks for in `join.features` (docs/protocol-notes.md): each
+    changes what the server sends it, so only a client that names it gets it."""
+
+    PARTICIPANTS = "participants"  # `participants` batches instead of participant-joined/-left
+
+
 MAX_ID_CHARS = 64  # a participant id as the server makes them, with room to spare
 MAX_PINNED = 4  # tiles a `view` may pin: an interpreter or two, a speaker, a slide
 MAX_VISIBLE = 25  # tiles on one page of a `view`: a 5x5 grid at most
@@ -58,6 +72,9 @@ class Join:
     token: str = ""
     subtitles: bool = True
     language: str | None = None
+    # Names of extensions the client understands; those this server does not know are ignored
+    # (a client may name what a newer server offers), so any well-formed name is kept.
+    features: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not ROOM_PATTERN.fullmatch(self.room):
@@ -79,7 +96,12 @@ class Join:
         }
         if self.language is not None:
             body["language"] = self.language
+        if self.features:
+            body["features"] = sorted(self.features)
         return body
+
+    def wants(self, feature: Feature) -> bool:
+        return feature.value in self.features
 
     @classmethod
     def from_fields(cls, f: Fields) -> Join:
@@ -92,7 +114,23 @@ class Join:
             token=f.string("token", max_len=MAX_TOKEN_CHARS),
             subtitles=f.boolean("subtitles", default=True),
             language=f.optional_string("language", max_len=20, pattern=LANGUAGE_PATTERN),
+            features=_features(f),
         )
+
+
+def _features(f: Fields) -> frozenset[str]:
+    """`join.features`: absent or null means none; else an array of at most 16 names."""
+    if not f.has("features"):
+        return frozenset()
+    names = f.array("features")
+    if len(names) > MAX_FEATURES:
+        raise f.fail(f"field 'features' must have at most {MAX_FEATURES} names")
+    for name in names:
+        if not isinstance(name, str) or not FEATURE_PATTERN.fullmatch(name):
+            raise f.fail(
+                f"field 'features' must be an array of names matching {FEATURE_PATTERN.pattern}"
+            )
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -291,6 +329,48 @@ class ParticipantLeft(_ParticipantEvent):
 
 
 @dataclass(frozen=True)
+class Participants:
+    """Who joined and who left the room since the client's last presence message (a v1
+    extension for clients whose `join.features` names "participants"): one message for many
+    `participant-joined`/`participant-left` frames. No id is in both lists; `left` names only
+    participants the client was told of, `joined` only ones it was not, each in the order of
+    events; so the two lists may be applied in either order."""
+
+    TYPE: ClassVar[str] = "participants"
+    joined: tuple[ParticipantInfo, ...] = ()
+    left: tuple[ParticipantInfo, ...] = ()
+
+    def __post_init__(self) -> None:
+        ids = [p.id for p in (*self.joined, *self.left)]
+        if len(set(ids)) != len(ids):
+            duplicate = next(i for i in ids if ids.count(i) > 1)
+            raise ProtocolError(
+                ErrorCode.BAD_REQUEST, f"participant {duplicate!r} is named twice", self.TYPE
+            )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "joined": [p.to_json() for p in self.joined],
+            "left": [p.to_json() for p in self.left],
+        }
+
+    @classmethod
+    def from_fields(cls, f: Fields) -> Participants:
+        return cls(joined=_participant_list(f, "joined"), left=_participant_list(f, "left"))
+
+
+def _participant_list(f: Fields, key: str) -> tuple[ParticipantInfo, ...]:
+    """An array of {id, name}; an error names the field and the entry ("joined[3]: …")."""
+    people = []
+    for index, value in enumerate(f.array(key)):
+        try:
+            people.append(ParticipantInfo.from_json(value, f.ref))
+        except ProtocolError as error:
+            raise f.fail(f"{key}[{index}]: {error.message}") from None
+    return tuple(people)
+
+
+@dataclass(frozen=True)
 class ParticipantMedia:
     """Another participant's `media` state, relayed as it changes (and once on joining, for each
     participant that has said)."""
@@ -386,6 +466,7 @@ ServerMessage = (
     | ParticipantJoined
     | ParticipantLeft
     | ParticipantMedia
+    | Participants
     | VideoSections
     | ErrorMessage
 )
@@ -398,6 +479,7 @@ SERVER_MESSAGES: dict[str, MessageClass[ServerMessage]] = {
         ParticipantJoined,
         ParticipantLeft,
         ParticipantMedia,
+        Participants,
         VideoSections,
         ErrorMessage,
     )
@@ -460,3 +542,16 @@ def parse_server_frame(frame: str | bytes) -> ServerMessage:
 
 def serialize(message: ClientMessage | ServerMessage) -> str:
     return json.dumps({"type": message.TYPE, **message.to_json()}, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A server message with its frame, serialized once for every connection it goes to (a
+    broadcast to a room of 150 encodes it once, not 150 times)."""
+
+    message: ServerMessage
+    frame: str
+
+    @classmethod
+    def of(cls, message: ServerMessage) -> Encoded:
+        return cls(message, serialize(message))

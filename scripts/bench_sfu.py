@@ -18,7 +18,10 @@ every listener hears every speaker, it measures for `--seconds`:
   decoding them;
 - delivery at the listeners (packets received / expected from the sequence numbers), and the
   packets the server dropped from full subscriber queues (before a sequence number is given);
-- the join storm: time to join everyone, and the renegotiation offers (count, bytes) it caused;
+- the join storm: time to join everyone, the server's CPU-seconds over it, the renegotiation
+  offers (count, bytes) it caused, and the presence frames (participant-joined, or `participants`
+  batches for clients that ask, the default; `--plain-presence`: one frame per join, as
+  PROTOCOL.md alone has it) and their bytes, received by everyone in the room, per join;
 - server memory per participant (RSS with the room full minus before it, over its size);
 - with --with-captions (Whisper on the server), final-caption latency p50/p95 at the listeners.
 
@@ -71,6 +74,9 @@ class RoomResult:
     video: bool  # the speakers also publish a camera
     joined: int
     join_storm_seconds: float
+    join_storm_cpu_seconds: float
+    presence_frames_per_join: float  # received by everyone in the room, during the storm
+    presence_kib_per_join: float
     offers_per_listener: float
     offer_kib_per_listener: float
     forwarded_per_second: float  # audio + video
@@ -175,6 +181,7 @@ async def room(
     url = f"ws://127.0.0.1:{port}/ws"
     name = f"bench-{size}{'-video' if video else ''}"
     rss_before = psutil.Process(pid).memory_info().rss
+    batch = not args.plain_presence
     speakers = [
         CaptionClient(
             url,
@@ -182,16 +189,22 @@ async def room(
             name=f"speaker-{i}",
             audio=WavTrack(pcm, loop=True),  # type: ignore[arg-type]
             camera=SyntheticCamera() if video else None,
+            batch_presence=batch,
         )
         for i in range(args.speakers)
     ]
     listeners = [
-        Listener(url, room=name, name=f"listener-{i}") for i in range(size - args.speakers)
+        Listener(url, room=name, name=f"listener-{i}", batch_presence=batch)
+        for i in range(size - args.speakers)
     ]
     try:
         for speaker in speakers:
             await speaker.join(timeout=30)
+        presence_before = sum(s.presence_frames for s in speakers)
+        presence_bytes_before = sum(s.presence_bytes for s in speakers)
+        storm_cpu = cpu_seconds(pid)
         storm = await join_all(listeners, args.join_concurrency)
+        storm_cpu = cpu_seconds(pid) - storm_cpu
         ids = [s.joined.participant for s in speakers if s.joined is not None]
         for listener in listeners:
 
@@ -206,6 +219,9 @@ async def room(
                 print(f"room of {size}: {listener.name} did not hear every speaker in 60 s")
                 break
         await asyncio.sleep(2.0)  # settle
+        everyone = [*speakers, *listeners]
+        presence = sum(c.presence_frames for c in everyone) - presence_before
+        presence_bytes = sum(c.presence_bytes for c in everyone) - presence_bytes_before
         offers = sum(li.offers for li in listeners)
         offer_bytes = sum(li.offer_bytes for li in listeners)
         before, cpu0, t0 = metrics(port), cpu_seconds(pid), time.monotonic()
@@ -249,6 +265,9 @@ async def room(
             video=video,
             joined=sum(1 for li in listeners if li.joined is not None) + len(speakers),
             join_storm_seconds=round(storm, 2),
+            join_storm_cpu_seconds=round(storm_cpu, 2),
+            presence_frames_per_join=round(presence / max(1, len(listeners)), 1),
+            presence_kib_per_join=round(presence_bytes / 1024 / max(1, len(listeners)), 2),
             offers_per_listener=round(offers / max(1, len(listeners)), 2),
             offer_kib_per_listener=round(offer_bytes / 1024 / max(1, len(listeners)), 2),
             forwarded_per_second=round(forwarded / elapsed),
@@ -309,8 +328,9 @@ def table(results: list[RoomResult]) -> str:
     rows = [
         "| room | speakers | media | forwarded/s (video) | server CPU | forwarded per CPU-s | "
         "delay p50/p95 ms | video delay p50/p95 ms | delivered % (worst) | dropped | "
-        "join storm s | offers/listener (KiB) | RSS MiB/participant | caption p50/p95 s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "join storm s (CPU s) | presence frames/join (KiB) | offers/listener (KiB) | "
+        "RSS MiB/participant | caption p50/p95 s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rows.append(
@@ -319,7 +339,8 @@ def table(results: list[RoomResult]) -> str:
             f"{r.forwarded_per_cpu_second} | {r.delay_p50_ms}/{r.delay_p95_ms} | "
             f"{r.video_delay_p50_ms}/{r.video_delay_p95_ms} | "
             f"{r.delivered_percent} ({r.worst_listener_percent}) | {r.server_dropped} | "
-            f"{r.join_storm_seconds} | "
+            f"{r.join_storm_seconds} ({r.join_storm_cpu_seconds}) | "
+            f"{r.presence_frames_per_join} ({r.presence_kib_per_join}) | "
             f"{r.offers_per_listener} ({r.offer_kib_per_listener}) | "
             f"{r.rss_mib_per_participant} | {r.caption_p50}/{r.caption_p95} |"
         )
@@ -337,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forward-speakers", type=int, default=3, help="the server's N (0: all)")
     parser.add_argument("--join-concurrency", type=int, default=8)
     parser.add_argument("--with-captions", action="store_true", help="Whisper on the server")
+    parser.add_argument(
+        "--plain-presence",
+        action="store_true",
+        help="clients take joins one frame each (PROTOCOL.md), not in `participants` batches",
+    )
     parser.add_argument(
         "--video",
         action="store_true",

@@ -15,6 +15,7 @@ from sfu.cluster.config import ClusterConfig
 from sfu.media.speaking import SpeakingConfig
 from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO
 from sfu.rooms.language import LanguageDefaults
+from sfu.rooms.presence import PresenceConfig
 from sfu.web.throttle import ThrottleConfig
 
 LOOPBACK = "127.0.0.1"
@@ -34,6 +35,8 @@ class ServerConfig:
     max_participants: int = 150  # per room (docs/large-rooms.md: what one node carries)
     # Forward only who is speaking (the N loudest, sfu.media.speaking); None: every source.
     speaking: SpeakingConfig | None = field(default_factory=SpeakingConfig)
+    # How joins and leaves are batched for participants who ask (the `participants` extension).
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
     # Video sources (cameras, screens) forwarded to each participant at most (sfu.rooms.graph).
     max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO
     max_rooms: int = 200

@@ -28,7 +28,7 @@ from access.oidc import OidcClient
 from captioner import engines
 from captioner.engine import Engine
 from captionlog.log import CaptionLog
-from protocol import Caption, ErrorCode, ErrorMessage, Join, Joined, ProtocolError
+from protocol import Caption, ErrorCode, ErrorMessage, Feature, Join, Joined, ProtocolError
 from sfu import memory
 from sfu.captioning.port import CaptioningPort, InProcessCaptioning
 from sfu.captioning.remote import RemoteCaptioning, RemoteConfig
@@ -304,6 +304,7 @@ class CaptionServer:
             name=admission.name.strip(),
             identity=admission.identity,
             grants=admission.grants,
+            batch_presence=message.wants(Feature.PARTICIPANTS),
             room=room,
             signaling=signaling,
             pc=RTCPeerConnection(rtc_configuration(self.config.ice_servers)),
@@ -387,6 +388,7 @@ class CaptionServer:
             mode=self.config.caption_mode_of(name),
             default_language=self.config.languages.for_room(name),
             speaking=self.config.speaking,
+            presence=self.config.presence,
             max_subscriber_video=self.config.max_subscriber_video,
         )
         self.rooms[name] = room

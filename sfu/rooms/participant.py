@@ -27,6 +27,7 @@ from protocol import (
     Caption,
     CaptionChoice,
     CaptionSources,
+    Encoded,
     Flag,
     HumanStatus,
     MediaState,
@@ -71,6 +72,9 @@ class Signaling(Protocol):
     """What a participant needs of its signaling connection."""
 
     def send(self, message: ServerMessage) -> None: ...
+
+    def send_encoded(self, encoded: Encoded) -> None:
+        """`send`, of a message serialized once for all the participants it goes to."""
 
     def reject(self, error: ProtocolError) -> None:
         """Answer an invalid channel message with an `error`, counted as abuse of the socket."""
@@ -159,6 +163,10 @@ class ParticipantRoom(Protocol):
     def media_changed(self, participant: Participant) -> None:
         """`participant` turned its camera or screen share on or off: tell the others."""
 
+    def flush_presence_for(self, participant: Participant) -> None:
+        """Send `participant` the joins and leaves held for it in a batch, now (before a
+        message that may name one of those participants)."""
+
 
 class Participant:
     def __init__(
@@ -175,6 +183,7 @@ class Participant:
         jitter_prefetch: int,
         identity: str | None = None,
         grants: frozenset[Grant] = DEFAULT_GRANTS,
+        batch_presence: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.id = participant_id
@@ -183,6 +192,8 @@ class Participant:
         self.grants = grants
         self.room = room
         self.signaling = signaling
+        # It takes joins and leaves as `participants` batches (join.features), not one by one.
+        self.batch_presence = batch_presence
         self.pc = pc
         self.subtitles = subtitles
         self.language = language
@@ -290,6 +301,8 @@ class Participant:
             offer.sdp = self._negotiated.apply(offer.sdp)
             await self.pc.setLocalDescription(offer)
             self._negotiated.record(offer.sdp)
+            # Its sections name participants (msid): the client hears of their joins first.
+            self.room.flush_presence_for(self)
             self.signaling.send(ServerOffer(with_opus_dtx(self.pc.localDescription.sdp)))
             self._send_video_sections()
 
@@ -325,6 +338,7 @@ class Participant:
             for key, (sender, _) in self.senders.items()
             if key.kind.video and (mid := mids.get(sender)) is not None
         )
+        self.room.flush_presence_for(self)  # it names participants: their joins come first
         self.signaling.send(VideoSections(sections))
 
     def set_view(self, view: View) -> None:

@@ -15,6 +15,7 @@ from captioner.engine import SAMPLE_RATE, StreamUpdate
 from protocol import (
     Caption,
     CaptionChoice,
+    Encoded,
     HumanMode,
     HumanStatus,
     ParticipantJoined,
@@ -33,6 +34,7 @@ from sfu.rooms.graph import MAX_SUBSCRIBER_VIDEO, ForwardingGraph
 from sfu.rooms.human import Accepted, HumanCaptions, Line
 from sfu.rooms.language import room_language
 from sfu.rooms.participant import Participant
+from sfu.rooms.presence import Presence, PresenceConfig
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +97,7 @@ class Room:
         mode: CaptionMode = CaptionMode.MIXED,
         default_language: str | None = None,
         speaking: SpeakingConfig | None = None,
+        presence: PresenceConfig | None = None,
         max_subscriber_video: int = MAX_SUBSCRIBER_VIDEO,
     ) -> None:
         self.name = name
@@ -123,6 +126,8 @@ class Room:
         self.caption_delay: float | None = None  # seconds behind speech, while delayed
         self.human = HumanCaptions(name, stream_id)  # a human captioner's lines, who sees what
         self._closed = False
+        self.presence = Presence(presence)  # joins and leaves, for those who take them batched
+        self._presence_flush: asyncio.TimerHandle | None = None
         # Every stream until its last step ran; in per-speaker mode, one per participant.
         self._streams: dict[str, CaptionStream] = {}
         self._speaker_streams: dict[str, CaptionStream] = {}
@@ -139,8 +144,9 @@ class Room:
     # --- membership ------------------------------------------------------------------------------
 
     def add(self, participant: Participant) -> None:
-        for other in self.participants.values():
-            other.signaling.send(ParticipantJoined(participant.info))
+        self._tell_one_by_one(ParticipantJoined(participant.info))
+        self.presence.joined(participant.info, self.now(), batched=participant.batch_presence)
+        self._presence_changed()
         self.participants[participant.id] = participant
         self.forwarding.join(participant)
         self._names[participant.id] = participant.name
@@ -155,6 +161,11 @@ class Room:
     async def remove(self, participant: Participant) -> None:
         if self.participants.pop(participant.id, None) is None:
             return
+        # Told at once, before anything awaits: one who joins meanwhile, not listed in its
+        # `joined`, must not hear that it left.
+        self._tell_one_by_one(ParticipantLeft(participant.info))
+        self.presence.left(participant.info, self.now())
+        self._presence_changed()
         self._timelines.pop(participant.id, None)
         self._activity.remove(participant.id)
         self.human.forget(participant.id)
@@ -164,10 +175,46 @@ class Room:
                 self._close_stream(stream)
             self._update_language()
             await participant.close()
-        finally:  # the others hear of it whatever failed above
-            for other in self.participants.values():
-                other.signaling.send(ParticipantLeft(participant.info))
+        finally:
             self.forwarding.leave(participant.id)  # those who received it renegotiate
+
+    def _tell_one_by_one(self, event: ParticipantJoined | ParticipantLeft) -> None:
+        """To those who did not ask for batches, as PROTOCOL.md has it: one frame per change,
+        serialized once for all of them."""
+        encoded: Encoded | None = None
+        for other in self.participants.values():
+            if not other.batch_presence:
+                encoded = encoded or Encoded.of(event)
+                other.signaling.send_encoded(encoded)
+
+    def _presence_changed(self) -> None:
+        if self.presence.full:
+            self.flush_presence()
+        elif self.presence.deadline is not None and self._presence_flush is None:
+            delay = max(0.0, self.presence.deadline - self.now())
+            loop = asyncio.get_running_loop()
+            self._presence_flush = loop.call_later(delay, self.flush_presence)
+
+    def flush_presence(self) -> None:
+        """Send the batched joins and leaves now: each batch serialized once."""
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
+            self._presence_flush = None
+        if not self.presence.pending:
+            return
+        for batch in self.presence.flush():
+            encoded = Encoded.of(batch.message)
+            for participant_id in batch.recipients:
+                recipient = self.participants.get(participant_id)
+                if recipient is not None:
+                    recipient.signaling.send_encoded(encoded)
+
+    def flush_presence_for(self, participant: Participant) -> None:
+        """Send `participant` the joins and leaves held for it, now (its window goes on for the
+        others): before an offer whose sections name participants (msid)."""
+        message = self.presence.flush_for(participant.id)
+        if message is not None:
+            participant.signaling.send_encoded(Encoded.of(message))
 
     def _update_language(self) -> None:
         """The room's language follows who is present (participants are kept in join order). In
@@ -189,6 +236,8 @@ class Room:
     async def close(self) -> None:
         self._closed = True
         self._pump.cancel()
+        if self._presence_flush is not None:
+            self._presence_flush.cancel()
         try:
             self._report_speech(self.now())
             for participant in list(self.participants.values()):
@@ -354,10 +403,11 @@ class Room:
         media = participant.media
         if media is None:
             return
-        update = ParticipantMedia(participant.id, media.camera, media.screen)
+        update = Encoded.of(ParticipantMedia(participant.id, media.camera, media.screen))
+        self.flush_presence()  # who it is comes before what it sends
         for other in self.participants.values():
             if other is not participant:
-                other.signaling.send(update)
+                other.signaling.send_encoded(update)
 
     def media_states(self, but: str) -> list[ParticipantMedia]:
         """What each other participant said it sends, for one who joins."""

@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from protocol import (
     Answer,
     ClientMessage,
+    Encoded,
     ErrorCode,
     Join,
     Leave,
@@ -66,6 +67,10 @@ class SignalingConnection:
 
     def send(self, message: ServerMessage) -> None:
         self.session.send(message)
+        self._pump()
+
+    def send_encoded(self, encoded: Encoded) -> None:
+        self.session.send_encoded(encoded)
         self._pump()
 
     @property

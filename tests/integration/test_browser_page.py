@@ -222,6 +222,32 @@ async def test_two_people_of_one_name_are_told_apart(
         await close(first, second)
 
 
+async def test_a_storm_of_joins_and_leaves_shows_everyone_and_is_announced_in_a_line(
+    server: CaptionServer, browsers: Browsers
+) -> None:
+    """The page asks for joins and leaves in batches (`participants`): eight people joining at
+    once are all listed, and announced in one line rather than eight (a screen reader reads each
+    line of #events); then they leave at once."""
+    page = await open_page(browsers.denied, server)
+    guests = [client(server, "storm-page", f"Guest {i}") for i in range(8)]
+    try:
+        await page.join("storm-page", "Host", listen_only=True)
+        await page.wait_in_room()
+        await asyncio.gather(*(guest.join_without_media() for guest in guests))
+        names = "window.livecaptions.participants().map((p) => p.name).sort().join(',')"
+        everyone = ",".join(sorted(["Host", *(g.name for g in guests)]))
+        await page.page.wait_for_function(f"{names} === {everyone!r}", timeout=TIMEOUT_MS)
+        await page.wait_for_event("others joined")  # one batch here: "Guest 0, Guest 1 and 6 …"
+        await asyncio.gather(*(guest.leave() for guest in guests))
+        await page.page.wait_for_function(f"{names} === 'Host'", timeout=TIMEOUT_MS)
+        await page.wait_for_event("others left")
+        listed = await page.page.locator("#participants li").count()
+        assert listed == 1
+    finally:
+        await asyncio.gather(*(guest.close() for guest in guests))
+        await close(page)
+
+
 # --- a real meeting -----------------------------------------------------------------------------
 
 

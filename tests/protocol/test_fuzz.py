@@ -81,7 +81,15 @@ JSON = st.recursive(
     max_leaves=8,
 )
 VALID: dict[str, dict[str, Any]] = {
-    "join": {"v": 1, "room": "R", "name": "Ada", "token": "", "subtitles": True, "language": "en"},
+    "join": {
+        "v": 1,
+        "room": "R",
+        "name": "Ada",
+        "token": "",
+        "subtitles": True,
+        "language": "en",
+        "features": ["participants"],
+    },
     "offer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
     "answer": {"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 96\r\n"},
     "subtitles": {"enabled": False},
@@ -121,6 +129,10 @@ VALID: dict[str, dict[str, Any]] = {
         "languages": ["en"],
     },
     "participant-joined": {"participant": {"id": "p-2", "name": "Bob"}},
+    "participants": {
+        "joined": [{"id": "p-2", "name": "Bob"}, {"id": "p-3", "name": "Cy"}],
+        "left": [{"id": "p-1", "name": "Ada"}],
+    },
     "error": {"code": "bad-request", "message": "m", "ref": None},
 }
 
@@ -236,7 +248,9 @@ def test_view_frames(cases: Counter[str], pinned: Any, visible: Any) -> None:
 @given(frame=frames())
 def test_server_frames(cases: Counter[str], frame: str | bytes) -> None:
     cases["server-frames"] += 1
-    parses_or_refuses(parse_server_frame, frame, serialize)
+    message = parses_or_refuses(parse_server_frame, frame, serialize)
+    if message is not None:
+        assert parse_server_frame(serialize(message)) == message
 
 
 @fuzz(1500)
@@ -529,11 +543,17 @@ class _Room:
     def on_audio(self, participant_id: str, pcm: object) -> None:
         pass
 
+    def flush_presence_for(self, participant: object) -> None:
+        pass
+
 
 class _Signaling:
     can_offer = False
 
     def send(self, message: object) -> None:
+        pass
+
+    def send_encoded(self, encoded: object) -> None:
         pass
 
     def reject(self, error: ProtocolError) -> None:

@@ -63,6 +63,10 @@ def test_join_defaults_subtitles_on() -> None:
         (join_frame(subtitles="yes"), ErrorCode.BAD_REQUEST, "join", "'subtitles'"),
         (join_frame(token=None), ErrorCode.BAD_REQUEST, "join", "'token'"),
         (join_frame(language="english!"), ErrorCode.BAD_REQUEST, "join", "'language'"),
+        (join_frame(features="participants"), ErrorCode.BAD_REQUEST, "join", "'features'"),
+        (join_frame(features=[True]), ErrorCode.BAD_REQUEST, "join", "'features'"),
+        (join_frame(features=["Batch!"]), ErrorCode.BAD_REQUEST, "join", "'features'"),
+        (join_frame(features=["a"] * 17), ErrorCode.BAD_REQUEST, "join", "at most 16"),
         (frame(type="offer"), ErrorCode.BAD_REQUEST, "offer", "'sdp'"),
         (frame(type="offer", sdp=""), ErrorCode.BAD_REQUEST, "offer", "'sdp'"),
         (frame(type="subtitles", enabled=1), ErrorCode.BAD_REQUEST, "subtitles", "'enabled'"),
@@ -138,6 +142,59 @@ def test_participant_events_round_trip() -> None:
         "type": "participant-left",
         "participant": {"id": "p-1", "name": "Ada"},
     }
+
+
+def test_join_features_round_trip_and_unknown_ones_are_kept() -> None:
+    from protocol import Feature
+
+    message = parse_client_frame(join_frame(features=["participants", "later-thing"]))
+    assert isinstance(message, Join)
+    assert message.features == {"participants", "later-thing"}
+    assert message.wants(Feature.PARTICIPANTS)
+    assert parse_client_frame(serialize(message)) == message
+    for absent in (join_frame(), join_frame(features=None), join_frame(features=[])):
+        plain = parse_client_frame(absent)
+        assert isinstance(plain, Join) and not plain.wants(Feature.PARTICIPANTS)
+        assert "features" not in json.loads(serialize(plain))  # as a v1 join without it
+
+
+def test_participants_round_trip() -> None:
+    from protocol import Participants
+
+    message = Participants(
+        joined=(ParticipantInfo("p-2", "Bob"), ParticipantInfo("p-3", "Cy")),
+        left=(ParticipantInfo("p-1", "Ada"),),
+    )
+    assert parse_server_frame(serialize(message)) == message
+    assert json.loads(serialize(message)) == {
+        "type": "participants",
+        "joined": [{"id": "p-2", "name": "Bob"}, {"id": "p-3", "name": "Cy"}],
+        "left": [{"id": "p-1", "name": "Ada"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "needle"),
+    [
+        ({"left": []}, "missing field 'joined'"),
+        ({"joined": []}, "missing field 'left'"),
+        ({"joined": {}, "left": []}, "field 'joined' must be an array"),
+        ({"joined": [], "left": [3]}, "left[0]: participant must be a JSON object"),
+        ({"joined": [{"id": "p-1", "name": "A"}, {"name": "B"}], "left": []}, "joined[1]: missing"),
+        ({"joined": [{"id": "", "name": "A"}], "left": []}, "joined[0]: field 'id'"),
+        ({"joined": [{"id": "p-1", "name": 5}], "left": []}, "joined[0]: field 'name'"),
+        (
+            {"joined": [{"id": "p-1", "name": "A"}], "left": [{"id": "p-1", "name": "A"}]},
+            "'p-1' is named twice",
+        ),
+    ],
+)
+def test_invalid_participants_say_which_field(fields: dict[str, object], needle: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        parse_server_frame(frame(type="participants", **fields))
+    assert info.value.code is ErrorCode.BAD_REQUEST
+    assert info.value.ref == "participants"
+    assert needle in info.value.message
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 
 from access.errors import AccessConfigError
 from captioner.scheduler import SchedulerConfig
-from protocol import ParticipantInfo
+from protocol import Encoded, ParticipantInfo
 from sfu.captioning.port import InProcessCaptioning
 from sfu.cli import config_from_args, parse_args
 from sfu.rooms.language import LanguageDefaults, UnsupportedLanguage, chosen, room_language
@@ -83,10 +83,14 @@ class Speaker:
         self.id = self.name = participant_id
         self.language = language
         self.signaling = self
+        self.batch_presence = False
         self.sent: list[object] = []
 
     def send(self, message: object) -> None:
         self.sent.append(message)
+
+    def send_encoded(self, encoded: Encoded) -> None:
+        self.sent.append(encoded.message)
 
     async def close(self) -> None:
         pass

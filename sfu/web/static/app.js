@@ -116,6 +116,9 @@ function onSignal(message) {
   else if (message.type === "participant-left") {
     roster.left(message.participant);
     video.detachParticipant($("tiles"), message.participant.id);
+  } else if (message.type === "participants") {  // joins and leaves in a batch (we asked: join)
+    roster.changed(message.joined, message.left);
+    for (const person of message.left) video.detachParticipant($("tiles"), person.id);
   } else if (message.type === "participant-media") {
     meeting.media.set(message.participant, message);
     video.applyMediaState($("tiles"), message);
@@ -222,7 +225,10 @@ async function join(event) {
   // "Without microphone" is about sound only: a signer who does not speak still shows a camera.
   const microphone = $("listen-only").checked ? null : await openMicrophone();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const fields = { room, name, token: $("token").value, subtitles: settings.subtitles };
+  // features: joins and leaves come batched in `participants` messages (docs/protocol-notes.md).
+  const fields = {
+    room, name, token: $("token").value, subtitles: settings.subtitles, features: ["participants"],
+  };
   if ($("language").value) fields.language = $("language").value;
   // The camera and screen sections are offered whatever the checkbox says (a camera turned on
   // later renegotiates nothing); a token without `publish` sends nothing, the server sees to it.

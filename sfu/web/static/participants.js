@@ -2,6 +2,7 @@
 // arrival), joins and leaves announced visibly and to screen readers, who is speaking.
 
 const EVENTS_KEPT = 5;
+const NAMED_IN_EVENT = 3;  // a batch of more joins (or leaves) is announced in one line
 const SPEAKING_MS = 2500;  // a speaker stays marked this long after their last caption update
 
 export class Roster {
@@ -34,16 +35,34 @@ export class Roster {
   }
 
   joined(person) {
-    this.#add(person);
-    this.announce(`${this.label(person)} joined`);
-    this.render();
+    this.changed([person], []);
   }
 
   left(person) {
-    this.announce(`${this.label(person)} left`);
-    this.people.delete(person.id);
-    this.speakingUntil.delete(person.id);
+    this.changed([], [person]);
+  }
+
+  /** A `participants` batch (or one change): the list is drawn once, and a storm of joins is
+   * announced in one line, not one per person (a screen reader would read them all). */
+  changed(joined, left) {
+    // Labels of those leaving are taken before they go ("Sam (2)" is told apart from "Sam").
+    this.#announce(left.map((p) => this.label(p)), "left");
+    for (const person of left) {
+      this.people.delete(person.id);
+      this.speakingUntil.delete(person.id);
+    }
+    for (const person of joined) this.#add(person);
+    this.#announce(joined.map((p) => this.label(p)), "joined");
     this.render();
+  }
+
+  #announce(labels, verb) {
+    if (labels.length > NAMED_IN_EVENT) {
+      const named = labels.slice(0, NAMED_IN_EVENT - 1).join(", ");
+      this.announce(`${named} and ${labels.length - NAMED_IN_EVENT + 1} others ${verb}`);
+    } else {
+      for (const label of labels) this.announce(`${label} ${verb}`);
+    }
   }
 
   /** The name shown for `person`: "Ada", or "Ada (2)" when another Ada came first. */
