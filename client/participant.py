@@ -92,6 +92,9 @@ class CaptionClient:
         self.video_frames_by_mid: dict[str, int] = {}  # decoded video frames per media section
         self.video_sizes: dict[str, tuple[int, int]] = {}  # the last frame's size, per section
         self.media: dict[str, ParticipantMedia] = {}  # the others' camera/screen state
+        # Participants a `participant-media` named before this client heard of their join: the
+        # server promises none (docs/protocol-notes.md, "Joins and leaves in batches").
+        self.media_of_strangers: list[str] = []
         # Once this client sent `view`: the source each server video section carries now, and
         # the frames decoded per (participant, source) as the sections said when they came.
         self.video_sections: dict[str, VideoSection] | None = None
@@ -195,6 +198,8 @@ class CaptionClient:
                 elif isinstance(message, ErrorMessage):
                     self.errors.append(message)
                 elif isinstance(message, ParticipantMedia):
+                    if message.participant not in self.people:
+                        self.media_of_strangers.append(message.participant)
                     self.media[message.participant] = message
                 elif isinstance(message, VideoSections):
                     self.video_sections = {s.mid: s for s in message.sections}

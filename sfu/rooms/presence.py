@@ -112,6 +112,14 @@ class Presence:
         self.deadline = None
         return batches
 
+    def holds_join_of(self, recipient_id: str, participant_id: str) -> bool:
+        """Whether `recipient_id` takes batches and is yet to be told that `participant_id`
+        joined (it is in the recipient's share of this window)."""
+        known = self._known.get(recipient_id)
+        if known is None:
+            return False
+        return any(c.joined and c.who.id == participant_id for c in self._changes[known:])
+
     def flush_for(self, participant_id: str) -> Participants | None:
         """What is held for one participant, now (before a message that may name someone it
         holds); the others' window goes on. None when nothing is held for it."""

@@ -128,6 +128,9 @@ class Room:
         self._closed = False
         self.presence = Presence(presence)  # joins and leaves, for those who take them batched
         self._presence_flush: asyncio.TimerHandle | None = None
+        # `participant-media` for a participant whose join is still held for the recipient (by
+        # recipient, then participant): sent right after that recipient's batch.
+        self._held_media: dict[str, dict[str, Encoded]] = {}
         # Every stream until its last step ran; in per-speaker mode, one per participant.
         self._streams: dict[str, CaptionStream] = {}
         self._speaker_streams: dict[str, CaptionStream] = {}
@@ -164,6 +167,7 @@ class Room:
         # Told at once, before anything awaits: one who joins meanwhile, not listed in its
         # `joined`, must not hear that it left.
         self._tell_one_by_one(ParticipantLeft(participant.info))
+        self._held_media.pop(participant.id, None)
         self.presence.left(participant.info, self.now())
         self._presence_changed()
         self._timelines.pop(participant.id, None)
@@ -208,6 +212,8 @@ class Room:
                 recipient = self.participants.get(participant_id)
                 if recipient is not None:
                     recipient.signaling.send_encoded(encoded)
+        for recipient_id in list(self._held_media):
+            self._send_held_media(recipient_id)
 
     def flush_presence_for(self, participant: Participant) -> None:
         """Send `participant` the joins and leaves held for it, now (its window goes on for the
@@ -215,6 +221,18 @@ class Room:
         message = self.presence.flush_for(participant.id)
         if message is not None:
             participant.signaling.send_encoded(Encoded.of(message))
+        self._send_held_media(participant.id)
+
+    def _send_held_media(self, recipient_id: str) -> None:
+        """The `participant-media` held for `recipient_id` until it heard of those joins (a
+        participant who has left since is not named: its join was never told either)."""
+        held = self._held_media.pop(recipient_id, {})
+        recipient = self.participants.get(recipient_id)
+        if recipient is None:
+            return
+        for participant_id, update in held.items():
+            if participant_id in self.participants:
+                recipient.signaling.send_encoded(update)
 
     def _update_language(self) -> None:
         """The room's language follows who is present (participants are kept in join order). In
@@ -404,9 +422,15 @@ class Room:
         if media is None:
             return
         update = Encoded.of(ParticipantMedia(participant.id, media.camera, media.screen))
-        self.flush_presence()  # who it is comes before what it sends
         for other in self.participants.values():
-            if other is not participant:
+            if other is participant:
+                continue
+            if self.presence.holds_join_of(other.id, participant.id):
+                # Who it is comes before what it sends, in the recipient's next batch: flushing
+                # the room here would cost a frame per recipient per join in a storm of pages
+                # that each say their camera state at once.
+                self._held_media.setdefault(other.id, {})[participant.id] = update
+            else:
                 other.signaling.send_encoded(update)
 
     def media_states(self, but: str) -> list[ParticipantMedia]:

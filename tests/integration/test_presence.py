@@ -9,12 +9,16 @@ Two of them are full participants with media (a listener that batches and one th
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 
 import pytest
 
 from client import CaptionClient
 from client.listener import Listener
 from protocol import ParticipantJoined, ParticipantLeft
+from sfu.config import ServerConfig
+from sfu.rooms.presence import PresenceConfig
 from sfu.server import CaptionServer
 
 from .conftest import ws_url
@@ -82,3 +86,43 @@ async def test_a_storm_of_joins_and_leaves_reaches_everyone_in_a_few_batches(
         assert sorted(e.participant.name for e in left) == sorted(c.name for c in leaving)
     finally:
         await asyncio.gather(*(client.leave() for client in everyone))
+
+
+async def test_pages_that_say_their_camera_state_as_they_join_keep_the_batches() -> None:
+    """Every page sends `media` right after it joins: each `participant-media` waits, for a
+    client that has not yet been told of that join, until the batch that tells it (flushing the
+    room for it would cost a frame per recipient per join: 40 here), and never names a stranger.
+    A window of 0.5 s, so that the count does not depend on how fast this machine joins."""
+    window = 0.5
+    server = CaptionServer(ServerConfig(port=0, presence=PresenceConfig(window=window)))
+    await server.start()
+    room = "presence-media"
+    witness = Listener(ws_url(server), room=room, name="Witness")  # batches
+    plain = Listener(ws_url(server), room=room, name="Plain", batch_presence=False)
+    storm = [CaptionClient(ws_url(server), room=room, name=f"cam-{i}") for i in range(STORM)]
+    everyone = [witness, plain, *storm]
+
+    async def join_with_camera(client: CaptionClient) -> None:
+        await client.join_without_media()
+        await client.set_media(camera=True)
+
+    try:
+        await witness.join()
+        await plain.join()
+        await views_match(server, room, [witness, plain])
+        witness.presence_frames = 0
+        started = time.monotonic()
+        for client in storm:  # one after another: each `media` comes before the next join
+            await join_with_camera(client)
+        windows = math.ceil((time.monotonic() - started) / window)
+        ids = {c.joined.participant for c in storm if c.joined is not None}
+        for client in (witness, plain):
+            await client.wait_for(lambda c=client: ids <= set(c.media), 10)
+            assert client.media_of_strangers == [], client.name
+        assert witness.presence_frames <= min(windows + 1, STORM // 2), (
+            witness.presence_frames,
+            windows,
+        )
+    finally:
+        await asyncio.gather(*(client.leave() for client in everyone))
+        await server.stop()
