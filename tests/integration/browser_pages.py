@@ -196,21 +196,27 @@ class MeetingPage:
         )
 
     async def wait_for_audio_from(self, names: set[str]) -> None:
-        """Until packets rise, over one second, on the remote track of each participant named
-        (the server names a forwarded track's source in its msid)."""
+        """Until packets arrive, after this call, on the remote track of each participant named
+        (the server names a forwarded track's source in its msid). Each may be heard at another
+        moment: only who speaks is forwarded, and a browser asked for DTX sends little of the
+        gate's hold after a turn, so two speakers' packets need not rise in the same second."""
+        ids_of = """(names) => window.livecaptions.participants()
+            .filter((p) => names.includes(p.name)).map((p) => p.id)"""
         await self.page.wait_for_function(
-            """async (names) => {
-                const ids = window.livecaptions.participants()
-                    .filter((p) => names.includes(p.name)).map((p) => p.id);
-                if (ids.length < names.length) return false;
-                const read = async () => new Map((await window.livecaptions.inboundAudio())
-                    .map((s) => [s.participant, s.packets]));
-                const before = await read();
-                await new Promise((r) => setTimeout(r, 1000));
-                const after = await read();
-                return ids.every((id) => (after.get(id) ?? 0) > (before.get(id) ?? 0));
-            }""",
+            f"(names) => ({ids_of})(names).length === names.length",
             arg=sorted(names),
+            timeout=TIMEOUT_MS,
+        )
+        ids = await self.page.evaluate(ids_of, sorted(names))
+        read = """async () => Object.fromEntries((await window.livecaptions.inboundAudio())
+            .map((s) => [s.participant, s.packets]))"""
+        before = await self.page.evaluate(read)
+        await self.page.wait_for_function(
+            f"""async ([ids, before]) => {{
+                const now = await ({read})();
+                return ids.every((id) => (now[id] ?? 0) > (before[id] ?? 0));
+            }}""",
+            arg=[ids, before],
             timeout=TIMEOUT_MS,
             polling=250,
         )
