@@ -114,11 +114,16 @@ class Presence:
 
     def holds_join_of(self, recipient_id: str, participant_id: str) -> bool:
         """Whether `recipient_id` takes batches and is yet to be told that `participant_id`
-        joined (it is in the recipient's share of this window)."""
+        joined (its join is in the recipient's share of this window, and not cancelled by its
+        leave)."""
         known = self._known.get(recipient_id)
         if known is None:
             return False
-        return any(c.joined and c.who.id == participant_id for c in self._changes[known:])
+        held = False
+        for change in self._changes[known:]:
+            if change.who.id == participant_id:
+                held = change.joined  # a leave in the same window cancels the join
+        return held
 
     def flush_for(self, participant_id: str) -> Participants | None:
         """What is held for one participant, now (before a message that may name someone it

@@ -1,23 +1,36 @@
-"""Three Chromium pages with fake cameras decode each other's video while they hear each other; a
-fourth joining late, without microphone but with a camera (a signer), decodes every camera at
-once (the SFU relayed its keyframe requests) and is seen by the others;
-camera off and on is seen by the others with no renegotiation; a shared screen appears and, once
-stopped, is seen stopped at once."""
+"""Three Chromium pages with fake cameras decode each other's video while they hear each other and
+read the room's captions; a fourth joining late, without microphone but with a camera (a signer),
+decodes every camera at once (the SFU relayed its keyframe requests) and is seen by the others;
+camera off and on is seen by the others with no renegotiation; a shared screen appears large and,
+once stopped, is seen stopped at once."""
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+import pytest_asyncio
 
+from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
+from .scripted import ScriptedEngine
 
 # The others' video elements: in their tiles (tiles.js), beside this page's own previews.
 REMOTE = "#tiles video:not([data-local])"
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
 ROOM = "video-browser"
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def server() -> AsyncIterator[CaptionServer]:
+    """Captions of whatever the room hears (the pages' tones), every second."""
+    server = CaptionServer(ServerConfig(port=0), engine_factory=lambda _: ScriptedEngine(1.0))
+    await server.start()
+    yield server
+    await server.stop()
 
 
 async def decodes(page: MeetingPage, ids: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
@@ -50,6 +63,10 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                 await decodes(page, [i for i in ids if i != me])
                 await page.wait_for_audio_from(
                     {n for n in ("Ada", "Bob", "Cy")} - {await page.page.input_value("#name")}
+                )
+            for page in pages:  # captions work as before, cameras on
+                await page.page.wait_for_function(
+                    "window.__captions.some((c) => c.final && c.text)", timeout=TIMEOUT_MS
                 )
             elements = await pages[0].page.eval_on_selector_all(
                 REMOTE,
@@ -108,6 +125,11 @@ async def test_cameras_screens_and_a_late_joiner(server: CaptionServer, tmp_path
                 )
                 await page.page.wait_for_function(
                     "(id) => window.livecaptions.media()[id]?.screen === true", arg=ids[1]
+                )
+                # Shown large: a tile of its own across the grid, first (tiles.js, style.css).
+                await page.page.wait_for_selector(
+                    f"#tiles .tile[data-key='{ids[1]}:screen'][data-large='true']",
+                    timeout=TIMEOUT_MS,
                 )
             await pages[1].page.click("#screen")
             for page in (pages[0], pages[2]):

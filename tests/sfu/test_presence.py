@@ -102,6 +102,24 @@ def test_one_participant_may_be_told_early_and_the_window_goes_on_for_the_others
     }
 
 
+def test_whose_join_is_still_held_for_whom() -> None:
+    """What decides whether a `participant-media` must wait for a recipient's batch."""
+    presence = Presence()
+    presence.joined(person(0), 0.0, batched=True)
+    presence.joined(person(1), 0.0, batched=False)  # one by one: nothing held for it
+    presence.joined(person(2), 0.0, batched=True)
+    assert presence.holds_join_of("p-0", "p-2") and presence.holds_join_of("p-0", "p-1")
+    assert not presence.holds_join_of("p-1", "p-2")  # told at once, not batched
+    assert not presence.holds_join_of("p-2", "p-1")  # listed in its `joined`
+    presence.flush_for("p-0")
+    assert not presence.holds_join_of("p-0", "p-2")
+    presence.joined(person(3), 0.0, batched=False)
+    presence.left(person(3), 0.0)
+    assert not presence.holds_join_of("p-0", "p-3")  # joined and left: cancelled out
+    presence.flush()
+    assert not presence.holds_join_of("p-2", "p-3")
+
+
 def test_a_full_window_says_so() -> None:
     presence = Presence(PresenceConfig(max_changes=3))
     presence.joined(person(0), 0.0, batched=True)
