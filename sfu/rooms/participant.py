@@ -291,10 +291,12 @@ class Participant:
                 self._stop_forwarding(key)
             for key in new:
                 forwarding.route(key, self.id, self._start_forwarding(key))
-            if not changed and not (swapped and not self.viewing):
+            # A swapped section is told by `video-sections` to a client that sent `view`, and by
+            # an offer's msids to one that did not.
+            if not changed and (self.viewing or not swapped):
                 if swapped:
                     self._send_video_sections()
-                return  # a client that does not read `video-sections` learns msids by offer
+                return
             opus_only(self.pc)
             forwarded_video_codecs(self.pc)
             offer = await create_offer_keeping_agreed(self.pc)

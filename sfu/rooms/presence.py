@@ -119,11 +119,7 @@ class Presence:
         known = self._known.get(recipient_id)
         if known is None:
             return False
-        held = False
-        for change in self._changes[known:]:
-            if change.who.id == participant_id:
-                held = change.joined  # a leave in the same window cancels the join
-        return held
+        return any(p.id == participant_id for p in net_changes(self._changes[known:]).joined)
 
     def flush_for(self, participant_id: str) -> Participants | None:
         """What is held for one participant, now (before a message that may name someone it

@@ -5,11 +5,14 @@ pause (a final one); and which of its captions a participant got after a moment.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 
 from captioner.engine import AudioChunk, StreamUpdate
 from client import CaptionClient
 from protocol import Word
+from sfu.config import ServerConfig
+from sfu.server import CaptionServer
 
 # "approved" and "budget." are the words the engine is unsure of (below LOW_CONFIDENCE).
 SENTENCE = (("We", 0.96), ("approved", 0.31), ("the", 0.93), ("budget.", 0.22))
@@ -71,3 +74,19 @@ def automatic_since(client: CaptionClient, after: float) -> set[str]:
         if not received.caption.human:
             first.setdefault(received.caption.segment, received.received_at)
     return {segment for segment, at in first.items() if at > after + 0.2}
+
+
+@contextlib.asynccontextmanager
+async def scripted_server(
+    period: float, config: ServerConfig | None = None
+) -> AsyncIterator[CaptionServer]:
+    """A started server (`config`, by default on a free port) whose engine is a
+    `ScriptedEngine(period)`, stopped on the way out: a module's `server` fixture yields it."""
+    server = CaptionServer(
+        config or ServerConfig(port=0), engine_factory=lambda _: ScriptedEngine(period)
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

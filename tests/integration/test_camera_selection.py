@@ -21,7 +21,7 @@ from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .conftest import client, until
-from .scripted import ScriptedEngine
+from .scripted import scripted_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -29,10 +29,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     config = ServerConfig(port=0, max_subscriber_video=2)
-    server = CaptionServer(config, engine_factory=lambda _: ScriptedEngine(1.5))
-    await server.start()
-    yield server
-    await server.stop()
+    async with scripted_server(1.5, config) as server:
+        yield server
 
 
 def tone(seconds: float) -> np.ndarray:

@@ -22,7 +22,7 @@ from .browser_pages import (
     launched_chromium,
 )
 from .firefox import PREFS, Firefox, require_firefox
-from .scripted import ScriptedEngine
+from .scripted import scripted_server
 from .test_tiles_browser import OUT, listener, speaker, tile_of
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
@@ -39,10 +39,8 @@ document.addEventListener("livecaptions:view", (e) => { window.__views.push(e.de
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     config = ServerConfig(port=0, max_subscriber_video=1)
-    server = CaptionServer(config, engine_factory=lambda _: ScriptedEngine(1.5))
-    await server.start()
-    yield server
-    await server.stop()
+    async with scripted_server(1.5, config) as server:
+        yield server
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -22,7 +22,6 @@ import pytest_asyncio
 from client import CaptionClient, WavTrack
 from client.audio import RATE
 from client.camera import SyntheticCamera
-from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .browser_pages import (
@@ -32,7 +31,7 @@ from .browser_pages import (
 )
 from .conftest import ws_url
 from .firefox import PREFS, Firefox, require_firefox
-from .scripted import ScriptedEngine
+from .scripted import scripted_server
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.browser]
 
@@ -51,10 +50,8 @@ document.addEventListener("livecaptions:status", (e) => { window.__status = e.de
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
-    server = CaptionServer(ServerConfig(port=0), engine_factory=lambda _: ScriptedEngine(1.5))
-    await server.start()
-    yield server
-    await server.stop()
+    async with scripted_server(1.5) as server:
+        yield server
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -15,11 +15,10 @@ from client.audio import RATE
 from client.camera import SyntheticCamera
 from protocol import Join, Offer
 from protocol.signaling import serialize
-from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .conftest import client, http_request, until, ws_url
-from .scripted import ScriptedEngine
+from .scripted import scripted_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -27,10 +26,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     """Captions of whatever the room hears (the tones), every second."""
-    server = CaptionServer(ServerConfig(port=0), engine_factory=lambda _: ScriptedEngine(1.0))
-    await server.start()
-    yield server
-    await server.stop()
+    async with scripted_server(1.0) as server:
+        yield server
 
 
 def tone() -> WavTrack:

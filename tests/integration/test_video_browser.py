@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from sfu.config import ServerConfig
 from sfu.server import CaptionServer
 
 from .browser_pages import TIMEOUT_MS, MeetingPage, chromium_args, require_chromium
-from .scripted import ScriptedEngine
+from .scripted import scripted_server
 
 # The others' video elements: in their tiles (tiles.js), beside this page's own previews.
 REMOTE = "#tiles video:not([data-local])"
@@ -27,10 +26,8 @@ ROOM = "video-browser"
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def server() -> AsyncIterator[CaptionServer]:
     """Captions of whatever the room hears (the pages' tones), every second."""
-    server = CaptionServer(ServerConfig(port=0), engine_factory=lambda _: ScriptedEngine(1.0))
-    await server.start()
-    yield server
-    await server.stop()
+    async with scripted_server(1.0) as server:
+        yield server
 
 
 async def decodes(page: MeetingPage, ids: list[str], timeout_ms: int = TIMEOUT_MS) -> None:
